@@ -1,0 +1,201 @@
+"""The generator protocol and its template base class.
+
+Like scikit-learn and SDV: `__init__` only stores hyper-parameters (validated by the
+class's pydantic `Params`), `fit` learns and returns self, learned state lives in
+trailing-underscore attributes. Public methods validate, then call the private
+`_fit` / `_sample_chunk` / `_export` / `_restore` a subclass implements.
+
+Sampling is chunked: chunk `i` of a request is drawn with its own seed derived from
+(seed, i), so the same seed gives the same rows, a sharded run (one chunk per task)
+gives the same rows as a single-process run, and memory never holds more than a chunk.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Iterator
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from pipeline.data import Batch, SourceData
+from pipeline.errors import BadInputError, ConditionError, NotFittedError, UnsafeCheckpointError
+from pipeline.progress import Progress, silent
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "weights.pt"
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def chunk_seed(seed: int, index: int) -> int:
+    """A well-mixed 32-bit seed for chunk `index` of a request seeded with `seed`."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def chunk_sizes(n: int, batch_size: int) -> list[int]:
+    """`n` split into chunks of `batch_size` (the last one smaller)."""
+    full, rest = divmod(n, batch_size)
+    return [batch_size] * full + ([rest] if rest else [])
+
+
+def resolve_device(device: str) -> torch.device:
+    """"auto" picks CUDA when present; "cuda" without a GPU is a clear error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise BadInputError("generator.device is 'cuda' but no CUDA GPU is available; use 'auto' or 'cpu'")
+    return torch.device(device)
+
+
+class Generator(ABC):
+    """Base class of every generator plugin. Register a subclass with
+    `@register("modality/family")` and it gets the shared contract test suite."""
+
+    modality: ClassVar[str]
+    family: ClassVar[str]
+    Params: ClassVar[type[BaseModel]] = NoParams
+
+    def __init__(self, *, device: str = "auto", **params: Any) -> None:
+        try:
+            self.params = self.Params(**params)
+        except ValidationError as err:
+            fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+            allowed = ", ".join(self.Params.model_fields) or "none"
+            raise BadInputError(
+                f"generator.params for {self.name}: {fields} (allowed parameters: {allowed})"
+            ) from None
+        self.device = device
+        self.fitted_ = False
+        self.condition_values_: dict[str, list[Any]] = {}
+
+    @property
+    def name(self) -> str:
+        return f"{self.modality}/{self.family}"
+
+    # ---- public API -----------------------------------------------------------------
+
+    def fit(self, data: SourceData, *, progress: Progress | None = None) -> "Generator":
+        """Learn from `data`; returns self."""
+        if data.modality != self.modality:
+            raise BadInputError(f"{self.name} fits {self.modality} data, got {data.modality}")
+        self._fit(data, progress=progress or silent)
+        self.fitted_ = True
+        return self
+
+    def sample(
+        self, n: int, *, seed: int, conditions: dict[str, Any] | None = None, batch_size: int = 10_000
+    ) -> Iterator[Batch]:
+        """Yield `n` records (rows, sequences or images) in chunks of `batch_size`."""
+        if n <= 0:
+            raise BadInputError(f"sample.rows must be > 0, got {n}")
+        for index, size in enumerate(chunk_sizes(n, batch_size)):
+            yield self.sample_chunk(index, size, seed=seed, conditions=conditions, batch_size=batch_size)
+
+    def sample_chunk(
+        self, index: int, size: int, *, seed: int, conditions: dict[str, Any] | None = None, batch_size: int
+    ) -> Batch:
+        """Chunk `index` of a request: what `sample` yields at that position. Shards call
+        this directly, so any worker can draw any chunk."""
+        self._check_fitted()
+        self.check_conditions(conditions)
+        return self._sample_chunk(
+            size, seed=chunk_seed(seed, index), conditions=conditions or None, offset=index * batch_size
+        )
+
+    def check_conditions(self, conditions: dict[str, Any] | None) -> None:
+        """Refuse conditions on columns the generator cannot condition on, or values it never saw."""
+        for column, value in (conditions or {}).items():
+            if column not in self.condition_values_:
+                allowed = ", ".join(self.condition_values_) or "none"
+                raise ConditionError(
+                    f"cannot condition {self.name} on {column!r}; conditionable columns: {allowed}"
+                )
+            seen = self.condition_values_[column]
+            if value not in seen and str(value) not in map(str, seen):
+                raise ConditionError(
+                    f"condition {column}={value!r} was never seen in the source; seen values: "
+                    + ", ".join(map(repr, seen[:20]))
+                )
+
+    def save(self, path: str | Path) -> None:
+        """A folder with `config.json` (name, params, fitted transforms) and `weights.pt`
+        (plain tensors): loading it never runs code."""
+        self._check_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        state, tensors = self._export()
+        config = {
+            "generator": self.name,
+            "params": self.params.model_dump(mode="json"),
+            "device": self.device,
+            "condition_values": self.condition_values_,
+            "state": state,
+        }
+        (path / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=_json_default))
+        torch.save(tensors, path / WEIGHTS_FILE)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Generator":
+        """Rebuild a fitted generator saved by `save`, with `torch.load(weights_only=True)`."""
+        path = Path(path)
+        config = json.loads((path / CONFIG_FILE).read_text())
+        if config["generator"] != f"{cls.modality}/{cls.family}":
+            raise BadInputError(f"{path} holds a {config['generator']} checkpoint, not {cls.modality}/{cls.family}")
+        try:
+            tensors = torch.load(path / WEIGHTS_FILE, weights_only=True, map_location="cpu")
+        except Exception as err:  # torch raises UnpicklingError for anything but plain data
+            raise UnsafeCheckpointError(f"{path / WEIGHTS_FILE} is not a plain-tensor checkpoint: {err}") from None
+        model = cls(device=config.get("device", "auto"), **config["params"])
+        model.condition_values_ = config.get("condition_values", {})
+        model._restore(config["state"], tensors)
+        model.fitted_ = True
+        return model
+
+    # ---- what a subclass implements ---------------------------------------------------
+
+    @abstractmethod
+    def _fit(self, data: SourceData, *, progress: Progress) -> None: ...
+
+    @abstractmethod
+    def _sample_chunk(self, n: int, *, seed: int, conditions: dict[str, Any] | None, offset: int) -> Batch:
+        """Draw `n` records with `seed`. `offset` is the index of the first record in the
+        whole request (time series use it for unique entity ids)."""
+
+    @abstractmethod
+    def _export(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(JSON-able fitted state, dict of tensors / state_dicts) for `save`."""
+
+    @abstractmethod
+    def _restore(self, state: dict[str, Any], tensors: dict[str, Any]) -> None:
+        """Inverse of `_export`."""
+
+    def _check_fitted(self) -> None:
+        if not self.fitted_:
+            raise NotFittedError(f"{self.name} is not fitted: call fit(data) first")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def load_generator(path: str | Path) -> Generator:
+    """Load any saved generator: `config.json` names its registered class."""
+    from generators.registry import get
+
+    config_path = Path(path) / CONFIG_FILE
+    if not config_path.is_file():
+        raise BadInputError(f"no generator checkpoint at {path} (missing {CONFIG_FILE})")
+    name = json.loads(config_path.read_text())["generator"]
+    return get(name).load(path)

@@ -1,0 +1,142 @@
+"""The job spec: one YAML file says what to learn from, which generator, how much to
+sample and how strictly to validate. Every error names the field and what is allowed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipeline.errors import SpecError
+
+Modality = Literal["tabular", "timeseries", "image"]
+NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceSpec(_Strict):
+    modality: Modality
+    path: Path  # CSV, Parquet, or a folder of images; relative paths resolve from the job file
+    entity: str | None = None  # timeseries: sequence key (omit for one long series cut into windows)
+    time: str | None = None  # timeseries: order column
+    window: int | None = Field(None, ge=2)  # timeseries without entity: window length in steps
+    stride: int | None = Field(None, ge=1)  # timeseries without entity: step between windows
+    label: str | None = None  # image: class column (Parquet) or "label" for subfolder names
+    size: tuple[int, int] | None = None  # image: (height, width) to resize to; default: the source size
+    on_bad_image: Literal["fail", "skip"] = "fail"  # image: stop at an unreadable file, or skip and report it
+
+
+class GeneratorSpec(_Strict):
+    family: str  # gan | vae | diffusion | copula | par; checked against the registry
+    params: dict[str, Any] = Field(default_factory=dict)  # the generator's hyper-parameters
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class SampleSpec(_Strict):
+    rows: int = Field(1000, gt=0)  # rows, sequences or images
+    seed: int = Field(0, ge=0)
+    conditions: dict[str, Any] | None = None  # e.g. {species: Adelie}: sample one class only
+    batch_size: int = Field(10_000, gt=0)  # rows per Parquet part: memory stays flat
+
+
+class ValidationSpec(_Strict):
+    holdout: float = Field(0.2, gt=0, lt=1)  # share of the source kept out of training
+    target: str | None = None  # column for the train-synthetic-test-real utility metric
+    thresholds: dict[str, Any] = Field(default_factory=dict)  # overrides of validators/thresholds.py
+
+
+class JobSpec(_Strict):
+    name: str = Field(pattern=NAME_PATTERN, max_length=64)
+    source: SourceSpec
+    generator: GeneratorSpec
+    sample: SampleSpec = Field(default_factory=SampleSpec)
+    validation: ValidationSpec = Field(default_factory=ValidationSpec)
+    output: Path = Path("data/synthetic")
+    schedule: str | None = None  # cron, used by deployments
+
+    @field_validator("name")
+    @classmethod
+    def _no_escape(cls, v: str) -> str:
+        # The pattern already forbids "/" and ".."; keep the reason explicit.
+        if "/" in v or ".." in v:
+            raise ValueError("must not contain '/' or '..' (it becomes a folder name)")
+        return v
+
+    @model_validator(mode="after")
+    def _check_generator(self) -> "JobSpec":
+        from generators import registry
+
+        name = f"{self.source.modality}/{self.generator.family}"
+        families = registry.families(self.source.modality)
+        if name not in registry.available():
+            raise ValueError(
+                f"generator.family: {self.generator.family!r} is not available for modality "
+                f"{self.source.modality!r}; allowed: {', '.join(families) or 'none registered'}"
+            )
+        if self.source.modality == "timeseries" and not self.source.time:
+            raise ValueError("source.time: a time-series source needs its time (order) column")
+        return self
+
+    @property
+    def generator_name(self) -> str:
+        return f"{self.source.modality}/{self.generator.family}"
+
+    @property
+    def run_root(self) -> Path:
+        """`<output>/<job name>`: where this job's run folders and LATEST live."""
+        return self.output / self.name
+
+
+def _format_error(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "literal_error":
+            msg = f"got {e['input']!r}; {msg.lower()}"
+        elif e["type"] == "extra_forbidden":
+            msg = "unknown field; remove it or check its spelling"
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "invalid job spec: " + "; ".join(parts)
+
+
+def parse_spec(data: dict[str, Any]) -> JobSpec:
+    """Validate a job spec given as a dict (YAML, Prefect parameters, tests)."""
+    try:
+        return JobSpec.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(_format_error(err)) from None
+
+
+def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> JobSpec:
+    """Read a YAML job file; relative paths inside it resolve from the current directory
+    first, then from the job file's folder. `overrides` are dotted keys
+    (`{"sample.rows": 5000}`) set before validation, as CLI flags do."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"job file not found: {path} (give the path to a YAML job spec)")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise SpecError(f"invalid YAML in {path}{where}: {getattr(err, 'problem', err)}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{path} must hold a YAML mapping with name, source and generator")
+    for key, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {}) if isinstance(node.get(p, {}), dict) else node
+        node[leaf] = value
+    src = data.get("source")
+    if isinstance(src, dict) and isinstance(src.get("path"), str):
+        candidate = Path(src["path"])
+        if not candidate.is_absolute() and not candidate.exists() and (path.parent / candidate).exists():
+            src["path"] = str(path.parent / candidate)
+    return parse_spec(data)
