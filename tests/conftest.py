@@ -1,0 +1,38 @@
+"""Shared fixtures. Real data, real Prefect (one harness per session), no network."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Before Prefect or GX are imported anywhere: no telemetry, no network.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+import pytest  # noqa: E402
+
+from pipeline.data import TabularData  # noqa: E402
+from pipeline.schema import profile_table  # noqa: E402
+from pipeline.sources import read_table  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+PENGUINS = ROOT / "data" / "sources" / "penguins.csv"
+
+
+@pytest.fixture(scope="session")
+def penguins() -> TabularData:
+    """The demo's real table: 344 rows, numeric, integer, categorical, missing values."""
+    frame = read_table(PENGUINS)
+    return TabularData(frame=frame, profile=profile_table(frame))
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One real Prefect test server for the whole session (starting one costs ~10 s)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(), temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
