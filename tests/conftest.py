@@ -20,12 +20,23 @@ from pipeline.sources import read_table  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 PENGUINS = ROOT / "data" / "sources" / "penguins.csv"
 
+# Hyper-parameters that make each registered generator train in seconds, used by the
+# shared generator contract test (tests/unit/test_generator_contract.py). A generator
+# without an entry is tested with its defaults.
+FAST_PARAMS: dict[str, dict] = {}
+
 
 @pytest.fixture(scope="session")
 def penguins() -> TabularData:
     """The demo's real table: 344 rows, numeric, integer, categorical, missing values."""
     frame = read_table(PENGUINS)
     return TabularData(frame=frame, profile=profile_table(frame))
+
+
+@pytest.fixture(scope="session")
+def tabular_source(penguins) -> TabularData:
+    """Source used by the generator contract test for tabular generators."""
+    return penguins
 
 
 @pytest.fixture(scope="session")
