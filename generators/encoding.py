@@ -1,0 +1,302 @@
+"""The shared table encoder: a DataFrame <-> a float32 matrix for neural generators.
+
+Continuous columns (numeric, integer, datetime as int64 ns) are quantile-normalised to
+a standard Gaussian with scikit-learn's `QuantileTransformer`, so a network sees the same
+well-scaled marginal whatever the source's skew or units. Categorical and boolean
+columns become one-hot spans. Every column with nulls in the source gets a missing
+channel: categoricals an extra "missing" class at the end of their span, continuous
+columns a two-class [observed, missing] span. Missing values are thereby one more
+category to learn, reproduced at the rate the model learns, and every discrete choice
+in the matrix is a one-hot span decoded the same way: argmax over the known classes
+only, so no unseen category can ever come out.
+
+Matrix layout: the `n_continuous` continuous channels first, then the one-hot spans,
+so a model can split `x[:, :n_continuous]` from `x[:, n_continuous:]` (TabDDPM-style).
+
+Decoding rounds and clips integers to the source range, rounds numerics to the
+source's decimals and ends with `pipeline.schema.conform`, so the output has the
+source's columns and exact dtypes. The fitted state is JSON plus plain tensors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.preprocessing import QuantileTransformer
+
+from pipeline.errors import BadInputError, ConditionError
+from pipeline.schema import ColumnProfile, TableProfile, conform
+
+CONTINUOUS = ("numeric", "integer", "datetime")
+DISCRETE = ("categorical", "boolean")
+MAX_QUANTILES = 1000  # scikit-learn's default: enough resolution for any marginal
+QUANTILE_SUBSAMPLE = 100_000  # rows used to estimate quantiles on large tables
+# The attributes a fitted QuantileTransformer keeps: saved as tensors, set back on load.
+_QT_ARRAYS = ("quantiles_", "references_")
+# Datetime resolutions tried, coarsest first (ns): day, hour, minute, second, ms, us, ns.
+_TIME_STEPS = (86_400 * 10**9, 3_600 * 10**9, 60 * 10**9, 10**9, 10**6, 10**3, 1)
+
+
+# ---- helpers --------------------------------------------------------------------------
+
+
+def _to_float(series: pd.Series, col: ColumnProfile) -> np.ndarray:
+    """A continuous column as float64 with NaN for nulls; datetimes as ns since epoch (UTC)."""
+    if col.kind != "datetime":
+        return pd.to_numeric(series).to_numpy(dtype="float64", na_value=np.nan)
+    stamps = pd.to_datetime(series)
+    if stamps.dt.tz is not None:
+        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+    ns = stamps.astype("datetime64[ns]")
+    return np.where(ns.isna(), np.nan, ns.to_numpy().view("int64").astype("float64"))
+
+
+def _time_step(ns: np.ndarray) -> int:
+    """The coarsest resolution every timestamp sits on (dates stay dates): the datetime
+    counterpart of a numeric column's decimals."""
+    ns = ns[~np.isnan(ns)].astype("int64")
+    return next(step for step in _TIME_STEPS if not np.any(ns % step))
+
+
+def _from_float(values: np.ndarray, col: ColumnProfile, time_step: int = 1) -> pd.Series:
+    """Inverse of `_to_float` for a decoded column, before `conform` casts its dtype."""
+    if col.kind == "integer":
+        values = np.clip(np.round(values), col.min, col.max)
+    elif col.kind == "numeric" and col.decimals is not None:
+        values = np.round(values, col.decimals)
+    elif col.kind == "datetime":
+        isnull = np.isnan(values)
+        ticks = np.round(np.where(isnull, 0, values) / time_step).astype("int64")
+        ns = pd.array(ticks * time_step, dtype="Int64")
+        ns[isnull] = pd.NA
+        tz = getattr(pd.api.types.pandas_dtype(col.dtype), "tz", None)
+        stamps = pd.to_datetime(ns, unit="ns", utc=tz is not None)
+        return pd.Series(stamps.tz_convert(tz) if tz is not None else stamps)
+    return pd.Series(values)
+
+
+def _onehot(codes: np.ndarray, width: int) -> np.ndarray:
+    out = np.zeros((len(codes), width), dtype="float32")
+    out[np.arange(len(codes)), codes] = 1.0
+    return out
+
+
+@dataclass(frozen=True)
+class ColumnLayout:
+    """Where one source column lives in the matrix.
+
+    `value` is its continuous channel (continuous columns) or None; `span` is
+    its one-hot span (discrete columns: the categories, then "missing" if nullable;
+    continuous columns with nulls: [observed, missing]) or None."""
+
+    name: str
+    kind: str
+    value: int | None
+    span: tuple[int, int] | None
+    has_missing: bool
+
+
+# ---- the encoder ----------------------------------------------------------------------
+
+
+class TableEncoder:
+    """Fit on a table and its profile; `transform` to a matrix, `inverse_transform` back.
+
+    `layout` lists every column's place in the matrix; `spans` are all one-hot spans
+    as (start, stop), in order, after the `n_continuous` continuous channels."""
+
+    def __init__(self) -> None:
+        self.profile_: TableProfile | None = None
+        self.layout_: list[ColumnLayout] = []
+        self.quantiles_: QuantileTransformer | None = None
+        self.time_steps_: dict[str, int] = {}
+
+    # ---- fitting ----------------------------------------------------------------------
+
+    def fit(self, frame: pd.DataFrame, profile: TableProfile) -> "TableEncoder":
+        """Learn the layout and the quantile maps of `profile`'s columns from `frame`."""
+        missing = [c for c in profile.names if c not in frame.columns]
+        if missing:
+            raise BadInputError(f"the table lacks profiled column(s) {', '.join(map(repr, missing))}")
+        self.profile_ = profile
+        nullable = {c.name for c in profile.columns if frame[c.name].isna().any()}
+        self.layout_ = self._plan(profile, nullable)
+        continuous = self._continuous_columns()
+        if continuous:
+            values = np.column_stack([_to_float(frame[c.name], c) for c in continuous])
+            self.quantiles_ = self._quantile_transformer(len(frame)).fit(values)
+            self.time_steps_ = {
+                c.name: _time_step(v) for c, v in zip(continuous, values.T) if c.kind == "datetime"
+            }
+        return self
+
+    @staticmethod
+    def _plan(profile: TableProfile, nullable: set[str]) -> list[ColumnLayout]:
+        """Continuous channels first, then one-hot spans, each in source column order."""
+        continuous = [c for c in profile.columns if c.kind in CONTINUOUS]
+        layout, cursor = {}, len(continuous)
+        for i, col in enumerate(continuous):
+            span = (cursor, cursor + 2) if col.name in nullable else None
+            cursor += 2 if span else 0
+            layout[col.name] = ColumnLayout(col.name, col.kind, i, span, span is not None)
+        for col in profile.of_kind(*DISCRETE):
+            width = len(col.categories or []) + (col.name in nullable)
+            layout[col.name] = ColumnLayout(col.name, col.kind, None, (cursor, cursor + width), col.name in nullable)
+            cursor += width
+        return [layout[name] for name in profile.names]
+
+    @staticmethod
+    def _quantile_transformer(n_rows: int) -> QuantileTransformer:
+        return QuantileTransformer(
+            n_quantiles=min(MAX_QUANTILES, n_rows),
+            output_distribution="normal",
+            subsample=QUANTILE_SUBSAMPLE,
+            random_state=0,  # the quantile estimate on a subsample is reproducible
+        )
+
+    # ---- layout -----------------------------------------------------------------------
+
+    @property
+    def profile(self) -> TableProfile:
+        if self.profile_ is None:
+            raise BadInputError("the TableEncoder is not fitted: call fit(frame, profile) first")
+        return self.profile_
+
+    @property
+    def layout(self) -> list[ColumnLayout]:
+        return self.layout_
+
+    @property
+    def n_continuous(self) -> int:
+        return sum(lay.value is not None for lay in self.layout_)
+
+    @property
+    def spans(self) -> list[tuple[int, int]]:
+        return sorted(lay.span for lay in self.layout_ if lay.span is not None)
+
+    @property
+    def dim(self) -> int:
+        return max([self.n_continuous] + [stop for _, stop in self.spans])
+
+    def column_layout(self, name: str) -> ColumnLayout:
+        for lay in self.layout_:
+            if lay.name == name:
+                return lay
+        raise KeyError(name)
+
+    def category_index(self, column: str, value: Any) -> int:
+        """Matrix index of `column == value` (the value or its string form, as conditions
+        come from YAML and the CLI)."""
+        col = self.profile.column(column)
+        lay = self.column_layout(column)
+        if col.kind not in DISCRETE or lay.span is None:
+            raise ConditionError(f"column {column!r} is {col.kind}; only categorical or boolean columns have categories")
+        for i, category in enumerate(col.categories or []):
+            if category == value or str(category) == str(value):
+                return lay.span[0] + i
+        raise ConditionError(f"{column}={value!r} was never seen in the source; seen: {col.categories}")
+
+    def _continuous_columns(self) -> list[ColumnProfile]:
+        return [self.profile.column(lay.name) for lay in self.layout_ if lay.value is not None]
+
+    # ---- encoding ---------------------------------------------------------------------
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        """Rows -> float32 matrix of width `dim` (nulls become their missing class)."""
+        out = np.zeros((len(frame), self.dim), dtype="float32")
+        continuous = self._continuous_columns()
+        if continuous:
+            values = np.column_stack([_to_float(frame[c.name], c) for c in continuous])
+            normal = self.quantiles_.transform(values)  # NaN passes through
+            out[:, : len(continuous)] = np.nan_to_num(normal, nan=0.0)
+            for col, isnull in zip(continuous, np.isnan(values).T):
+                lay = self.column_layout(col.name)
+                self._check_nulls(lay, isnull)
+                if lay.span is not None:
+                    out[:, lay.span[0] : lay.span[1]] = _onehot(isnull.astype(int), 2)
+        for col in self.profile.of_kind(*DISCRETE):
+            lay = self.column_layout(col.name)
+            codes = self._codes(frame[col.name], col)
+            isnull = codes < 0
+            self._check_nulls(lay, isnull)
+            out[:, lay.span[0] : lay.span[1]] = _onehot(np.where(isnull, len(col.categories), codes), lay.span[1] - lay.span[0])
+        return out
+
+    @staticmethod
+    def _codes(series: pd.Series, col: ColumnProfile) -> np.ndarray:
+        """Category codes, -1 for nulls; a value outside the profile is an error."""
+        codes = pd.Categorical(series.astype(object), categories=col.categories).codes.astype(int)
+        unseen = (codes < 0) & series.notna().to_numpy()
+        if unseen.any():
+            values = ", ".join(map(repr, series[unseen].unique()[:5]))
+            raise BadInputError(f"column {col.name!r} has value(s) {values} not in its profile; refit the encoder")
+        return codes
+
+    @staticmethod
+    def _check_nulls(lay: ColumnLayout, isnull: np.ndarray) -> None:
+        if isnull.any() and not lay.has_missing:
+            raise BadInputError(
+                f"column {lay.name!r} has nulls but had none when the encoder was fitted; refit on data with them"
+            )
+
+    # ---- decoding ---------------------------------------------------------------------
+
+    def inverse_transform(self, matrix: np.ndarray | torch.Tensor) -> pd.DataFrame:
+        """Matrix -> rows with the source's columns and dtypes. One-hot spans decode by
+        argmax (any scores work: one-hots, probabilities, logits)."""
+        if isinstance(matrix, torch.Tensor):
+            matrix = matrix.detach().cpu().numpy()
+        matrix = np.asarray(matrix, dtype="float64")
+        columns: dict[str, pd.Series] = {}
+        continuous = self._continuous_columns()
+        if continuous:
+            values = self.quantiles_.inverse_transform(matrix[:, : len(continuous)])
+            for col, column in zip(continuous, values.T):
+                lay = self.column_layout(col.name)
+                if lay.span is not None:
+                    column = np.where(self._argmax(matrix, lay.span) == 1, np.nan, column)
+                columns[col.name] = _from_float(column, col, self.time_steps_.get(col.name, 1))
+        for col in self.profile.of_kind(*DISCRETE):
+            choices = np.array(list(col.categories) + [np.nan], dtype=object)
+            columns[col.name] = pd.Series(choices[self._argmax(matrix, self.column_layout(col.name).span)])
+        return conform(pd.DataFrame(columns), self.profile)
+
+    @staticmethod
+    def _argmax(matrix: np.ndarray, span: tuple[int, int]) -> np.ndarray:
+        return matrix[:, span[0] : span[1]].argmax(axis=1)
+
+    # ---- persistence ------------------------------------------------------------------
+
+    def state(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        """(JSON-able dict, plain tensors): everything `from_state` needs, no pickle."""
+        nullable = [lay.name for lay in self.layout_ if lay.has_missing]
+        meta: dict[str, Any] = {
+            "profile": self.profile.model_dump(mode="json"),
+            "nullable": nullable,
+            "time_steps": self.time_steps_,
+        }
+        tensors: dict[str, torch.Tensor] = {}
+        if self.quantiles_ is not None:
+            meta["n_quantiles"] = int(self.quantiles_.n_quantiles_)
+            tensors = {name: torch.from_numpy(np.array(getattr(self.quantiles_, name))) for name in _QT_ARRAYS}
+        return meta, tensors
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> "TableEncoder":
+        """Rebuild the exact fitted encoder saved by `state`."""
+        enc = cls()
+        enc.profile_ = TableProfile.model_validate(meta["profile"])
+        enc.layout_ = cls._plan(enc.profile_, set(meta["nullable"]))
+        enc.time_steps_ = {name: int(step) for name, step in meta["time_steps"].items()}
+        if "n_quantiles" in meta:
+            qt = cls._quantile_transformer(meta["n_quantiles"])
+            for name in _QT_ARRAYS:
+                setattr(qt, name, tensors[name].numpy().copy())
+            qt.n_quantiles_ = meta["n_quantiles"]
+            qt.n_features_in_ = qt.quantiles_.shape[1]
+            enc.quantiles_ = qt
+        return enc
