@@ -54,6 +54,7 @@ class ImageData:
     images: np.ndarray
     labels: np.ndarray | None = None
     label_name: str | None = None
+    skipped: list[str] = field(default_factory=list)  # unreadable source files left out (on_bad_image: skip)
     modality: str = field(default="image", init=False)
 
     @property
