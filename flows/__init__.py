@@ -1,0 +1,2 @@
+"""Prefect orchestration: flows and tasks that call pipeline/, generators/ and
+validators/ and nothing else."""

@@ -1,0 +1,192 @@
+"""`synth`: the command line. Exit codes: 0 published, 1 validation failed
+(quarantined), 2 bad input.
+
+It lives in flows/ because it runs Prefect flows; pipeline/ stays free of Prefect."""
+
+from __future__ import annotations
+
+import os
+
+# Before Prefect or GX are imported: no telemetry calls from a machine without network.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+import shutil  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Callable, Optional  # noqa: E402
+
+import typer  # noqa: E402
+import yaml  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from flows.display import console, progress_bars, quiet_expected_errors  # noqa: E402
+from pipeline.errors import BadInputError, SynthpipeError  # noqa: E402
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="synthpipe: fit, sample, validate, publish synthetic data.")
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_JOB = REPO / "data" / "jobs" / "penguins-demo.yaml"
+
+
+def _guard(fn: Callable[[], int]) -> None:
+    """Run a command; our errors become one line on stderr and their exit code."""
+    try:
+        code = fn()
+    except SynthpipeError as err:
+        console.print(f"[bold red]error:[/] {err}", highlight=False)
+        raise typer.Exit(err.exit_code) from None
+    raise typer.Exit(code)
+
+
+def _parse_conditions(pairs: list[str]) -> dict[str, Any] | None:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise BadInputError(f"--condition takes COLUMN=VALUE, got {pair!r}")
+        out[key] = yaml.safe_load(value)  # "3" -> 3, "yes" -> "yes", "true" -> True
+    return out or None
+
+
+def _run_job(job_file: Path, overrides: dict[str, Any], *, refit: bool = False, resume: str | None = None) -> int:
+    from pipeline.spec import load_spec
+
+    spec = load_spec(job_file, overrides)  # bad input fails here, before Prefect starts
+    quiet_expected_errors()
+    from flows.synthesize import synthesize
+
+    with progress_bars():
+        summary = synthesize(job=spec.model_dump(mode="json"), refit=refit, resume=resume)
+    _print_summary(summary)
+    return 0 if summary["status"] == "published" else 1
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    status = summary["status"]
+    colour = "green" if status == "published" else "red"
+    console.print(f"\n[bold {colour}]{status}[/]  {summary['run_dir']}")
+    console.print(f"report: {summary['report']}")
+    rows = summary["rows"]
+    console.print(f"{rows['synthetic']:,} synthetic records from {rows['train']:,} training records "
+                  f"in {summary['timings']['total_s']:.1f} s"
+                  + (" (fitted model reused)" if summary["generator"]["reused_fit"] else ""))
+    table = Table("metric", "value", title="metrics", title_justify="left")
+    for name, value in sorted(summary["metrics"].items()):
+        table.add_row(name, f"{value:.4g}")
+    console.print(table)
+    for name, ok in summary["suites"].items():
+        console.print(f"  {name:<9} {'[green]passed[/]' if ok else '[red]FAILED[/]'}")
+    for failure in summary.get("failures") or []:
+        console.print(f"  [red]✗[/] {failure}", highlight=False)
+
+
+@app.command()
+def run(
+    job: Path = typer.Argument(..., help="YAML job spec"),
+    rows: Optional[int] = typer.Option(None, help="records to sample (overrides sample.rows)"),
+    seed: Optional[int] = typer.Option(None, help="random seed (overrides sample.seed)"),
+    condition: list[str] = typer.Option([], "--condition", "-c", help="COLUMN=VALUE: sample only this class"),
+    output: Optional[Path] = typer.Option(None, help="output root (overrides output)"),
+    refit: bool = typer.Option(False, help="fit again even if a model for this source and settings exists"),
+    resume: Optional[str] = typer.Option(None, help="RUN_ID of an interrupted run to finish without refitting"),
+) -> None:
+    """Run a job: fit, sample, validate, publish or quarantine."""
+
+    def go() -> int:
+        overrides: dict[str, Any] = {}
+        if rows is not None:
+            overrides["sample.rows"] = rows
+        if seed is not None:
+            overrides["sample.seed"] = seed
+        conditions = _parse_conditions(condition)
+        if conditions:
+            overrides["sample.conditions"] = conditions
+        if output is not None:
+            overrides["output"] = str(output)
+        return _run_job(job, overrides, refit=refit, resume=resume)
+
+    _guard(go)
+
+
+@app.command()
+def demo(
+    output: Path = typer.Option(Path("data/synthetic"), help="output root"),
+    rows: Optional[int] = typer.Option(None, help="records to sample"),
+) -> None:
+    """The default job: the bundled Palmer penguins table through tabular/diffusion."""
+
+    def go() -> int:
+        source = REPO / "data" / "sources" / "penguins.csv"
+        if not source.exists():  # a wheel install has no data/: copy the packaged table
+            import palmerpenguins
+
+            source.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(Path(palmerpenguins.__file__).parent / "data" / "penguins.csv", source)
+        overrides: dict[str, Any] = {"output": str(output), "source.path": str(source)}
+        if rows is not None:
+            overrides["sample.rows"] = rows
+        return _run_job(DEMO_JOB, overrides)
+
+    _guard(go)
+
+
+@app.command()
+def validate(run_dir: Path = typer.Argument(..., help="a run folder, or a job folder (its LATEST run)")) -> None:
+    """Re-run the contract, fidelity and privacy suites on an existing run."""
+
+    def go() -> int:
+        from flows.revalidate import revalidate
+
+        summary = revalidate(run_dir)
+        _print_summary(summary)
+        return 0 if summary["status"] == "published" else 1
+
+    _guard(go)
+
+
+@app.command()
+def report(
+    run_dir: Path = typer.Argument(..., help="a run folder, or a job folder (its LATEST run)"),
+    open_browser: bool = typer.Option(False, "--open", help="open the report in a browser"),
+) -> None:
+    """Rebuild report.html for a run and print where it is."""
+
+    def go() -> int:
+        from flows.revalidate import rebuild_report
+
+        path = rebuild_report(run_dir)
+        print(path)
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(path.resolve().as_uri())
+        return 0
+
+    _guard(go)
+
+
+@app.command()
+def generators() -> None:
+    """List the registered generators."""
+
+    def go() -> int:
+        from generators import available, get
+
+        table = Table("name", "class", "description")
+        for name in available():
+            cls = get(name)
+            table.add_row(name, f"{cls.__module__}.{cls.__qualname__}", (cls.__doc__ or "").strip().splitlines()[0])
+        console.print(table)
+        return 0
+
+    _guard(go)
+
+
+def main() -> None:  # pragma: no cover - console script entry
+    app(prog_name="synth")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

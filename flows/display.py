@@ -1,0 +1,64 @@
+"""Terminal output for the CLI: rich progress bars behind pipeline.progress, and a
+logging filter that keeps tracebacks of expected errors (bad input) off the screen."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from typing import Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from pipeline.errors import SynthpipeError
+from pipeline.progress import Tracker, use_display
+
+console = Console(stderr=True)
+
+
+class RichTracker(Tracker):
+    def __init__(self, bars: Progress, description: str, total: int | None) -> None:
+        super().__init__(description, total)
+        self.bars = bars
+        self.task_id = bars.add_task(description, total=total, metrics="")
+
+    def show(self, metrics: dict[str, float]) -> None:
+        text = " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+        self.bars.update(self.task_id, completed=self.done, total=self.total, metrics=text)
+
+    def close(self) -> None:
+        if self.total:
+            self.bars.update(self.task_id, completed=self.total)
+
+
+@contextmanager
+def progress_bars() -> Iterator[None]:
+    bars = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TimeRemainingColumn(), TextColumn("{task.fields[metrics]}"), console=console, transient=False,
+    )
+    with bars, use_display(lambda description, total: RichTracker(bars, description, total)):
+        yield
+
+
+class HideExpectedTracebacks(logging.Filter):
+    """Prefect logs a failed task with its traceback; for our own named errors (bad
+    input, quarantine) the one-line message is the whole story."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], SynthpipeError):
+            record.exc_info, record.exc_text = None, None
+            record.msg = str(record.getMessage()).split("\nTraceback")[0]
+            record.args = ()
+        elif "Traceback" in str(record.msg) and "pipeline.errors" in str(record.msg):
+            record.msg = str(record.msg).split("\nTraceback")[0]
+        return True
+
+
+def quiet_expected_errors() -> None:
+    flt = HideExpectedTracebacks()
+    for name in ("prefect", "prefect.flow_runs", "prefect.task_runs", "prefect.engine"):
+        logger = logging.getLogger(name)
+        logger.addFilter(flt)
+        for handler in logger.handlers:
+            handler.addFilter(flt)

@@ -1,0 +1,176 @@
+"""The `synthesize` flow: the data path of DESIGN.md, one task per step.
+
+load source -> split -> fit (cached) -> sample parts (mapped over the task runner)
+-> validate (contract, fidelity, privacy) -> report -> publish or quarantine.
+Orchestration only: every step is a plain function from pipeline/ or validators/."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task, unmapped
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import wait
+from prefect.utilities.annotations import quote
+
+from flows.artifacts import publish_artifacts
+from pipeline.errors import SynthpipeError
+from pipeline.fitting import FittedModel, fit_or_reuse, load_model
+from pipeline.manifest import library_versions
+from pipeline.outputs import load_synthetic
+from pipeline.progress import tracker
+from pipeline.publish import MODEL_DIR, finish_run, open_run, reopen_run
+from pipeline.runs import RunFolder
+from pipeline.sink import PartPlan, count_rows, plan_parts, write_part
+from pipeline.sources import fingerprint, load_source
+from pipeline.spec import JobSpec, parse_spec
+from pipeline.split import split_source
+
+
+def _transient(task, task_run, state) -> bool:
+    """Retry I/O hiccups, never bad input: a missing file stays missing."""
+    try:
+        state.result()
+    except SynthpipeError:
+        return False
+    except Exception:
+        return True
+    return False
+
+
+IO = dict(retries=2, retry_delay_seconds=1, retry_condition_fn=_transient, cache_policy=NO_CACHE)
+STEP = dict(cache_policy=NO_CACHE)
+
+
+@task(name="load-source", **IO)
+def load_source_task(spec: JobSpec):
+    source = load_source(spec.source)
+    return source, fingerprint(spec.source.path)
+
+
+@task(name="split", **STEP)
+def split_task(source, spec: JobSpec):
+    return split_source(source, spec.validation.holdout, seed=spec.sample.seed)
+
+
+@task(name="fit", **STEP)
+def fit_task(spec: JobSpec, train, source_fingerprint: str, refit: bool) -> FittedModel:
+    progress = tracker(f"fit {spec.generator_name}")
+    model = fit_or_reuse(spec, train, source_fingerprint, refit=refit, progress=progress)
+    progress.close()
+    log = get_run_logger()
+    if model.reused:
+        log.info("source and settings unchanged: reusing fitted model %s (pass --refit to fit again)", model.cache_key)
+    else:
+        log.info("fitted %s, cached as %s", spec.generator_name, model.cache_key)
+    return model
+
+
+@task(name="open-run", **IO)
+def open_run_task(spec: JobSpec, model: FittedModel) -> RunFolder:
+    return open_run(spec, model.path)
+
+
+@task(name="sample-part", **IO)
+def sample_part_task(spec: JobSpec, run_dir: str, part: PartPlan, progress=None) -> str:
+    generator = load_model(Path(run_dir) / MODEL_DIR)
+    path = write_part(
+        generator, part, Path(run_dir), seed=spec.sample.seed, batch_size=spec.sample.batch_size,
+        conditions=spec.sample.conditions,
+        provenance={"job": spec.name, "run_id": Path(run_dir).name.removeprefix(".tmp-"),
+                    "generator": spec.generator_name, "seed": spec.sample.seed},
+        progress=progress.advance if progress is not None else None,
+    )
+    return str(path)
+
+
+@task(name="validate", **STEP)
+def validate_task(spec: JobSpec, run: RunFolder, source, train, holdout):
+    from validators.gate import validate_run
+
+    synthetic = load_synthetic(run.path, source)
+    return validate_run(run.path, spec=spec, source=source, train=train, holdout=holdout, synthetic=synthetic)
+
+
+@task(name="report", **STEP)
+def report_task(run: RunFolder, spec: JobSpec, outcome, source, synthetic_path: Path) -> Path:
+    from validators.report import write_report
+
+    return write_report(run.path, spec=spec, outcome=outcome, source=source,
+                        synthetic=load_synthetic(synthetic_path, source, max_records=5000))
+
+
+@task(name="publish", **IO)
+def publish_task(run: RunFolder, manifest: dict[str, Any], published: bool) -> str:
+    return str(finish_run(run, manifest, published=published))
+
+
+@flow(name="synthesize", log_prints=False)
+def synthesize(job: dict[str, Any], refit: bool = False, resume: str | None = None) -> dict[str, Any]:
+    """Fit, sample, validate and publish one job. `job` is the job spec as a dict (the
+    YAML's content) so deployments and the UI can pass it as parameters."""
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    spec = parse_spec(job)
+    log = get_run_logger()
+    if resume:
+        run, spec = reopen_run(spec.run_root, resume)
+        log.info("resuming run %s", resume)
+
+    source, source_fp = load_source_task(spec)
+    train, holdout = split_task(quote(source), spec)
+    timings["load_split_s"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    if resume:
+        model = FittedModel(path=run.tmp / MODEL_DIR, cache_key="resumed", reused=True)
+    else:
+        model = fit_task(spec, quote(train), source_fp, refit)
+        run = open_run_task(spec, model)
+    timings["fit_s"] = time.perf_counter() - t
+    log.info("run %s: writing to %s", run.run_id, run.tmp)
+
+    t = time.perf_counter()
+    parts = plan_parts(spec.sample.rows, spec.sample.batch_size, spec.source.modality)
+    progress = tracker(f"sample {spec.sample.rows:,} {_unit(spec)}", spec.sample.rows)
+    futures = sample_part_task.map(unmapped(spec), unmapped(str(run.tmp)), parts, unmapped(progress))
+    wait(futures)
+    for f in futures:
+        f.result()  # raises the first failed part's error
+    progress.close()
+    timings["sample_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    outcome = validate_task(spec, run, quote(source), quote(train), quote(holdout))
+    timings["validate_s"] = time.perf_counter() - t
+    report = report_task(run, spec, outcome, quote(source), run.tmp)
+    timings["total_s"] = time.perf_counter() - t0
+
+    published = outcome.status == "published"
+    manifest = {
+        "run_id": run.run_id,
+        "status": outcome.status,
+        "job": spec.model_dump(mode="json"),
+        "generator": {"name": spec.generator_name, "params": spec.generator.params, "cache_key": model.cache_key,
+                      "reused_fit": model.reused},
+        "seed": spec.sample.seed,
+        "source": {"path": str(spec.source.path), "fingerprint": source_fp},
+        "rows": {"source": len(source), "train": len(train), "holdout": len(holdout),
+                 "synthetic": count_rows(run.tmp), "requested": spec.sample.rows},
+        "schema": source.profile.model_dump(mode="json") if hasattr(source, "profile") else None,
+        "libraries": library_versions(),
+        "timings": timings,
+        "metrics": outcome.metrics,
+        "suites": outcome.suites,
+        "failures": outcome.failures,
+    }
+    final = Path(publish_task(run, manifest, published))
+    summary = {**manifest, "run_dir": str(final), "report": str(final / Path(report).name)}
+    publish_artifacts(summary)
+    return summary
+
+
+def _unit(spec: JobSpec) -> str:
+    return {"tabular": "rows", "timeseries": "sequences", "image": "images"}[spec.source.modality]
