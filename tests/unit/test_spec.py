@@ -1,0 +1,81 @@
+"""Job spec: YAML in, validated model out; every error names the field."""
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import SpecError
+from pipeline.spec import load_spec, parse_spec
+
+BASE = {
+    "name": "churn-augment",
+    "source": {"modality": "tabular", "path": "data/sources/penguins.csv"},
+    "generator": {"family": "copula"},
+}
+
+
+def _with(**changes):
+    spec = {k: dict(v) if isinstance(v, dict) else v for k, v in BASE.items()}
+    for dotted, value in changes.items():
+        node = spec
+        *parents, leaf = dotted.split("__")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return spec
+
+
+def test_defaults_fill_optional_sections():
+    spec = parse_spec(BASE)
+    assert spec.sample.rows == 1000 and spec.validation.holdout == 0.2
+    assert spec.generator_name == "tabular/copula"
+    assert spec.run_root == Path("data/synthetic/churn-augment")
+
+
+@pytest.mark.parametrize(
+    "changes, fragment",
+    [
+        ({"generator__family": "transformer"}, "generator.family: 'transformer' is not available for modality 'tabular'"),
+        ({"source__modality": "audio"}, "source.modality: got 'audio'"),
+        ({"sample__rows": 0}, "sample.rows"),
+        ({"sample__rows": -5}, "sample.rows"),
+        ({"name": "../x"}, "name"),
+        ({"name": "Upper Case"}, "name"),
+        ({"sample__rowz": 10}, "sample.rowz: unknown field"),
+        ({"validation__holdout": 1.5}, "validation.holdout"),
+    ],
+)
+def test_bad_fields_name_the_field(changes, fragment):
+    with pytest.raises(SpecError) as err:
+        parse_spec(_with(**changes))
+    assert fragment in str(err.value)
+
+
+def test_unknown_family_lists_allowed_ones():
+    with pytest.raises(SpecError, match=r"allowed: .*copula"):
+        parse_spec(_with(generator__family="nope"))
+
+
+def test_yaml_overrides_like_cli_flags(tmp_path):
+    job = tmp_path / "job.yaml"
+    job.write_text("name: j\nsource: {modality: tabular, path: x.csv}\ngenerator: {family: copula}\nsample: {rows: 10}\n")
+    spec = load_spec(job, {"sample.rows": 5000, "sample.seed": 3})
+    assert (spec.sample.rows, spec.sample.seed) == (5000, 3)
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    job = tmp_path / "job.yaml"
+    job.write_text("name: j\nsource: [unclosed\n")
+    with pytest.raises(SpecError, match=r"invalid YAML .* line"):
+        load_spec(job)
+
+
+def test_missing_job_file():
+    with pytest.raises(SpecError, match="job file not found"):
+        load_spec("no/such/job.yaml")
+
+
+def test_relative_source_path_resolves_from_job_folder(tmp_path):
+    (tmp_path / "t.csv").write_text("a\n1\n")
+    (tmp_path / "job.yaml").write_text("name: j\nsource: {modality: tabular, path: t.csv}\ngenerator: {family: copula}\n")
+    assert load_spec(tmp_path / "job.yaml").source.path == tmp_path / "t.csv"
