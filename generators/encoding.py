@@ -37,6 +37,9 @@ MAX_QUANTILES = 1000  # scikit-learn's default: enough resolution for any margin
 QUANTILE_SUBSAMPLE = 100_000  # rows used to estimate quantiles on large tables
 # The attributes a fitted QuantileTransformer keeps: saved as tensors, set back on load.
 _QT_ARRAYS = ("quantiles_", "references_")
+# Dequantisation noise spans this share of a resolution step: below 1 so that rounding
+# (which ties to even at exactly half a step) always recovers the original value.
+JITTER_WIDTH = 0.98
 # Datetime resolutions tried, coarsest first (ns): day, hour, minute, second, ms, us, ns.
 _TIME_STEPS = (86_400 * 10**9, 3_600 * 10**9, 60 * 10**9, 10**9, 10**6, 10**3, 1)
 
@@ -128,10 +131,10 @@ class TableEncoder:
         continuous = self._continuous_columns()
         if continuous:
             values = np.column_stack([_to_float(frame[c.name], c) for c in continuous])
-            self.quantiles_ = self._quantile_transformer(len(frame)).fit(values)
             self.time_steps_ = {
                 c.name: _time_step(v) for c, v in zip(continuous, values.T) if c.kind == "datetime"
             }
+            self.quantiles_ = self._quantile_transformer(len(frame)).fit(self._dequantise(values))
         return self
 
     @staticmethod
@@ -203,6 +206,23 @@ class TableEncoder:
     def _continuous_columns(self) -> list[ColumnProfile]:
         return [self.profile.column(lay.name) for lay in self.layout_ if lay.value is not None]
 
+    def _dequantise(self, values: np.ndarray) -> np.ndarray:
+        """Spread each value uniformly over its resolution step (integers: 1, numerics:
+        10^-decimals, datetimes: their time step), as flows dequantise discrete data.
+        Without it the quantile map sends every tie at the minimum or maximum (a count's
+        zeros, a year's first value) to the ±5.2 clip of the Gaussian; decoding rounds to
+        the step, so the round trip stays exact. Fixed noise: the same rows encode the same."""
+        steps = np.array([self._resolution(c) for c in self._continuous_columns()])
+        jitter = np.random.default_rng(0).random(values.shape) - 0.5
+        return values + JITTER_WIDTH * jitter * steps
+
+    def _resolution(self, col: ColumnProfile) -> float:
+        if col.kind == "integer":
+            return 1.0
+        if col.kind == "datetime":
+            return float(self.time_steps_[col.name])
+        return 10.0 ** -col.decimals if col.decimals is not None else 0.0
+
     # ---- encoding ---------------------------------------------------------------------
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
@@ -211,7 +231,7 @@ class TableEncoder:
         continuous = self._continuous_columns()
         if continuous:
             values = np.column_stack([_to_float(frame[c.name], c) for c in continuous])
-            normal = self.quantiles_.transform(values)  # NaN passes through
+            normal = self.quantiles_.transform(self._dequantise(values))  # NaN passes through
             out[:, : len(continuous)] = np.nan_to_num(normal, nan=0.0)
             for col, isnull in zip(continuous, np.isnan(values).T):
                 lay = self.column_layout(col.name)

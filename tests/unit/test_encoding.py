@@ -49,6 +49,14 @@ def test_layout_puts_continuous_first_then_one_hot_spans(penguins, encoder):
     assert np.abs(matrix[:, : encoder.n_continuous]).max() < 5.3  # quantile-normal range
 
 
+def test_ties_at_the_extremes_are_spread_not_clipped(penguins, encoder):
+    """A third of the penguins are from 2007, the minimum year: dequantised, they cover a
+    band of the Gaussian instead of all sitting at its -5.2 clip."""
+    year = encoder.transform(penguins.frame)[:, encoder.column_layout("year").value]
+    assert (np.abs(year) > 5).sum() <= 2
+    assert 0.8 < year.std() < 1.2
+
+
 def test_nulls_come_back_where_they_were(penguins, encoder):
     back = encoder.inverse_transform(encoder.transform(penguins.frame))
     pd.testing.assert_frame_equal(back.isna(), penguins.frame.isna())
