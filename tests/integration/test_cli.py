@@ -1,0 +1,129 @@
+"""The `synth` CLI end to end: bad input is one line and exit code 2 with nothing
+written; a real job runs the real Prefect flow and writes a complete run folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from pipeline.sink import read_output
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from tests.conftest import PENGUINS
+
+runner = CliRunner()
+
+
+def _job(tmp_path: Path, **fields) -> Path:
+    spec = {
+        "name": "cli-test",
+        "source": {"modality": "tabular", "path": str(PENGUINS)},
+        "generator": {"family": "copula"},
+        "sample": {"rows": 300, "seed": 1, "batch_size": 100},
+        "validation": {"target": "species"},
+        "output": str(tmp_path / "out"),
+    }
+    for key, value in fields.items():
+        section, _, leaf = key.partition("__")
+        if leaf:
+            spec[section][leaf] = value
+        else:
+            spec[section] = value
+    path = tmp_path / "job.yaml"
+    path.write_text(json.dumps(spec))  # JSON is YAML
+    return path
+
+
+def _bad(tmp_path: Path, args: list[str], fragment: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "error:" in result.output and fragment in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists(), "bad input must leave no output folder"
+
+
+def test_missing_source_file(tmp_path, prefect_harness):
+    _bad(tmp_path, ["run", str(_job(tmp_path, source__path=str(tmp_path / "nope.csv")))], "source not found")
+
+
+def test_corrupt_parquet(tmp_path, prefect_harness):
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"PAR1 not really parquet PAR1")
+    _bad(tmp_path, ["run", str(_job(tmp_path, source__path=str(bad)))], "corrupt or not Parquet")
+
+
+def test_unparseable_csv(tmp_path, prefect_harness):
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b'a,b\n1,"unterminated\n2,3\n')
+    _bad(tmp_path, ["run", str(_job(tmp_path, source__path=str(bad)))], "cannot parse CSV")
+
+
+def test_empty_table(tmp_path, prefect_harness):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("a,b\n")
+    _bad(tmp_path, ["run", str(_job(tmp_path, source__path=str(empty)))], "empty (0 rows)")
+
+
+def test_all_null_column(tmp_path, prefect_harness):
+    frame = pd.read_csv(PENGUINS).assign(notes=None)
+    path = tmp_path / "nulls.parquet"
+    frame.to_parquet(path)
+    _bad(tmp_path, ["run", str(_job(tmp_path, source__path=str(path)))], "'notes' are entirely null")
+
+
+@pytest.mark.parametrize(
+    "fields, fragment",
+    [
+        ({"generator__family": "transformer"}, "generator.family: 'transformer' is not available"),
+        ({"source__modality": "audio"}, "source.modality: got 'audio'"),
+        ({"sample__rows": 0}, "sample.rows"),
+        ({"name": "../x"}, "name"),
+        ({"generator__colour": "red"}, "generator.colour: unknown field"),
+    ],
+)
+def test_bad_spec_fields(tmp_path, fields, fragment):
+    _bad(tmp_path, ["run", str(_job(tmp_path, **fields))], fragment)
+
+
+def test_rows_flag_must_be_positive(tmp_path):
+    _bad(tmp_path, ["run", str(_job(tmp_path)), "--rows", "-3"], "sample.rows")
+
+
+def test_invalid_yaml(tmp_path):
+    path = tmp_path / "job.yaml"
+    path.write_text("name: x\nsource: {modality: tabular\n")
+    _bad(tmp_path, ["run", str(path)], "invalid YAML")
+
+
+def test_unknown_generator_params_are_named(tmp_path, prefect_harness):
+    _bad(tmp_path, ["run", str(_job(tmp_path, generator={"family": "copula", "params": {"epochz": 3}}))], "epochz")
+
+
+def test_run_end_to_end_through_the_flow(tmp_path, prefect_harness):
+    job = _job(tmp_path)
+    result = runner.invoke(app, ["run", str(job), "--rows", "250", "--seed", "4"])
+    assert result.exit_code in (0, 1), result.output
+    job_root = tmp_path / "out" / "cli-test"
+    runs = [p for p in job_root.iterdir() if not p.name.startswith(".") and p.is_dir()]
+    assert len(runs) == 1, "exactly one visible run folder"
+    run = runs[0]
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["rows"]["synthetic"] == 250 and manifest["seed"] == 4
+    assert manifest["source"]["fingerprint"].startswith("sha256:")
+    assert set(manifest["suites"]) == {"contract", "fidelity", "privacy"}
+    assert manifest["status"] == ("published" if result.exit_code == 0 else "quarantined")
+    assert (run / "report.html").is_file() and (run / "model" / "config.json").is_file()
+    assert any((run / "validation").glob("*.json"))
+    table = read_output(run)
+    assert table.column_names == list(pd.read_csv(PENGUINS).columns)
+    assert (job_root / "LATEST").exists() == (manifest["status"] == "published")
+    assert manifest["status"] in result.output and str(run) in result.output
+
+    # Same source and settings: the fitted model is reused, and the run is a new folder.
+    again = runner.invoke(app, ["run", str(job), "--rows", "100", "--seed", "4"])
+    assert again.exit_code in (0, 1), again.output
+    assert "fitted model reused" in again.output
+    assert len([p for p in job_root.iterdir() if not p.name.startswith(".") and p.is_dir()]) == 2
