@@ -25,7 +25,7 @@ from pipeline.publish import MODEL_DIR, finish_run, open_run, reopen_run
 from pipeline.runs import RunFolder
 from pipeline.sink import PartPlan, count_rows, plan_parts, write_part
 from pipeline.sources import fingerprint, load_source
-from pipeline.spec import JobSpec, parse_spec
+from pipeline.spec import JobSpec, apply_overrides, load_spec, parse_spec
 from pipeline.split import split_source
 
 
@@ -107,13 +107,30 @@ def publish_task(run: RunFolder, manifest: dict[str, Any], published: bool) -> s
     return str(finish_run(run, manifest, published=published))
 
 
+def resolve_spec(job: str | dict[str, Any], overrides: dict[str, Any]) -> JobSpec:
+    """A job file path or a spec dict, with parameter overrides, validated by the spec."""
+    if isinstance(job, dict):
+        return parse_spec(apply_overrides(job, overrides))
+    return load_spec(job, overrides)
+
+
 @flow(name="synthesize", log_prints=False)
-def synthesize(job: dict[str, Any], refit: bool = False, resume: str | None = None) -> dict[str, Any]:
-    """Fit, sample, validate and publish one job. `job` is the job spec as a dict (the
-    YAML's content) so deployments and the UI can pass it as parameters."""
+def synthesize(
+    job: str | dict[str, Any],
+    rows: int | None = None,
+    seed: int | None = None,
+    conditions: dict[str, Any] | None = None,
+    output: str | None = None,
+    refit: bool = False,
+    resume: str | None = None,
+) -> dict[str, Any]:
+    """Fit, sample, validate and publish one job. `job` is a YAML job file or the spec
+    as a dict; `rows`, `seed`, `conditions` and `output` override its fields (what a
+    data engineer passes with `--param rows=50000`)."""
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    spec = parse_spec(job)
+    spec = resolve_spec(job, {"sample.rows": rows, "sample.seed": seed, "sample.conditions": conditions,
+                              "output": output})
     log = get_run_logger()
     if resume:
         run, spec = reopen_run(spec.run_root, resume)

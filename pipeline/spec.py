@@ -3,6 +3,7 @@ sample and how strictly to validate. Every error names the field and what is all
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -113,6 +114,23 @@ def parse_spec(data: dict[str, Any]) -> JobSpec:
         raise SpecError(_format_error(err)) from None
 
 
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """Set dotted keys (`{"sample.rows": 5000}`) on a spec dict, skipping None values:
+    how CLI flags and deployment parameters change one field of a job."""
+    data = json.loads(json.dumps(data, default=str))  # a deep copy; the caller's dict is untouched
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        node = data
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise SpecError(f"{key}: cannot set a field inside {p!r}, which is not a mapping")
+        node[leaf] = value
+    return data
+
+
 def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> JobSpec:
     """Read a YAML job file; relative paths inside it resolve from the current directory
     first, then from the job file's folder. `overrides` are dotted keys
@@ -128,12 +146,7 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> JobS
         raise SpecError(f"invalid YAML in {path}{where}: {getattr(err, 'problem', err)}") from None
     if not isinstance(data, dict):
         raise SpecError(f"{path} must hold a YAML mapping with name, source and generator")
-    for key, value in (overrides or {}).items():
-        node = data
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {}) if isinstance(node.get(p, {}), dict) else node
-        node[leaf] = value
+    data = apply_overrides(data, overrides)
     src = data.get("source")
     if isinstance(src, dict) and isinstance(src.get("path"), str):
         candidate = Path(src["path"])
