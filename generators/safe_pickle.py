@@ -1,0 +1,164 @@
+"""Pickle checkpoints that load without running arbitrary code.
+
+SDV synthesizers can only be saved as pickles, and unpickling calls whatever callable
+the file names: a crafted checkpoint can run `os.system`. `load` therefore resolves
+globals through an allowlist instead of importing what the file asks for:
+
+- exact reconstruction functions (numpy arrays and RNG states, pandas blocks, torch
+  tensors) and a few plain builtin types;
+- *classes* (never functions) from the data libraries a fitted SDV synthesizer holds:
+  sdv, rdt, copulas, ctgan, deepecho, faker providers, scikit-learn estimators, pandas'
+  core containers and torch's `nn` layers;
+- two guarded replacements: torch storages are reloaded with `torch.load(weights_only=True)`
+  (torch's own pickled form would call `torch.load(weights_only=False)`), and `getattr`
+  (Faker keeps bound provider methods) only returns public methods of Faker providers.
+
+Everything else (os, subprocess, builtins.eval/exec/getattr/__import__, pandas.read_pickle,
+numpy.load, torch.load, dotted names that reach into a class) raises
+`UnsafeCheckpointError` naming the refused global, before anything is called.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from pathlib import Path
+from typing import Any, Callable
+
+from pipeline.errors import BadInputError, UnsafeCheckpointError
+
+PROTOCOL = 5
+
+# Libraries whose classes a fitted SDV synthesizer is made of. Package prefixes end with
+# "." so "sdv." never matches a module named e.g. "sdvx"; pandas is limited to its data
+# containers (not pandas.core.computation, which evaluates expressions).
+CLASS_MODULE_PREFIXES = (
+    "sdv.",
+    "rdt.",
+    "copulas.",
+    "ctgan.",
+    "deepecho.",
+    "faker.",
+    "sklearn.",
+    "pandas.core.frame",
+    "pandas.core.series",
+    "pandas.core.indexes.",
+    "pandas.core.internals.",
+    "pandas.core.arrays.",
+    "pandas.core.dtypes.",
+    "torch.nn.modules.",
+)
+
+# Reconstruction functions and plain types, by exact (module, name).
+EXACT_GLOBALS = {
+    ("builtins", "object"),
+    ("builtins", "slice"),
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    ("builtins", "complex"),
+    ("builtins", "range"),
+    ("builtins", "bytearray"),
+    ("collections", "OrderedDict"),
+    ("collections", "defaultdict"),
+    ("datetime", "date"),
+    ("datetime", "datetime"),
+    ("datetime", "timedelta"),
+    ("datetime", "timezone"),
+    ("random", "Random"),
+    ("numpy", "dtype"),
+    ("numpy", "ndarray"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy._core.numeric", "_frombuffer"),
+    ("numpy.random._pickle", "__randomstate_ctor"),
+    ("numpy.random._pickle", "__bit_generator_ctor"),
+    ("numpy.random._pickle", "__generator_ctor"),
+    ("numpy.random._mt19937", "MT19937"),
+    ("numpy.random._pcg64", "PCG64"),
+    ("numpy.random.bit_generator", "SeedSequence"),
+    ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
+    ("pandas._libs.internals", "_unpickle_block"),
+    ("pandas.core.indexes.base", "_new_Index"),
+    ("pandas._libs.tslibs.timestamps", "_unpickle_timestamp"),
+    ("pandas._libs.tslibs.timedeltas", "_timedelta_unpickle"),
+    ("pandas._libs.tslibs.nattype", "__nat_unpickle"),
+    ("pandas._libs.tslibs.offsets", "_unpickle_offset"),
+    ("torch", "device"),
+    ("torch", "Size"),
+    ("torch._utils", "_rebuild_tensor_v2"),
+    ("torch._utils", "_rebuild_parameter"),
+}
+
+
+def _storage_from_bytes(data: bytes) -> Any:
+    """Stand-in for `torch.storage._load_from_bytes`, which unpickles with weights_only=False."""
+    import torch
+
+    return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+
+
+def _provider_method(obj: Any, name: str) -> Any:
+    """Stand-in for `getattr`: Faker pickles its generator's bound provider methods this way."""
+    module = type(obj).__module__
+    if not module.startswith("faker.providers") or name.startswith("_"):
+        raise UnsafeCheckpointError(
+            f"checkpoint refused: getattr({type(obj).__module__}.{type(obj).__name__}, {name!r}) "
+            "is not a Faker provider method"
+        )
+    method = getattr(obj, name)
+    if not callable(method):
+        raise UnsafeCheckpointError(f"checkpoint refused: {module}.{name} is not a method")
+    return method
+
+
+REPLACEMENTS: dict[tuple[str, str], Callable[..., Any]] = {
+    ("torch.storage", "_load_from_bytes"): _storage_from_bytes,
+    ("builtins", "getattr"): _provider_method,
+}
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler whose `find_class` only returns allowlisted globals."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in REPLACEMENTS:
+            return REPLACEMENTS[module, name]
+        if (module, name) in EXACT_GLOBALS:
+            return super().find_class(module, name)
+        if "." not in name and module.startswith(CLASS_MODULE_PREFIXES):
+            found = super().find_class(module, name)
+            if isinstance(found, type):
+                return found
+        if module == "torch" and "." not in name:
+            import torch
+
+            found = getattr(torch, name, None)
+            if isinstance(found, torch.dtype):  # dtypes pickle as torch.<name>
+                return found
+        raise UnsafeCheckpointError(
+            f"checkpoint refused: it asks to load {module}.{name}, which is not on the allowlist "
+            "of data classes; only load checkpoints written by synthpipe"
+        )
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise UnsafeCheckpointError("checkpoint refused: it uses persistent ids, which synthpipe never writes")
+
+
+def dump(obj: Any, path: str | Path) -> None:
+    """Pickle `obj` to `path` (what `load` reads back)."""
+    with open(path, "wb") as f:
+        pickle.dump(obj, f, protocol=PROTOCOL)
+
+
+def load(path: str | Path) -> Any:
+    """Unpickle `path` through the allowlist; refused or corrupt files raise a clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"checkpoint file missing: {path}; save the generator again")
+    with open(path, "rb") as f:
+        try:
+            return RestrictedUnpickler(f).load()
+        except UnsafeCheckpointError as err:
+            raise UnsafeCheckpointError(f"{path}: {err}") from None
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError) as err:
+            raise BadInputError(f"checkpoint {path} is corrupt or truncated ({err}); save the generator again") from None
