@@ -1,0 +1,164 @@
+"""The publish / quarantine gate: contract, fidelity and privacy suites on one run.
+
+The contract runs on every synthetic record, streamed from the Parquet parts in chunks
+of `chunk_rows` (memory stays flat for 10 million rows); a sample would miss the one
+unseen category or out-of-range value a contract exists to catch. Per-chunk results
+are merged into one (`gx.merge_results`). Metrics are computed on the first
+`metric_records` records (parts are independent draws, so the first records are as
+random as any) and checked by the fidelity and privacy suites. Suites, results and the
+outcome are written as JSON to the run's `validation/` folder; calling `validate_run`
+again on the same folder re-runs everything (`synth validate RUN_DIR`)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.data import SourceData, TimeSeriesData
+from pipeline.progress import Progress
+from pipeline.sink import count_rows, part_files
+from validators import gx
+from validators.contract import build_contract_suite, contract_table
+from validators.outcome import Failure, Outcome, failures
+from validators.suites import METRIC_SUITES, build_metric_suite, metrics_table
+from validators.thresholds import Bound, thresholds_for
+
+log = logging.getLogger(__name__)
+
+VALIDATION_DIR = "validation"
+OUTCOME_FILE = "outcome.json"
+CHUNK_ROWS = 200_000  # rows per contract chunk: ~2 s of GX work, tens of MB of memory
+METRIC_RECORDS = 100_000  # records (rows, sequences, images) the metrics are computed on
+# Metrics only computed when the job names a target column: without one they are absent
+# by design, so their bounds are dropped rather than failed as missing.
+TARGET_METRICS = ("fidelity.utility_ratio",)
+
+
+def output_chunks(run_dir: Path, *, rows: int = CHUNK_ROWS, entity: str | None = None) -> Iterator[pd.DataFrame]:
+    """The run's output as DataFrames of at most about `rows` rows, read row batch by row
+    batch. With `entity`, a chunk never ends inside a sequence: the trailing entity's rows
+    are carried into the next chunk."""
+    carry: pd.DataFrame | None = None
+    for path in part_files(Path(run_dir)):
+        pf = pq.ParquetFile(path)
+        for batch in pf.iter_batches(batch_size=rows):
+            # the file schema carries the pandas metadata that restores dtypes such as Int64
+            frame = pa.Table.from_batches([batch]).replace_schema_metadata(pf.schema_arrow.metadata).to_pandas()
+            if carry is not None:
+                frame, carry = pd.concat([carry, frame], ignore_index=True), None
+            if entity is not None and entity in frame and len(frame):
+                is_last = frame[entity].eq(frame[entity].iloc[-1]).to_numpy()
+                trailing = np.logical_and.accumulate(is_last[::-1])[::-1]
+                carry, frame = frame[trailing], frame[~trailing]
+                if frame.empty:
+                    continue
+            yield frame.reset_index(drop=True)
+    if carry is not None and len(carry):
+        yield carry.reset_index(drop=True)
+
+
+def run_contract(run_dir: Path, source: SourceData, suite: Any, *, chunk_rows: int = CHUNK_ROWS,
+                 progress: Progress | None = None) -> dict[str, Any]:
+    """The contract suite on every chunk of the output, merged into one GX result."""
+    entity = source.entity if isinstance(source, TimeSeriesData) else None
+    total, done = count_rows(Path(run_dir)), 0
+    seen: set = set()
+    results = []
+    for chunk in output_chunks(run_dir, rows=chunk_rows, entity=entity):
+        results.append(gx.validate(suite, contract_table(source, chunk, earlier_entities=seen)))
+        if entity is not None:
+            seen.update(chunk[entity].dropna().unique().tolist())
+        done += len(chunk)
+        if progress is not None:
+            progress(done, total)
+    if not results:  # no output at all: the column check fails and says so
+        results.append(gx.validate(suite, pd.DataFrame()))
+    return gx.merge_results(results)
+
+
+def metric_bounds(modality: str, overrides: dict[str, Any] | None, target: str | None) -> dict[str, Bound]:
+    bounds = thresholds_for(modality, overrides)
+    if target is None:
+        bounds = {m: b for m, b in bounds.items() if m not in TARGET_METRICS}
+    return bounds
+
+
+def _empty_suite_failure(name: str, modality: str) -> Failure:
+    return Failure(suite=name, target="suite", check="thresholds defined", observed="no threshold",
+                   expected=f"at least one {name} threshold for {modality} in validators/thresholds.py or the job spec")
+
+
+def validate_run(
+    run_dir: str | Path,
+    *,
+    source: SourceData,
+    train: SourceData,
+    holdout: SourceData,
+    synthetic: SourceData | None = None,
+    spec: Any = None,
+    target: str | None = None,
+    thresholds: dict[str, Any] | None = None,
+    seed: int = 0,
+    chunk_rows: int = CHUNK_ROWS,
+    metric_records: int = METRIC_RECORDS,
+    progress: Progress | None = None,
+) -> Outcome:
+    """Run the three suites on the run in `run_dir` and write them, their results and the
+    outcome to `run_dir/validation/`.
+
+    `source` is the whole source, `train` / `holdout` its split. `synthetic` is what the
+    metrics are computed on; by default the first `metric_records` records of the run.
+    A `spec` (JobSpec) supplies `target`, `thresholds` and `seed` from its validation and
+    sample sections. A suite with no threshold at all fails: an unchecked privacy suite
+    must never publish."""
+    from validators.metrics import compute_metrics
+
+    run_dir = Path(run_dir)
+    if spec is not None:
+        target, thresholds, seed = spec.validation.target, spec.validation.thresholds, spec.sample.seed
+    out_dir = run_dir / VALIDATION_DIR
+    out_dir.mkdir(exist_ok=True)
+
+    suites = {"contract": build_contract_suite(source)}
+    results = {"contract": run_contract(run_dir, source, suites["contract"], chunk_rows=chunk_rows, progress=progress)}
+
+    if synthetic is None:
+        from pipeline.outputs import load_synthetic
+
+        synthetic = load_synthetic(run_dir, source, max_records=metric_records)
+    metrics = compute_metrics(source, train, holdout, synthetic, target=target, seed=seed)
+    bounds = metric_bounds(source.modality, thresholds, target)
+    table = metrics_table(metrics)
+    for name in METRIC_SUITES:
+        suites[name] = build_metric_suite(name, bounds)
+        results[name] = gx.validate(suites[name], table)
+
+    passed, failing = {}, []
+    for name, suite in suites.items():
+        gx.write_json(out_dir / f"{name}.suite.json", gx.suite_to_json(suite))
+        gx.write_json(out_dir / f"{name}.result.json", results[name])
+        passed[name] = bool(results[name]["success"]) and len(suite.expectations) > 0
+        failing += failures(name, results[name])
+        if not suite.expectations:
+            failing.append(_empty_suite_failure(name, source.modality))
+    outcome = Outcome(suites=passed, failures=failing, metrics=metrics)
+    gx.write_json(out_dir / OUTCOME_FILE, outcome.to_dict())
+    log.info("validation of %s: %s (%s)", run_dir, outcome.status,
+             ", ".join(f"{k} {'passed' if v else 'FAILED'}" for k, v in passed.items()))
+    return outcome
+
+
+def read_outcome(run_dir: str | Path) -> Outcome:
+    """The outcome `validate_run` last wrote for this run."""
+    return Outcome.from_dict(gx.read_json(Path(run_dir) / VALIDATION_DIR / OUTCOME_FILE))
+
+
+def read_result(run_dir: str | Path, suite: str) -> dict[str, Any]:
+    """A suite's stored GX validation result (JSON dict)."""
+    return gx.read_json(Path(run_dir) / VALIDATION_DIR / f"{suite}.result.json")
