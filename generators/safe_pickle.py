@@ -11,7 +11,7 @@ globals through an allowlist instead of importing what the file asks for:
   core containers and torch's `nn` layers;
 - two guarded replacements: torch storages are reloaded with `torch.load(weights_only=True)`
   (torch's own pickled form would call `torch.load(weights_only=False)`), and `getattr`
-  (Faker keeps bound provider methods) only returns public methods of Faker providers.
+  (how pickle rebuilds bound methods) only returns the few methods listed in `BOUND_METHODS`.
 
 Everything else (os, subprocess, builtins.eval/exec/getattr/__import__, pandas.read_pickle,
 numpy.load, torch.load, dotted names that reach into a class) raises
@@ -97,23 +97,30 @@ def _storage_from_bytes(data: bytes) -> Any:
     return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
 
 
-def _provider_method(obj: Any, name: str) -> Any:
-    """Stand-in for `getattr`: Faker pickles its generator's bound provider methods this way."""
-    module = type(obj).__module__
-    if not module.startswith("faker.providers") or name.startswith("_"):
+# Bound methods a synthesizer keeps, by the module of their object's class: Faker's
+# generator holds its providers' public methods; copulas' univariates fitted to a constant
+# column hold their `_constant_*` stand-ins.
+BOUND_METHODS: dict[str, Callable[[str], bool]] = {
+    "faker.providers.": lambda name: not name.startswith("_"),
+    "copulas.univariate.": lambda name: name.startswith("_constant_"),
+}
+
+
+def _bound_method(obj: Any, name: str) -> Any:
+    """Stand-in for `getattr`, which pickle uses to rebuild bound methods: only methods of
+    the classes and names in `BOUND_METHODS` are returned."""
+    cls = type(obj)
+    allowed = next((ok for prefix, ok in BOUND_METHODS.items() if cls.__module__.startswith(prefix)), None)
+    if allowed is None or not allowed(name) or not callable(getattr(cls, name, None)):
         raise UnsafeCheckpointError(
-            f"checkpoint refused: getattr({type(obj).__module__}.{type(obj).__name__}, {name!r}) "
-            "is not a Faker provider method"
+            f"checkpoint refused: getattr({cls.__module__}.{cls.__name__}, {name!r}) is not an allowed method"
         )
-    method = getattr(obj, name)
-    if not callable(method):
-        raise UnsafeCheckpointError(f"checkpoint refused: {module}.{name} is not a method")
-    return method
+    return getattr(obj, name)
 
 
 REPLACEMENTS: dict[tuple[str, str], Callable[..., Any]] = {
     ("torch.storage", "_load_from_bytes"): _storage_from_bytes,
-    ("builtins", "getattr"): _provider_method,
+    ("builtins", "getattr"): _bound_method,
 }
 
 
