@@ -13,7 +13,7 @@ def _key(job: str, kind: str) -> str:
 
 def publish_artifacts(summary: dict[str, Any]) -> None:
     job = summary["job"]["name"]
-    failures = summary.get("failures") or []
+    failures = summary.get("failure_lines") or []
     lines = [
         f"# {job}: **{summary['status']}**",
         "",

@@ -5,24 +5,17 @@ It lives in flows/ because it runs Prefect flows; pipeline/ stays free of Prefec
 
 from __future__ import annotations
 
-import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional
 
-# Before Prefect or GX are imported: no telemetry calls from a machine without network.
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+import typer
+import yaml
+from rich.table import Table
 
-import shutil  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, Callable, Optional  # noqa: E402
-
-import typer  # noqa: E402
-import yaml  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from flows.display import console, progress_bars, quiet_expected_errors  # noqa: E402
-from pipeline.errors import BadInputError, SynthpipeError  # noqa: E402
+from flows.display import console, progress_bars, quiet_expected_errors
+from pipeline.errors import BadInputError, SynthpipeError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="synthpipe: fit, sample, validate, publish synthetic data.")
 
@@ -78,7 +71,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
     console.print(table)
     for name, ok in summary["suites"].items():
         console.print(f"  {name:<9} {'[green]passed[/]' if ok else '[red]FAILED[/]'}")
-    for failure in summary.get("failures") or []:
+    for failure in summary.get("failure_lines") or []:
         console.print(f"  [red]✗[/] {failure}", highlight=False)
 
 
@@ -174,10 +167,10 @@ def generators() -> None:
     def go() -> int:
         from generators import available, get
 
-        table = Table("name", "class", "description")
+        table = Table("name", "description", "module")
         for name in available():
             cls = get(name)
-            table.add_row(name, f"{cls.__module__}.{cls.__qualname__}", (cls.__doc__ or "").strip().splitlines()[0])
+            table.add_row(name, (cls.__doc__ or "").strip().split("\n")[0], cls.__module__)
         console.print(table)
         return 0
 

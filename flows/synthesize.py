@@ -90,8 +90,7 @@ def sample_part_task(spec: JobSpec, run_dir: str, part: PartPlan, progress=None)
 def validate_task(spec: JobSpec, run: RunFolder, source, train, holdout):
     from validators.gate import validate_run
 
-    synthetic = load_synthetic(run.path, source)
-    return validate_run(run.path, spec=spec, source=source, train=train, holdout=holdout, synthetic=synthetic)
+    return validate_run(run.path, spec=spec, source=source, train=train, holdout=holdout)
 
 
 @task(name="report", **STEP)
@@ -181,10 +180,11 @@ def synthesize(
         "timings": timings,
         "metrics": outcome.metrics,
         "suites": outcome.suites,
-        "failures": outcome.failures,
+        "failures": outcome.to_dict()["failures"],
     }
     final = Path(publish_task(run, manifest, published))
-    summary = {**manifest, "run_dir": str(final), "report": str(final / Path(report).name)}
+    summary = {**manifest, "run_dir": str(final), "report": str(final / Path(report).name),
+               "failure_lines": [str(f) for f in outcome.failures]}
     publish_artifacts(summary)
     return summary
 

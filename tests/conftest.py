@@ -5,12 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# Before Prefect or GX are imported anywhere: no telemetry, no network.
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("OMP_NUM_THREADS", "2")
-
+import flows  # noqa: F401,E402  (sets the offline Prefect / GX environment defaults first)
 import pytest  # noqa: E402
 
 from pipeline.data import TabularData  # noqa: E402
