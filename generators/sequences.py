@@ -1,0 +1,343 @@
+"""What every native time-series generator shares: source <-> padded tensors, and the
+per-entity facts a sequence model should not have to learn.
+
+A sampled entity starts as a *plan*: one source entity drawn at random (restricted to
+those matching the conditions) gives its static values, its length and its start time
+together, so their joint distribution is the source's own. Static columns are then
+exactly a real entity's (a conditional model would have to learn a joint distribution
+from one row per entity, often a few hundred rows); the time column is rebuilt from
+that start with the source's frequency; and the sequence model only generates the
+features, conditioned on the plan (static encoding, length, start). Conditions on a
+static column therefore always produce exactly that value. Entity ids are new:
+`offset + i`, unique across the chunks of one request.
+
+`SequenceGenerator` is the template the TimeGAN, TimeVAE and diffusion modules fill in:
+`_build` a torch module, `_train` it on `Sequences`, `_generate` features from plans.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import abstractmethod
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from generators.base import Generator, resolve_device
+from generators.encoding import TableEncoder
+from pipeline.data import TimeSeriesData
+from pipeline.errors import ConditionError
+from pipeline.progress import Progress
+from pipeline.schema import TableProfile, conform
+
+PLAN_CHANNELS = 2  # conditioning channels after the static encoding: length and start, both in [0, 1]
+ID_DIGITS = 9  # zero-padded text ids sort like numbers up to a billion entities
+
+
+class SequenceParams(BaseModel):
+    """Hyper-parameters every native time-series generator has."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: int = Field(300, gt=0)  # passes over all sequences; a few hundred suit sources of a few hundred entities
+    batch_size: int = Field(64, gt=0)  # sequences per step; small sources get several steps per epoch
+    lr: float = Field(1e-3, gt=0)  # Adam learning rate, the usual default for these model sizes
+    seed: int = Field(0, ge=0)  # seeds weight initialisation and batch order: a refit gives the same model
+
+
+@dataclass
+class Sequences:
+    """A source as tensors: features `x` (N, T, F) zero after each end, `mask` (N, T)
+    1.0 where a step exists, and the plan encoding `cond` (N, C)."""
+
+    x: torch.Tensor
+    mask: torch.Tensor
+    cond: torch.Tensor
+
+    def to(self, device: torch.device) -> "Sequences":
+        return Sequences(self.x.to(device), self.mask.to(device), self.cond.to(device))
+
+    def __getitem__(self, idx: torch.Tensor) -> "Sequences":
+        return Sequences(self.x[idx], self.mask[idx], self.cond[idx])
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+
+# ---- helpers --------------------------------------------------------------------------
+
+
+def _subprofile(profile: TableProfile, names: list[str]) -> TableProfile:
+    return TableProfile(columns=[profile.column(n) for n in names], n_rows=profile.n_rows)
+
+
+def _scalar(value: Any) -> Any:
+    """A JSON-able condition value: numpy scalars to Python, timestamps to ISO text."""
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _time_values(series: pd.Series) -> np.ndarray:
+    """Time as int64 ns since epoch, UTC (timestamps) or float64 (numbers)."""
+    if not pd.api.types.is_datetime64_any_dtype(series):
+        return series.to_numpy(dtype="float64")
+    if series.dt.tz is not None:
+        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+    return series.astype("datetime64[ns]").to_numpy().view("int64")
+
+
+def frequency(frame: pd.DataFrame, entity: str, time: str) -> dict[str, Any]:
+    """The source's time step: a pandas frequency for calendar steps (months have no
+    fixed length), else the most common step between consecutive rows of an entity."""
+    diffs = frame.groupby(entity, sort=False)[time].diff().dropna()
+    if pd.api.types.is_datetime64_any_dtype(frame[time]):
+        longest = frame[entity].value_counts().index[0]
+        stamps = pd.DatetimeIndex(frame.loc[frame[entity] == longest, time])
+        freq = pd.infer_freq(stamps) if len(stamps) >= 3 else None
+        if freq:
+            return {"kind": "datetime", "freq": freq}
+        return {"kind": "datetime", "step": int(diffs.dt.total_seconds().mode().iloc[0] * 1e9)}
+    return {"kind": "number", "step": float(diffs.round(9).mode().iloc[0])}
+
+
+def regular_times(freq: dict[str, Any], starts: np.ndarray, lengths: np.ndarray) -> pd.Series:
+    """Each entity's time column from its start: `lengths[i]` steps of the source's frequency."""
+    pos = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    if freq["kind"] == "number":
+        return pd.Series(np.repeat(starts, lengths) + pos * freq["step"])
+    if "step" in freq:
+        return pd.Series(pd.to_datetime(np.repeat(starts, lengths) + pos * freq["step"], unit="ns"))
+    ranges = [pd.date_range(pd.Timestamp(int(s), unit="ns"), periods=int(n), freq=freq["freq"]) for s, n in zip(starts, lengths)]
+    return pd.Series(np.concatenate([r.to_numpy() for r in ranges]))
+
+
+def minibatches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """Shuffled index batches of one epoch, drawn from `generator` (reproducible)."""
+    yield from torch.randperm(n, generator=generator, device=generator.device).split(batch_size)
+
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over existing steps only: padding never teaches anything."""
+    m = mask.unsqueeze(-1).expand_as(pred)
+    return ((pred - target) ** 2 * m).sum() / m.sum().clamp(min=1)
+
+
+@contextlib.contextmanager
+def one_cpu_thread(device: torch.device) -> Iterator[None]:
+    """Run small sequence models single-threaded on CPU: a GRU step with batch 64 took
+    0.07 s on one thread and 3-9 s on two on the shared 2-core machine (threads
+    spin-waiting on each other); these models are too small to gain from intra-op
+    threads, and parallel sampling shards give the parallelism instead."""
+    if device.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed torch's global RNG for weight initialisation without disturbing the caller's."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+# ---- the codec ------------------------------------------------------------------------
+
+
+class SequenceCodec:
+    """Fitted once per source: feature and static encoders (the shared `TableEncoder`),
+    every source entity's plan (static row, length, start) and the time frequency."""
+
+    def fit(self, data: TimeSeriesData) -> "SequenceCodec":
+        frame = data.frame
+        self.entity_, self.time_, self.profile_ = data.entity, data.time, data.profile
+        self.features_, self.static_ = list(data.features), list(data.static)
+        groups = frame.groupby(self.entity_, sort=False)
+        firsts = groups.head(1).reset_index(drop=True)
+        self.feature_enc_ = TableEncoder().fit(frame[self.features_], _subprofile(self.profile_, self.features_))
+        self.static_enc_ = TableEncoder().fit(firsts[self.static_], _subprofile(self.profile_, self.static_)) if self.static_ else None
+        self.static_matrix_ = self.static_enc_.transform(firsts[self.static_]) if self.static_enc_ else np.zeros((len(firsts), 0), "float32")
+        self.lengths_ = groups.size().to_numpy().astype("int64")
+        self.starts_ = _time_values(firsts[self.time_])
+        self.freq_ = frequency(frame, self.entity_, self.time_)
+        self._decode_statics()
+        return self
+
+    def _decode_statics(self) -> None:
+        """Static rows as they come out of the encoder: what conditions are matched against."""
+        if self.static_enc_ is None:
+            self.static_frame_ = pd.DataFrame(index=range(len(self.lengths_)))
+        else:
+            self.static_frame_ = self.static_enc_.inverse_transform(self.static_matrix_)
+
+    # ---- shapes -----------------------------------------------------------------------
+
+    @property
+    def max_len(self) -> int:
+        return int(self.lengths_.max())
+
+    @property
+    def n_features(self) -> int:
+        return self.feature_enc_.dim
+
+    @property
+    def n_cond(self) -> int:
+        return self.static_matrix_.shape[1] + PLAN_CHANNELS
+
+    def condition_values(self) -> dict[str, list[Any]]:
+        """Per static column, the values a condition may ask for."""
+        return {c: [_scalar(v) for v in sorted(self.static_frame_[c].dropna().unique())] for c in self.static_}
+
+    # ---- source -> tensors ------------------------------------------------------------
+
+    def plan_matrix(self, rows: np.ndarray) -> torch.Tensor:
+        """The conditioning input of entities `rows`: static encoding, length / max length,
+        start scaled to [0, 1] over the source's starts."""
+        starts = self.starts_.astype("float64")
+        span = starts.max() - starts.min()
+        start = (starts[rows] - starts.min()) / span if span > 0 else np.zeros(len(rows))
+        plan = np.column_stack([self.lengths_[rows] / self.max_len, start]).astype("float32")
+        return torch.from_numpy(np.concatenate([self.static_matrix_[rows], plan], axis=1))
+
+    def encode(self, data: TimeSeriesData) -> Sequences:
+        frame = data.frame
+        groups = frame.groupby(self.entity_, sort=False)
+        ent, pos = groups.ngroup().to_numpy(), groups.cumcount().to_numpy()
+        n = len(self.lengths_)
+        x = np.zeros((n, self.max_len, self.n_features), dtype="float32")
+        mask = np.zeros((n, self.max_len), dtype="float32")
+        x[ent, pos] = self.feature_enc_.transform(frame[self.features_])
+        mask[ent, pos] = 1.0
+        return Sequences(torch.from_numpy(x), torch.from_numpy(mask), self.plan_matrix(np.arange(n)))
+
+    # ---- plans and tensors -> output --------------------------------------------------
+
+    def draw(self, n: int, rng: np.random.Generator, conditions: dict[str, Any] | None) -> np.ndarray:
+        """`n` source entity indices, with replacement, among those matching `conditions`."""
+        pool = np.ones(len(self.lengths_), dtype=bool)
+        for column, value in (conditions or {}).items():
+            s = self.static_frame_[column]
+            pool &= ((s == value) | (s.astype(str) == str(value))).to_numpy()
+        if not pool.any():
+            raise ConditionError(f"no source entity has {conditions}; drop or relax the conditions")
+        return rng.choice(np.flatnonzero(pool), size=n, replace=True)
+
+    def entity_ids(self, n: int, offset: int) -> pd.Series:
+        """New ids `offset .. offset + n - 1`: numbers when the source's are, else padded text."""
+        col = self.profile_.column(self.entity_)
+        ids = np.arange(offset, offset + n)
+        if col.kind in ("integer", "numeric"):
+            return pd.Series(ids).astype(col.dtype)
+        return pd.Series([f"synthetic-{i:0{ID_DIGITS}d}" for i in ids], dtype="string" if col.dtype == "string" else object)
+
+    def decode(self, x: np.ndarray, rows: np.ndarray, offset: int) -> pd.DataFrame:
+        """Generated features (n, T, F) of plans `rows` -> long format in the source's schema."""
+        lengths = self.lengths_[rows]
+        steps = np.arange(x.shape[1])[None, :] < lengths[:, None]
+        features = self.feature_enc_.inverse_transform(x[steps])  # row-major: entity by entity, in time order
+        repeat = np.repeat(np.arange(len(rows)), lengths)
+        parts = {self.time_: regular_times(self.freq_, self.starts_[rows], lengths)}
+        statics = self.static_frame_.iloc[rows[repeat]].reset_index(drop=True)
+        frame = pd.concat([pd.DataFrame(parts), statics, features.reset_index(drop=True)], axis=1)
+        rest = TableProfile(columns=[c for c in self.profile_.columns if c.name != self.entity_], n_rows=len(frame))
+        frame = conform(frame, rest)
+        frame.insert(self.profile_.names.index(self.entity_), self.entity_, self.entity_ids(len(rows), offset)[repeat].reset_index(drop=True))
+        return frame
+
+    # ---- persistence ------------------------------------------------------------------
+
+    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        feat_meta, feat_tensors = self.feature_enc_.state()
+        meta: dict[str, Any] = {
+            "entity": self.entity_, "time": self.time_, "profile": self.profile_.model_dump(mode="json"),
+            "features": self.features_, "static": self.static_, "freq": self.freq_, "feature_encoder": feat_meta,
+        }
+        tensors: dict[str, Any] = {
+            "feature_encoder": feat_tensors,
+            "static_matrix": torch.from_numpy(self.static_matrix_),
+            "lengths": torch.from_numpy(self.lengths_),
+            "starts": torch.from_numpy(self.starts_),
+        }
+        if self.static_enc_ is not None:
+            meta["static_encoder"], tensors["static_encoder"] = self.static_enc_.state()
+        return meta, tensors
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], tensors: dict[str, Any]) -> "SequenceCodec":
+        codec = cls()
+        codec.entity_, codec.time_ = meta["entity"], meta["time"]
+        codec.profile_ = TableProfile.model_validate(meta["profile"])
+        codec.features_, codec.static_, codec.freq_ = meta["features"], meta["static"], meta["freq"]
+        codec.feature_enc_ = TableEncoder.from_state(meta["feature_encoder"], tensors["feature_encoder"])
+        codec.static_enc_ = TableEncoder.from_state(meta["static_encoder"], tensors["static_encoder"]) if "static_encoder" in meta else None
+        codec.static_matrix_ = tensors["static_matrix"].numpy()
+        codec.lengths_ = tensors["lengths"].numpy()
+        codec.starts_ = tensors["starts"].numpy()
+        codec._decode_statics()
+        return codec
+
+
+# ---- the generator template -----------------------------------------------------------
+
+
+class SequenceGenerator(Generator):
+    """A native time-series generator: the codec turns data into `Sequences` and back;
+    a subclass builds one torch module (`_build`), trains it (`_train`) and draws
+    features for a batch of plans (`_generate`)."""
+
+    Params = SequenceParams
+
+    def _fit(self, data: TimeSeriesData, *, progress: Progress) -> None:
+        self.codec_ = SequenceCodec().fit(data)
+        self.device_ = resolve_device(self.device)
+        with seeded(self.params.seed, self.device_):
+            self.model_ = self._build().to(self.device_)
+        generator = torch.Generator(device=self.device_).manual_seed(self.params.seed)
+        self.model_.train()
+        with one_cpu_thread(self.device_):
+            self._train(self.codec_.encode(data).to(self.device_), progress, generator)
+        self.model_.eval()
+        self.condition_values_ = self.codec_.condition_values()
+
+    def _sample_chunk(self, n: int, *, seed: int, conditions: dict[str, Any] | None, offset: int) -> pd.DataFrame:
+        rows = self.codec_.draw(n, np.random.default_rng(seed), conditions)
+        generator = torch.Generator(device=self.device_).manual_seed(seed)
+        with torch.no_grad(), one_cpu_thread(self.device_):
+            x = self._generate(self.codec_.plan_matrix(rows).to(self.device_), generator)
+        return self.codec_.decode(x.float().cpu().numpy(), rows, offset)
+
+    def _export(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        meta, tensors = self.codec_.state()
+        return {"codec": meta}, {"codec": tensors, "model": self.model_.state_dict()}
+
+    def _restore(self, state: dict[str, Any], tensors: dict[str, Any]) -> None:
+        self.codec_ = SequenceCodec.from_state(state["codec"], tensors["codec"])
+        self.device_ = resolve_device(self.device)
+        self.model_ = self._build()
+        self.model_.load_state_dict(tensors["model"])
+        self.model_.to(self.device_).eval()
+
+    @abstractmethod
+    def _build(self) -> nn.Module:
+        """The model for `self.codec_`'s shapes (n_features, n_cond, max_len) and `self.params`."""
+
+    @abstractmethod
+    def _train(self, seqs: Sequences, progress: Progress, generator: torch.Generator) -> None:
+        """Fit `self.model_` on `seqs`; report `progress(epoch, total, loss=...)`."""
+
+    @abstractmethod
+    def _generate(self, cond: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Features (n, max_len, n_features) for plans `cond` (n, n_cond), random only through `generator`."""

@@ -1,0 +1,126 @@
+"""Time-series sources: long format (one row per entity and time step) into
+`TimeSeriesData`, or one long series cut into windows that become the entities.
+
+Static columns (constant within every entity, e.g. a region) are detected here, once,
+so every generator treats them the same way: drawn once per entity, repeated per step."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pipeline.data import TimeSeriesData
+from pipeline.errors import SourceError
+from pipeline.schema import profile_table
+from pipeline.sources.tabular import read_table
+from pipeline.spec import SourceSpec
+
+MIN_STEPS = 2  # a sequence model learns transitions: one step has none
+WINDOW_COLUMN = "window"  # the entity column made when a single series is cut into windows
+
+
+def _require(frame: pd.DataFrame, column: str, field: str, path: object) -> None:
+    if column not in frame.columns:
+        raise SourceError(
+            f"source.{field} {column!r} is not a column of {path}; columns: {', '.join(map(str, frame.columns))}"
+        )
+
+
+def _sortable_time(frame: pd.DataFrame, time: str) -> pd.DataFrame:
+    """Time must be integers, numbers or timestamps: text is parsed as dates or refused."""
+    s = frame[time]
+    if s.isna().any():
+        raise SourceError(f"time column {time!r} has {int(s.isna().sum())} missing value(s): fill or drop those rows")
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        return frame
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return frame
+    try:
+        frame[time] = pd.to_datetime(s, format="mixed")
+    except (ValueError, TypeError):
+        raise SourceError(
+            f"time column {time!r} is not sortable: it needs integers or timestamps, got values like {s.iloc[0]!r}"
+        ) from None
+    return frame
+
+
+def _windows(frame: pd.DataFrame, time: str, window: int | None, stride: int | None) -> pd.DataFrame:
+    """Cut one series (sorted by time) into windows; the window index is the entity."""
+    if window is None:
+        raise SourceError(
+            "a time-series source needs source.entity (one sequence per entity) or source.window "
+            "(one long series cut into windows of that many steps)"
+        )
+    if WINDOW_COLUMN in frame.columns:
+        raise SourceError(f"the source already has a column {WINDOW_COLUMN!r}; rename it to cut the series into windows")
+    n = len(frame)
+    if window > n:
+        raise SourceError(f"source.window is {window} steps but the series has only {n}: use a window of at most {n}")
+    frame = frame.sort_values(time, kind="stable").reset_index(drop=True)
+    dup = frame[time].duplicated()
+    if dup.any():
+        raise SourceError(f"time {frame[time][dup].iloc[0]!r} appears more than once in a single series: drop duplicates")
+    stride = stride or window  # default: non-overlapping windows, every row used once
+    parts = [
+        frame.iloc[start : start + window].assign(**{WINDOW_COLUMN: i})
+        for i, start in enumerate(range(0, n - window + 1, stride))
+    ]
+    out = pd.concat(parts, ignore_index=True)
+    return out[[WINDOW_COLUMN] + [c for c in out.columns if c != WINDOW_COLUMN]]
+
+
+def _check_entities(frame: pd.DataFrame, entity: str, time: str) -> None:
+    if frame[entity].isna().any():
+        raise SourceError(f"entity column {entity!r} has missing values: every row needs its sequence key")
+    dup = frame.duplicated([entity, time])
+    if dup.any():
+        row = frame[dup].iloc[0]
+        raise SourceError(
+            f"duplicate ({entity}, {time}) pair ({row[entity]!r}, {row[time]!r}): each entity has one row per "
+            "time step; aggregate or drop duplicates"
+        )
+    sizes = frame.groupby(entity, sort=False).size()
+    short = sizes[sizes < MIN_STEPS]
+    if len(short):
+        raise SourceError(
+            f"entity {short.index[0]!r} has {short.iloc[0]} step(s) ({len(short)} entities are that short); "
+            f"every sequence needs at least {MIN_STEPS} steps: drop them or use a coarser entity"
+        )
+
+
+def static_columns(frame: pd.DataFrame, entity: str, candidates: list[str]) -> list[str]:
+    """Columns constant within every entity (nulls count as a value). With a single
+    entity nothing can be told apart, so nothing is static."""
+    if frame[entity].nunique() < 2:
+        return []
+    groups = frame.groupby(entity, sort=False)
+    return [c for c in candidates if bool((groups[c].nunique(dropna=False) <= 1).all())]
+
+
+def load_timeseries(spec: SourceSpec) -> TimeSeriesData:
+    """Read, check and sort a long-format source; detect static columns; profile it."""
+    frame = read_table(spec.path)
+    frame.columns = [str(c) for c in frame.columns]
+    if not spec.time:
+        raise SourceError("source.time is missing: name the time (order) column of the time-series source")
+    _require(frame, spec.time, "time", spec.path)
+    frame = _sortable_time(frame, spec.time)
+    if spec.entity:
+        _require(frame, spec.entity, "entity", spec.path)
+        if spec.window is not None:
+            raise SourceError("source.window cuts a single series; drop it when source.entity names the sequences")
+        entity = spec.entity
+    else:
+        frame = _windows(frame, spec.time, spec.window, spec.stride)
+        entity = WINDOW_COLUMN
+    _check_entities(frame, entity, spec.time)
+    frame = frame.sort_values([entity, spec.time], kind="stable").reset_index(drop=True)
+    rest = [c for c in frame.columns if c not in (entity, spec.time)]
+    static = static_columns(frame, entity, rest)
+    features = [c for c in rest if c not in static]
+    if not features:
+        raise SourceError(
+            "the source has no column that varies within an entity: a time series needs at least one feature"
+        )
+    return TimeSeriesData(
+        frame=frame, profile=profile_table(frame), entity=entity, time=spec.time, static=static, features=features
+    )
