@@ -1,0 +1,398 @@
+"""PyTorch datasets over a run's Parquet parts, one per modality, built by
+`SyntheticDataset.torch()`.
+
+Streaming, not map-style: each dataset is an `IterableDataset` that reads one unit of
+work at a time (a row group; for time series a part file, so no sequence is cut), so
+memory holds one row group whatever the run's size. DataLoader workers split the
+units between them. A map-style dataset would need every row in memory (or a random
+read per row), and shuffling within units loses nothing here: synthetic records are
+independent draws, so the order across units carries no information. `shuffle=True`
+permutes units and the records inside each, from torch's RNG: a new order every epoch,
+reproducible under `torch.manual_seed`.
+
+Encoding (the same for every run of a job, because it comes from the source profile
+stored in the manifest, so training and serving agree):
+- numeric and integer columns: float; datetimes: days since 1970-01-01 (UTC);
+- categorical columns: the index of the value in the profile's `categories` list
+  (`categorical="codes"`), or one 0/1 column per category, named `column=value`
+  (`"onehot"`); booleans: 0 / 1 in both modes (False, True is the profile's order);
+- a null feature becomes `fill_value` (NaN by default); in one-hot mode a null category
+  is all zeros; a value outside the profile's categories is refused (the run broke its
+  contract);
+- a categorical / boolean target is an int64 class index (`target_classes` lists the
+  classes), a null one is -100, the index `nn.CrossEntropyLoss` ignores; a numeric
+  target is float32 (null: NaN);
+- images: float32 (C, H, W) in [0, 1]; the label is an int64 index into `classes`, the
+  class list the generator was fitted on (`model/config.json`'s condition values),
+  else the sorted labels found in the output.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+import numpy as np
+import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import torch
+from torch.nn.utils.rnn import pad_sequence
+from torch.utils.data import IterableDataset, get_worker_info
+
+from pipeline.errors import BadInputError
+from pipeline.schema import ColumnProfile, TableProfile
+
+if TYPE_CHECKING:
+    from pipeline.consume import SyntheticDataset
+
+CATEGORICAL_MODES = ("codes", "onehot")
+IGNORE_INDEX = -100  # nn.CrossEntropyLoss's default ignore_index: rows with a null class target are skipped
+EPOCH = pd.Timestamp("1970-01-01")
+DAY_NS = 86_400 * 10**9
+MODEL_CONFIG = Path("model") / "config.json"  # generators.base.CONFIG_FILE inside the run's model/
+
+
+# ---- encoding -------------------------------------------------------------------------
+
+
+def category_codes(series: pd.Series, column: ColumnProfile) -> np.ndarray:
+    """Index of each value in the profile's category list; -1 for nulls."""
+    categories = column.categories or []
+    codes = np.asarray(pd.Categorical(series, categories=categories).codes, dtype=np.int64)
+    unseen = (codes == -1) & series.notna().to_numpy()
+    if unseen.any():
+        value = series[unseen].iloc[0]
+        raise BadInputError(
+            f"column {column.name!r} holds {value!r}, which is not one of the source's categories "
+            f"{categories[:10]}: the run breaks its contract; re-run the job or read it with to_pandas()"
+        )
+    return codes
+
+
+def numeric_values(series: pd.Series, column: ColumnProfile) -> np.ndarray:
+    """float64 values, NaN for nulls; datetimes as days since the epoch."""
+    if column.kind == "datetime":
+        s = pd.to_datetime(series)
+        if s.dt.tz is not None:
+            s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+        return ((s - EPOCH) / pd.Timedelta(DAY_NS, "ns")).to_numpy(dtype="float64", na_value=np.nan)
+    return pd.to_numeric(series).to_numpy(dtype="float64", na_value=np.nan)
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How a list of profiled columns becomes float32 features."""
+
+    columns: tuple[ColumnProfile, ...]
+    categorical: str = "codes"
+    fill_value: float = math.nan
+
+    @property
+    def feature_names(self) -> list[str]:
+        names = []
+        for c in self.columns:
+            if c.kind == "categorical" and self.categorical == "onehot":
+                names.extend(f"{c.name}={v}" for v in c.categories or [])
+            else:
+                names.append(c.name)
+        return names
+
+    @property
+    def categories(self) -> dict[str, list[Any]]:
+        """Column -> its categories; a value's code is its index in the list."""
+        return {c.name: list(c.categories or []) for c in self.columns if c.kind in ("categorical", "boolean")}
+
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        """(rows, len(feature_names)) float32."""
+        blocks = [self._column(frame[c.name], c) for c in self.columns]
+        return np.concatenate(blocks, axis=1) if blocks else np.zeros((len(frame), 0), dtype=np.float32)
+
+    def _column(self, series: pd.Series, column: ColumnProfile) -> np.ndarray:
+        if column.kind in ("categorical", "boolean"):
+            codes = category_codes(series, column)
+            if column.kind == "categorical" and self.categorical == "onehot":
+                block = np.zeros((len(codes), len(column.categories or [])), dtype=np.float32)
+                present = np.flatnonzero(codes >= 0)
+                block[present, codes[present]] = 1.0
+                return block
+            values = np.where(codes >= 0, codes, self.fill_value)
+        else:
+            values = numeric_values(series, column)
+            values = np.where(np.isnan(values), self.fill_value, values)
+        return values.astype(np.float32)[:, None]
+
+
+def encode_target(series: pd.Series, column: ColumnProfile) -> torch.Tensor:
+    """Class index (int64, null -> IGNORE_INDEX) for categories, float32 for numbers."""
+    if column.kind in ("categorical", "boolean"):
+        codes = category_codes(series, column)
+        return torch.from_numpy(np.where(codes >= 0, codes, IGNORE_INDEX))
+    return torch.from_numpy(numeric_values(series, column).astype(np.float32))
+
+
+def _pick(profile: TableProfile, names: list[str], what: str) -> tuple[ColumnProfile, ...]:
+    unknown = [n for n in names if n not in profile.names]
+    if unknown:
+        raise BadInputError(f"{what} {unknown} not in the output; columns: {', '.join(profile.names)}")
+    return tuple(profile.column(n) for n in names)
+
+
+# ---- streaming base -------------------------------------------------------------------
+
+
+class _Streaming(IterableDataset):
+    """Units of work over the part files, split across workers, optionally shuffled."""
+
+    def __init__(self, files: list[Path], *, shuffle: bool) -> None:
+        self.files, self.shuffle = list(files), shuffle
+
+    def _units(self) -> list[tuple[Path, int]]:
+        """(part file, row group) pairs."""
+        return [(f, g) for f in self.files for g in range(pq.ParquetFile(f).num_row_groups)]
+
+    def _order(self, n: int) -> list[int]:
+        if not self.shuffle:
+            return list(range(n))
+        return torch.randperm(n).tolist()  # torch's RNG: per-epoch, per-worker seeds in a DataLoader
+
+    def _my_units(self) -> list[Any]:
+        units = self._units()
+        worker = get_worker_info()
+        if worker is not None:
+            units = units[worker.id :: worker.num_workers]
+        return [units[i] for i in self._order(len(units))]
+
+    def __len__(self) -> int:
+        return sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
+
+
+# ---- tabular --------------------------------------------------------------------------
+
+
+class TabularRows(_Streaming):
+    """One row at a time: `x` float32 (features,), or `(x, y)` with a target."""
+
+    def __init__(
+        self, files: list[Path], encoding: Encoding, target: ColumnProfile | None = None, *, shuffle: bool = False
+    ) -> None:
+        super().__init__(files, shuffle=shuffle)
+        self.encoding, self.target = encoding, target
+
+    feature_names = property(lambda self: self.encoding.feature_names)
+    categories = property(lambda self: self.encoding.categories)
+    target_classes = property(lambda self: list(self.target.categories or []) if self.target else None)
+
+    def __iter__(self) -> Iterator[torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:
+        columns = [c.name for c in self.encoding.columns] + ([self.target.name] if self.target else [])
+        for path, group in self._my_units():
+            frame = pq.ParquetFile(path).read_row_group(group, columns=columns).to_pandas()
+            x = torch.from_numpy(self.encoding.encode(frame))
+            y = encode_target(frame[self.target.name], self.target) if self.target else None
+            for i in self._order(len(frame)):
+                yield x[i] if y is None else (x[i], y[i])
+
+
+# ---- images ---------------------------------------------------------------------------
+
+
+class ImageRows(_Streaming):
+    """One image at a time: float32 (C, H, W) in [0, 1], or `(image, class index)`."""
+
+    def __init__(self, files: list[Path], label: str | None, classes: list[Any] | None, *, shuffle: bool = False):
+        super().__init__(files, shuffle=shuffle)
+        self.label, self.classes = label, classes
+        self._index = {v: i for i, v in enumerate(classes or [])}
+
+    def _class(self, value: Any) -> int:
+        if value not in self._index:
+            raise BadInputError(
+                f"label {value!r} is not one of the classes {self.classes[:10]}: the run breaks its contract"
+            )
+        return self._index[value]
+
+    def __iter__(self) -> Iterator[torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:
+        from pipeline.images import IMAGE_COLUMN, decode_png
+
+        columns = [IMAGE_COLUMN] + ([self.label] if self.label else [])
+        for path, group in self._my_units():
+            table = pq.ParquetFile(path).read_row_group(group, columns=columns)
+            pngs = table.column(IMAGE_COLUMN).combine_chunks().field("bytes").to_pylist()
+            labels = table.column(self.label).to_pylist() if self.label else None
+            for i in self._order(len(pngs)):
+                x = torch.tensor(decode_png(pngs[i]), dtype=torch.float32).permute(2, 0, 1).div_(255.0)
+                yield x if labels is None else (x, torch.tensor(self._class(labels[i])))
+
+
+def image_classes(data: "SyntheticDataset", label: str) -> list[Any]:
+    """The classes the generator was fitted on, else the sorted labels in the output."""
+    config = data.run_dir / MODEL_CONFIG
+    if config.is_file():
+        fitted = json.loads(config.read_text()).get("condition_values", {}).get(label)
+        if fitted:
+            return list(fitted)
+    values = pc.unique(data.to_pyarrow().to_table(columns=[label]).column(label)).drop_null().to_pylist()
+    return sorted(values, key=lambda v: (str(type(v)), v))
+
+
+# ---- time series ----------------------------------------------------------------------
+
+
+class Sequences(_Streaming):
+    """One entity at a time: `(x, static)`, x float32 (steps, features) in time order,
+    static float32 (static columns,), or `(x, static, y)` with a static target.
+    Units are whole part files: the sink never splits an entity across parts, and rows
+    of an entity that straddle two row groups are joined before they are yielded."""
+
+    def __init__(
+        self,
+        files: list[Path],
+        *,
+        entity: str,
+        features: Encoding,
+        static: Encoding,
+        target: ColumnProfile | None = None,
+        shuffle: bool = False,
+    ) -> None:
+        super().__init__(files, shuffle=shuffle)
+        self.entity, self.features, self.static, self.target = entity, features, static, target
+
+    feature_names = property(lambda self: self.features.feature_names)
+    static_names = property(lambda self: self.static.feature_names)
+    categories = property(lambda self: {**self.features.categories, **self.static.categories})
+    target_classes = property(lambda self: list(self.target.categories or []) if self.target else None)
+
+    def _units(self) -> list[Path]:
+        return list(self.files)
+
+    def __len__(self) -> int:
+        """Number of entities (reads the entity column only)."""
+        return sum(pq.read_table(f, columns=[self.entity]).column(self.entity).unique().__len__() for f in self.files)
+
+    def _columns(self) -> list[str]:
+        names = [self.entity] + [c.name for c in self.features.columns + self.static.columns]
+        return list(dict.fromkeys(names + ([self.target.name] if self.target else [])))
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        for path in self._my_units():
+            pending = None
+            parquet = pq.ParquetFile(path)
+            for group in range(parquet.num_row_groups):
+                frame = parquet.read_row_group(group, columns=self._columns()).to_pandas()
+                if pending is not None:
+                    frame = pd.concat([pending, frame], ignore_index=True)
+                starts = self._starts(frame)
+                pending = frame.iloc[starts[-1] :].reset_index(drop=True)  # may continue in the next row group
+                yield from self._entities(frame.iloc[: starts[-1]].reset_index(drop=True))
+            if pending is not None:
+                yield from self._entities(pending)
+
+    def _starts(self, frame: pd.DataFrame) -> np.ndarray:
+        ids = frame[self.entity].to_numpy()
+        return np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+
+    def _entities(self, frame: pd.DataFrame) -> Iterator[tuple[torch.Tensor, ...]]:
+        if frame.empty:
+            return
+        starts = self._starts(frame)
+        ends = np.r_[starts[1:], len(frame)]
+        firsts = frame.iloc[starts]
+        x = torch.from_numpy(self.features.encode(frame))
+        s = torch.from_numpy(self.static.encode(firsts))
+        y = encode_target(firsts[self.target.name].reset_index(drop=True), self.target) if self.target else None
+        for i in self._order(len(starts)):
+            item = (x[starts[i] : ends[i]], s[i])
+            yield item if y is None else (*item, y[i])
+
+
+def collate_sequences(batch: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
+    """DataLoader `collate_fn` for `Sequences`: `(x, lengths, static[, y])` with x padded
+    with zeros to (batch, longest, features); pass `lengths` to `pack_padded_sequence`."""
+    xs = [item[0] for item in batch]
+    out = (pad_sequence(xs, batch_first=True), torch.tensor([len(x) for x in xs]), torch.stack([b[1] for b in batch]))
+    return out + (torch.stack([b[2] for b in batch]),) if len(batch[0]) == 3 else out
+
+
+# ---- construction from a run ----------------------------------------------------------
+
+
+def make_dataset(
+    data: "SyntheticDataset",
+    *,
+    target: str | None,
+    features: list[str] | None,
+    static: list[str] | None,
+    categorical: str,
+    fill_value: float,
+    shuffle: bool,
+) -> _Streaming:
+    """The dataset for `data.modality`, with its arguments checked."""
+    if categorical not in CATEGORICAL_MODES:
+        raise BadInputError(f"categorical={categorical!r}; allowed: {', '.join(CATEGORICAL_MODES)}")
+    if data.modality == "image":
+        if features is not None or static is not None:
+            raise BadInputError("features= and static= apply to tabular and time-series runs, not images")
+        return _images(data, target, shuffle)
+    profile = data.profile
+    if profile is None:
+        raise BadInputError(f"the manifest of {data.run_dir} has no schema: cannot encode its columns")
+    if target is not None and target not in profile.names:
+        raise BadInputError(f"target {target!r} is not a column of the output; columns: {', '.join(profile.names)}")
+    if data.modality == "timeseries":
+        return _sequences(data, profile, target, features, static, categorical, fill_value, shuffle)
+    if static is not None:
+        raise BadInputError("static= applies to time-series runs; this run is tabular")
+    names = features if features is not None else [n for n in profile.names if n != target]
+    if target in names:
+        raise BadInputError(f"target {target!r} is also listed in features: a model would see its own answer")
+    encoding = Encoding(_pick(profile, names, "features"), categorical, fill_value)
+    return TabularRows(data.files, encoding, profile.column(target) if target else None, shuffle=shuffle)
+
+
+def _images(data: "SyntheticDataset", target: str | None, shuffle: bool) -> ImageRows:
+    from pipeline.images import IMAGE_COLUMN
+
+    others = [n for n in data.to_pyarrow().schema.names if n != IMAGE_COLUMN]
+    if target is not None and target not in others:
+        raise BadInputError(f"target {target!r} is not a label column of the output; columns: {', '.join(others) or 'none'}")
+    label = target if target is not None else (others[0] if len(others) == 1 else None)
+    return ImageRows(data.files, label, image_classes(data, label) if label else None, shuffle=shuffle)
+
+
+def _sequences(
+    data: "SyntheticDataset",
+    profile: TableProfile,
+    target: str | None,
+    features: list[str] | None,
+    static: list[str] | None,
+    categorical: str,
+    fill_value: float,
+    shuffle: bool,
+) -> Sequences:
+    from pipeline.sources.timeseries import WINDOW_COLUMN, static_columns
+
+    source = data.manifest["job"]["source"]
+    entity, time = source.get("entity") or WINDOW_COLUMN, source["time"]
+    rest = [n for n in profile.names if n not in (entity, time)]
+    if static is None:  # the source loader's rule, on the first row group of the output
+        sample = pq.ParquetFile(data.files[0]).read_row_group(0).to_pandas()
+        static = static_columns(sample, entity, rest)
+    if target is not None and target not in static:
+        raise BadInputError(
+            f"target {target!r} varies within an entity; a sequence target must be a static column: "
+            f"{', '.join(static) or 'none found'} (or pass static=[...])"
+        )
+    names = features if features is not None else [n for n in rest if n not in static]
+    if entity in names or time in names:
+        raise BadInputError(f"features must not include the entity {entity!r} or time {time!r} column")
+    return Sequences(
+        data.files,
+        entity=entity,
+        features=Encoding(_pick(profile, names, "features"), categorical, fill_value),
+        static=Encoding(_pick(profile, [n for n in static if n != target], "static"), categorical, fill_value),
+        target=profile.column(target) if target else None,
+        shuffle=shuffle,
+    )
