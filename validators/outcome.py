@@ -83,7 +83,10 @@ def _expected(kind: str, kwargs: dict[str, Any]) -> str:
 def _observed(entry: dict[str, Any]) -> str:
     error = exception_message(entry)
     if error:
-        return "column not found" if "does not exist" in error else f"error: {error}"
+        # GX's type check looks a missing column up in a list and fails on the index
+        missing = "does not exist" in error or ("type_list" in entry["expectation_config"]["kwargs"]
+                                                and "index out of range" in error)
+        return "column not found" if missing else f"error: {error}"
     result = entry.get("result") or {}
     if "observed_value" in result:
         value = result["observed_value"]
