@@ -78,6 +78,7 @@ EXACT_GLOBALS = {
     ("numpy.random.bit_generator", "SeedSequence"),
     ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
     ("pandas._libs.internals", "_unpickle_block"),
+    ("pandas._libs.arrays", "__pyx_unpickle_NDArrayBacked"),
     ("pandas.core.indexes.base", "_new_Index"),
     ("pandas._libs.tslibs.timestamps", "_unpickle_timestamp"),
     ("pandas._libs.tslibs.timedeltas", "_timedelta_unpickle"),
@@ -94,7 +95,10 @@ def _storage_from_bytes(data: bytes) -> Any:
     """Stand-in for `torch.storage._load_from_bytes`, which unpickles with weights_only=False."""
     import torch
 
-    return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+    try:
+        return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as err:  # torch's allowlist refused what the storage holds
+        raise UnsafeCheckpointError(f"checkpoint refused: an embedded torch storage is not plain tensor data ({str(err).splitlines()[0]})") from None
 
 
 # Bound methods a synthesizer keeps, by the module of their object's class: Faker's

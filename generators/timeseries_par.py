@@ -25,6 +25,8 @@ from pipeline.data import TimeSeriesData
 from pipeline.progress import Progress
 from pipeline.schema import conform
 
+ID_DIGITS = 9  # zero-padded text ids sort like numbers up to a billion entities
+
 
 class PARParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -47,11 +49,12 @@ def time_step(frame: pd.DataFrame, entity: str, time: str) -> Any | None:
     return steps[0] if len(steps) == 1 else None
 
 
-def entity_ids(n: int, offset: int, integer: bool) -> np.ndarray:
-    """Ids for sequences offset .. offset+n-1 of a request: unique across chunks and
-    never one of the source's ids in string form (no sequence claims a real entity)."""
+def entity_ids(n: int, offset: int, numeric: bool) -> np.ndarray:
+    """Ids for sequences offset .. offset+n-1 of a request: unique across chunks, numbers
+    when the source's are, else zero-padded text that sorts like the numbers (the same
+    form as the native time-series generators in generators/sequences.py)."""
     numbers = np.arange(offset, offset + n)
-    return numbers if integer else np.array([f"synthetic-{i}" for i in numbers], dtype=object)
+    return numbers if numeric else np.array([f"synthetic-{i:0{ID_DIGITS}d}" for i in numbers], dtype=object)
 
 
 @register("timeseries/par")
@@ -113,8 +116,8 @@ class PARGenerator(SDVGenerator):
         """New entity ids in order of appearance, times on the source grid, sorted, conformed."""
         entity, time = self.entity_, self.time_
         old = frame[entity].unique()
-        integer = self.profile_.column(entity).kind == "integer"
-        frame[entity] = frame[entity].map(dict(zip(old, entity_ids(len(old), offset, integer))))
+        numeric = self.profile_.column(entity).kind in ("integer", "numeric")
+        frame[entity] = frame[entity].map(dict(zip(old, entity_ids(len(old), offset, numeric))))
         if self.time_step_ is not None:
             frame = self._on_grid(frame)
         out = conform(frame, self.profile_)
