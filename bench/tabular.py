@@ -42,7 +42,7 @@ def _stream_to_parquet(model_dir: str, rows: int, out: mp.Queue) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         for part in plan_parts(rows, BATCH, "tabular"):
-            write_part(generator, part, Path(tmp), seed=0, batch_size=BATCH)
+            write_part(generator, part, Path(tmp), batch_size=BATCH)
         seconds = time.perf_counter() - t
     out.put({"rss_before_mb": before, "peak_rss_mb": _rss_mb(), "seconds": seconds})
 

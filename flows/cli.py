@@ -43,15 +43,29 @@ def _parse_conditions(pairs: list[str]) -> dict[str, Any] | None:
     return out or None
 
 
-def _run_job(job_file: Path, overrides: dict[str, Any], *, refit: bool = False, resume: str | None = None) -> int:
+def _run_job(
+    job_file: Path, overrides: dict[str, Any], *, dask_address: str | None = None, dask_workers: int | None = None,
+    **flow_args: Any,
+) -> int:
     from pipeline.spec import load_spec
 
     spec = load_spec(job_file, overrides)  # bad input fails here, before Prefect starts
+    if not spec.source.path.exists():
+        from pipeline.errors import SourceError
+
+        raise SourceError(f"source not found: {spec.source.path} (check source.path in {job_file})")
     quiet_expected_errors()
     from flows.synthesize import synthesize
 
+    flow = synthesize
+    if dask_address or dask_workers:
+        from prefect_dask import DaskTaskRunner
+
+        runner = (DaskTaskRunner(address=dask_address) if dask_address else
+                  DaskTaskRunner(cluster_kwargs={"n_workers": dask_workers, "threads_per_worker": 1, "processes": True}))
+        flow = synthesize.with_options(task_runner=runner)
     with progress_bars():
-        summary = synthesize(job=spec.model_dump(mode="json"), refit=refit, resume=resume)
+        summary = flow(job=spec.model_dump(mode="json"), **flow_args)
     _print_summary(summary)
     return 0 if summary["status"] == "published" else 1
 
@@ -62,6 +76,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
     console.print(f"\n[bold {colour}]{status}[/]  {summary['run_dir']}")
     console.print(f"report: {summary['report']}")
     rows = summary["rows"]
+    if summary.get("balance"):
+        added = ", ".join(f"{k}: +{v:,}" for k, v in summary["balance"]["added"].items())
+        console.print(f"balanced {summary['balance']['target']!r}, records added per class: {added}")
     console.print(f"{rows['synthetic']:,} synthetic records from {rows['train']:,} training records "
                   f"in {summary['timings']['total_s']:.1f} s"
                   + (" (fitted model reused)" if summary["generator"]["reused_fit"] else ""))
@@ -84,6 +101,8 @@ def run(
     output: Optional[Path] = typer.Option(None, help="output root (overrides output)"),
     refit: bool = typer.Option(False, help="fit again even if a model for this source and settings exists"),
     resume: Optional[str] = typer.Option(None, help="RUN_ID of an interrupted run to finish without refitting"),
+    dask_address: Optional[str] = typer.Option(None, help="sample and validate on this Dask cluster"),
+    dask_workers: Optional[int] = typer.Option(None, help="start a local Dask cluster with N worker processes"),
 ) -> None:
     """Run a job: fit, sample, validate, publish or quarantine."""
 
@@ -98,7 +117,65 @@ def run(
             overrides["sample.conditions"] = conditions
         if output is not None:
             overrides["output"] = str(output)
-        return _run_job(job, overrides, refit=refit, resume=resume)
+        return _run_job(job, overrides, refit=refit, resume=resume, dask_address=dask_address,
+                        dask_workers=dask_workers)
+
+    _guard(go)
+
+
+@app.command()
+def augment(
+    job: Path = typer.Argument(..., help="YAML job spec"),
+    target: str = typer.Option(..., help="class column: tabular column, time-series static column, or image label"),
+    balance: bool = typer.Option(True, help="generate just enough records of each minority class to balance TARGET"),
+    seed: Optional[int] = typer.Option(None, help="random seed (overrides sample.seed)"),
+    output: Optional[Path] = typer.Option(None, help="output root (overrides output)"),
+    refit: bool = typer.Option(False, help="fit again even if a model for this source and settings exists"),
+) -> None:
+    """Augment a dataset: balance the classes of TARGET with synthetic records."""
+
+    def go() -> int:
+        if not balance:
+            raise BadInputError("augment needs --balance (the only augmentation strategy so far)")
+        overrides: dict[str, Any] = {"sample.seed": seed, "output": str(output) if output else None}
+        return _run_job(job, overrides, balance=target, refit=refit)
+
+    _guard(go)
+
+
+@app.command()
+def serve(jobs_dir: Path = typer.Argument(..., help="folder of YAML job files")) -> None:
+    """Serve one deployment per job file, with its cron schedule, until interrupted."""
+
+    def go() -> int:
+        from flows.deployments import load_jobs, serve_jobs
+
+        for path, spec in load_jobs(jobs_dir):
+            console.print(f"  {spec.name:<28} {spec.schedule or 'no schedule (trigger it)'}  {path}")
+        serve_jobs(jobs_dir)
+        return 0
+
+    _guard(go)
+
+
+@app.command()
+def deployments(
+    jobs_dir: Path = typer.Argument(..., help="folder of YAML job files"),
+    write: Optional[Path] = typer.Option(None, help="write prefect.yaml here instead of printing it"),
+    work_pool: str = typer.Option("synthpipe", help="work pool the deployments run on"),
+) -> None:
+    """Print (or write) the prefect.yaml declaring one deployment per job file."""
+
+    def go() -> int:
+        from flows.deployments import prefect_yaml
+
+        text = yaml.safe_dump(prefect_yaml(jobs_dir, work_pool=work_pool), sort_keys=False)
+        if write:
+            write.write_text(text)
+            console.print(f"wrote {write}")
+        else:
+            print(text)
+        return 0
 
     _guard(go)
 

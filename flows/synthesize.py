@@ -12,10 +12,13 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
-from prefect.futures import wait
+from prefect.context import FlowRunContext
+from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from flows.artifacts import publish_artifacts
+from generators.base import chunk_seed
+from pipeline.augment import balance_plan, reference_data
 from pipeline.errors import SynthpipeError
 from pipeline.fitting import FittedModel, fit_or_reuse, load_model
 from pipeline.manifest import library_versions
@@ -46,8 +49,7 @@ STEP = dict(cache_policy=NO_CACHE)
 
 @task(name="load-source", **IO)
 def load_source_task(spec: JobSpec):
-    source = load_source(spec.source)
-    return source, fingerprint(spec.source.path)
+    return load_source(spec.source), fingerprint(spec.source.path)
 
 
 @task(name="split", **STEP)
@@ -60,11 +62,9 @@ def fit_task(spec: JobSpec, train, source_fingerprint: str, refit: bool) -> Fitt
     progress = tracker(f"fit {spec.generator_name}")
     model = fit_or_reuse(spec, train, source_fingerprint, refit=refit, progress=progress)
     progress.close()
-    log = get_run_logger()
     if model.reused:
-        log.info("source and settings unchanged: reusing fitted model %s (pass --refit to fit again)", model.cache_key)
-    else:
-        log.info("fitted %s, cached as %s", spec.generator_name, model.cache_key)
+        get_run_logger().info("source and settings unchanged: reusing fitted model %s (--refit fits again)",
+                              model.cache_key)
     return model
 
 
@@ -76,13 +76,10 @@ def open_run_task(spec: JobSpec, model: FittedModel) -> RunFolder:
 @task(name="sample-part", **IO)
 def sample_part_task(spec: JobSpec, run_dir: str, part: PartPlan, progress=None) -> str:
     generator = load_model(Path(run_dir) / MODEL_DIR)
-    path = write_part(
-        generator, part, Path(run_dir), seed=spec.sample.seed, batch_size=spec.sample.batch_size,
-        conditions=spec.sample.conditions,
-        provenance={"job": spec.name, "run_id": Path(run_dir).name.removeprefix(".tmp-"),
-                    "generator": spec.generator_name, "seed": spec.sample.seed},
-        progress=progress.advance if progress is not None else None,
-    )
+    provenance = {"job": spec.name, "run_id": Path(run_dir).name.removeprefix(".tmp-"),
+                  "generator": spec.generator_name}
+    path = write_part(generator, part, Path(run_dir), batch_size=spec.sample.batch_size, provenance=provenance,
+                      progress=progress.advance if progress is not None else None)
     return str(path)
 
 
@@ -94,11 +91,11 @@ def validate_task(spec: JobSpec, run: RunFolder, source, train, holdout):
 
 
 @task(name="report", **STEP)
-def report_task(run: RunFolder, spec: JobSpec, outcome, source, synthetic_path: Path) -> Path:
+def report_task(run: RunFolder, spec: JobSpec, outcome, source) -> Path:
     from validators.report import write_report
 
-    return write_report(run.path, spec=spec, outcome=outcome, source=source,
-                        synthetic=load_synthetic(synthetic_path, source, max_records=5000))
+    synthetic = load_synthetic(run.path, source, max_records=5000)
+    return write_report(run.path, spec=spec, outcome=outcome, source=source, synthetic=synthetic)
 
 
 @task(name="publish", **IO)
@@ -113,19 +110,40 @@ def resolve_spec(job: str | dict[str, Any], overrides: dict[str, Any]) -> JobSpe
     return load_spec(job, overrides)
 
 
+def sampling_plan(spec: JobSpec, balance: dict[Any, int] | None, target: str | None) -> list[PartPlan]:
+    """One request (rows, conditions), or one per minority class when balancing; each
+    request's parts carry their own seed, so the plan alone reproduces the output."""
+    if not balance:
+        return plan_parts(spec.sample.rows, spec.sample.batch_size, spec.source.modality,
+                          seed=spec.sample.seed, conditions=spec.sample.conditions)
+    parts: list[PartPlan] = []
+    for i, (value, rows) in enumerate(balance.items()):
+        parts += plan_parts(rows, spec.sample.batch_size, spec.source.modality, seed=chunk_seed(spec.sample.seed, 2**31 + i),
+                            conditions={**(spec.sample.conditions or {}), target: value}, first_index=len(parts))
+    return parts
+
+
+def _runs_locally() -> bool:
+    """Threads share this process (and its progress bars); Dask workers do not."""
+    ctx = FlowRunContext.get()
+    return ctx is not None and isinstance(ctx.task_runner, ThreadPoolTaskRunner)
+
+
 @flow(name="synthesize", log_prints=False)
 def synthesize(
     job: str | dict[str, Any],
     rows: int | None = None,
     seed: int | None = None,
     conditions: dict[str, Any] | None = None,
+    balance: str | None = None,
     output: str | None = None,
     refit: bool = False,
     resume: str | None = None,
 ) -> dict[str, Any]:
     """Fit, sample, validate and publish one job. `job` is a YAML job file or the spec
     as a dict; `rows`, `seed`, `conditions` and `output` override its fields (what a
-    data engineer passes with `--param rows=50000`)."""
+    data engineer passes with `--param rows=50000`). `balance` names a class column:
+    generate just enough records of each minority class to match the largest class."""
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     spec = resolve_spec(job, {"sample.rows": rows, "sample.seed": seed, "sample.conditions": conditions,
@@ -137,6 +155,9 @@ def synthesize(
 
     source, source_fp = load_source_task(spec)
     train, holdout = split_task(quote(source), spec)
+    added = balance_plan(source, balance) if balance else None
+    if balance and not added:
+        raise SynthpipeError(f"{balance!r} is already balanced: nothing to generate")
     timings["load_split_s"] = time.perf_counter() - t0
 
     t = time.perf_counter()
@@ -149,22 +170,25 @@ def synthesize(
     log.info("run %s: writing to %s", run.run_id, run.tmp)
 
     t = time.perf_counter()
-    parts = plan_parts(spec.sample.rows, spec.sample.batch_size, spec.source.modality)
-    progress = tracker(f"sample {spec.sample.rows:,} {_unit(spec)}", spec.sample.rows)
-    futures = sample_part_task.map(unmapped(spec), unmapped(str(run.tmp)), parts, unmapped(progress))
-    wait(futures)
-    for f in futures:
-        f.result()  # raises the first failed part's error
+    parts = sampling_plan(spec, added, balance)
+    total = sum(p.rows for p in parts)
+    progress = tracker(f"sample {total:,} {_unit(spec)}", total)
+    futures = sample_part_task.map(unmapped(spec), unmapped(str(run.tmp)), parts,
+                                   unmapped(progress if _runs_locally() else None))
+    for future in futures:
+        future.result()  # raises the first failed part's error
     progress.close()
     timings["sample_s"] = time.perf_counter() - t
 
+    real_train, real_holdout = reference_data(train, holdout, conditions=spec.sample.conditions,
+                                              balance=(balance, list(added)) if added else None)
+
     t = time.perf_counter()
-    outcome = validate_task(spec, run, quote(source), quote(train), quote(holdout))
+    outcome = validate_task(spec, run, quote(source), quote(real_train), quote(real_holdout))
     timings["validate_s"] = time.perf_counter() - t
-    report = report_task(run, spec, outcome, quote(source), run.tmp)
+    report = report_task(run, spec, outcome, quote(source))
     timings["total_s"] = time.perf_counter() - t0
 
-    published = outcome.status == "published"
     manifest = {
         "run_id": run.run_id,
         "status": outcome.status,
@@ -174,7 +198,8 @@ def synthesize(
         "seed": spec.sample.seed,
         "source": {"path": str(spec.source.path), "fingerprint": source_fp},
         "rows": {"source": len(source), "train": len(train), "holdout": len(holdout),
-                 "synthetic": count_rows(run.tmp), "requested": spec.sample.rows},
+                 "synthetic": count_rows(run.tmp), "requested": total},
+        "balance": {"target": balance, "added": {str(k): v for k, v in added.items()}} if added else None,
         "schema": source.profile.model_dump(mode="json") if hasattr(source, "profile") else None,
         "libraries": library_versions(),
         "timings": timings,
@@ -182,7 +207,7 @@ def synthesize(
         "suites": outcome.suites,
         "failures": outcome.to_dict()["failures"],
     }
-    final = Path(publish_task(run, manifest, published))
+    final = Path(publish_task(run, manifest, outcome.status == "published"))
     summary = {**manifest, "run_dir": str(final), "report": str(final / Path(report).name),
                "failure_lines": [str(f) for f in outcome.failures]}
     publish_artifacts(summary)

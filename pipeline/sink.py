@@ -25,9 +25,14 @@ PART_RECORDS = {"tabular": 500_000, "timeseries": 20_000, "image": 20_000}  # re
 
 @dataclass(frozen=True)
 class PartPlan:
+    """One part file's work: which chunks, with which seed and conditions. Self-contained,
+    so any worker can write it and a resumed run can tell what is missing."""
+
     index: int
     first_chunk: int
     sizes: tuple[int, ...]  # chunk sizes of this part
+    seed: int = 0
+    conditions: dict[str, Any] | None = None
 
     @property
     def rows(self) -> int:
@@ -38,12 +43,17 @@ class PartPlan:
         return f"part-{self.index:05d}.parquet"
 
 
-def plan_parts(rows: int, batch_size: int, modality: str) -> list[PartPlan]:
-    """Group chunks into parts of about PART_RECORDS[modality] records."""
+def plan_parts(
+    rows: int, batch_size: int, modality: str, *, seed: int = 0,
+    conditions: dict[str, Any] | None = None, first_index: int = 0,
+) -> list[PartPlan]:
+    """Group chunks into parts of about PART_RECORDS[modality] records, numbered from
+    `first_index` (several requests, e.g. one per class when balancing, share a run)."""
     sizes = chunk_sizes(rows, batch_size)
     per_part = max(1, PART_RECORDS[modality] // batch_size)
     return [
-        PartPlan(index=i, first_chunk=start, sizes=tuple(sizes[start : start + per_part]))
+        PartPlan(index=first_index + i, first_chunk=start, sizes=tuple(sizes[start : start + per_part]),
+                 seed=seed, conditions=conditions)
         for i, start in enumerate(range(0, len(sizes), per_part))
     ]
 
@@ -99,9 +109,7 @@ def write_part(
     part: PartPlan,
     out_dir: Path,
     *,
-    seed: int,
     batch_size: int,
-    conditions: dict[str, Any] | None = None,
     provenance: dict[str, Any] | None = None,
     progress: Any = None,
 ) -> Path:
@@ -111,11 +119,12 @@ def write_part(
     if final.exists():
         return final
     tmp = out_dir / f".{part.filename}.tmp"
-    writer = _RowGroupWriter(tmp, {**(provenance or {}), "part": part.index})
+    writer = _RowGroupWriter(tmp, {**(provenance or {}), "part": part.index, "seed": part.seed,
+                                   "conditions": part.conditions})
     try:
         for offset, size in enumerate(part.sizes):
             chunk = part.first_chunk + offset
-            batch = generator.sample_chunk(chunk, size, seed=seed, conditions=conditions, batch_size=batch_size)
+            batch = generator.sample_chunk(chunk, size, seed=part.seed, conditions=part.conditions, batch_size=batch_size)
             writer.add(batch_to_table(batch))
             if progress is not None:
                 progress(size)

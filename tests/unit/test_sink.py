@@ -56,10 +56,11 @@ def test_parts_group_chunks_and_keep_chunk_seeds():
 
 def test_part_written_with_provenance(table, tmp_path):
     gen = Resample().fit(table)
-    part = plan_parts(2500, 1000, "tabular")[0]
-    path = write_part(gen, part, tmp_path, seed=1, batch_size=1000, provenance={"job": "j", "seed": 1})
+    part = plan_parts(2500, 1000, "tabular", seed=1)[0]
+    path = write_part(gen, part, tmp_path, batch_size=1000, provenance={"job": "j"})
     meta = pq.ParquetFile(path).schema_arrow.metadata
     assert json.loads(meta[b"synthpipe.job"]) == "j" and json.loads(meta[b"synthpipe.part"]) == 0
+    assert json.loads(meta[b"synthpipe.seed"]) == 1
     assert pq.ParquetFile(path).metadata.num_rows == 2500
     assert list(read_output(tmp_path).column_names) == ["x", "c"]
 
@@ -68,16 +69,16 @@ def test_interrupted_part_leaves_nothing_visible(table, tmp_path):
     gen = Resample(fail_at_chunk=2).fit(table)
     part = plan_parts(5000, 1000, "tabular")[0]
     with pytest.raises(OSError, match="disk full"):
-        write_part(gen, part, tmp_path, seed=1, batch_size=1000)
+        write_part(gen, part, tmp_path, batch_size=1000)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_finished_part_is_not_rewritten(table, tmp_path):
     gen = Resample().fit(table)
     part = plan_parts(100, 50, "tabular")[0]
-    first = write_part(gen, part, tmp_path, seed=1, batch_size=50)
+    first = write_part(gen, part, tmp_path, batch_size=50)
     mtime = first.stat().st_mtime_ns
-    write_part(gen, part, tmp_path, seed=1, batch_size=50)
+    write_part(gen, part, tmp_path, batch_size=50)
     assert first.stat().st_mtime_ns == mtime
 
 
