@@ -113,13 +113,14 @@ def resolve_spec(job: str | dict[str, Any], overrides: dict[str, Any]) -> JobSpe
 def sampling_plan(spec: JobSpec, balance: dict[Any, int] | None, target: str | None) -> list[PartPlan]:
     """One request (rows, conditions), or one per minority class when balancing; each
     request's parts carry their own seed, so the plan alone reproduces the output."""
+    sample = spec.sample
+    layout = dict(batch_size=sample.batch_size, modality=spec.source.modality, records_per_file=sample.records_per_file)
     if not balance:
-        return plan_parts(spec.sample.rows, spec.sample.batch_size, spec.source.modality,
-                          seed=spec.sample.seed, conditions=spec.sample.conditions)
+        return plan_parts(sample.rows, seed=sample.seed, conditions=sample.conditions, **layout)
     parts: list[PartPlan] = []
     for i, (value, rows) in enumerate(balance.items()):
-        parts += plan_parts(rows, spec.sample.batch_size, spec.source.modality, seed=chunk_seed(spec.sample.seed, 2**31 + i),
-                            conditions={**(spec.sample.conditions or {}), target: value}, first_index=len(parts))
+        parts += plan_parts(rows, seed=chunk_seed(sample.seed, 2**31 + i),
+                            conditions={**(sample.conditions or {}), target: value}, first_index=len(parts), **layout)
     return parts
 
 

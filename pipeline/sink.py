@@ -44,13 +44,14 @@ class PartPlan:
 
 
 def plan_parts(
-    rows: int, batch_size: int, modality: str, *, seed: int = 0,
-    conditions: dict[str, Any] | None = None, first_index: int = 0,
+    rows: int, batch_size: int, modality: str, *, seed: int = 0, conditions: dict[str, Any] | None = None,
+    first_index: int = 0, records_per_file: int | None = None,
 ) -> list[PartPlan]:
-    """Group chunks into parts of about PART_RECORDS[modality] records, numbered from
-    `first_index` (several requests, e.g. one per class when balancing, share a run)."""
+    """Group chunks into parts of about `records_per_file` (default PART_RECORDS[modality])
+    records, numbered from `first_index` (several requests, e.g. one per class when
+    balancing, share a run)."""
     sizes = chunk_sizes(rows, batch_size)
-    per_part = max(1, PART_RECORDS[modality] // batch_size)
+    per_part = max(1, (records_per_file or PART_RECORDS[modality]) // batch_size)
     return [
         PartPlan(index=first_index + i, first_chunk=start, sizes=tuple(sizes[start : start + per_part]),
                  seed=seed, conditions=conditions)

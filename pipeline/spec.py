@@ -42,7 +42,8 @@ class SampleSpec(_Strict):
     rows: int = Field(1000, gt=0)  # rows, sequences or images
     seed: int = Field(0, ge=0)
     conditions: dict[str, Any] | None = None  # e.g. {species: Adelie}: sample one class only
-    batch_size: int = Field(10_000, gt=0)  # rows per Parquet part: memory stays flat
+    batch_size: int = Field(10_000, gt=0)  # records per chunk: memory holds one chunk, never the dataset
+    records_per_file: int | None = Field(None, gt=0)  # records per Parquet part; default by modality (pipeline/sink.py)
 
 
 class ValidationSpec(_Strict):
