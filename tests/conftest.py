@@ -19,6 +19,9 @@ PENGUINS = ROOT / "data" / "sources" / "penguins.csv"
 # shared generator contract test (tests/unit/test_generator_contract.py). A generator
 # without an entry is tested with its defaults.
 FAST_PARAMS: dict[str, dict] = {}
+FAST_PARAMS["timeseries/gan"] = {"epochs": 2, "pretrain_epochs": 2, "hidden": 8}
+FAST_PARAMS["timeseries/vae"] = {"epochs": 3, "channels": [8]}
+FAST_PARAMS["timeseries/diffusion"] = {"epochs": 3, "channels": 8, "depth": 2, "sampling_steps": 3}
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +45,14 @@ def prefect_harness():
 
     with prefect_test_harness(), temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
+
+
+@pytest.fixture(scope="session")
+def timeseries_source():
+    """Grunfeld investment panel (data/sources/grunfeld.csv): 11 firms x 20 years, a
+    static industry per firm, three numeric features; loaded by the real loader."""
+    from pipeline.sources.timeseries import load_timeseries
+    from pipeline.spec import SourceSpec
+
+    spec = SourceSpec(modality="timeseries", path=ROOT / "data" / "sources" / "grunfeld.csv", entity="firm", time="year")
+    return load_timeseries(spec)
