@@ -1,0 +1,89 @@
+"""Downstream training through pipeline.consume: a real generator (SDV GaussianCopula)
+fitted on penguins writes a published run with the pipeline's own run-folder, sink and
+publish steps; a logistic regression trained on that synthetic output through
+`load(...).torch()` must classify the real holdout species far better than chance."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from generators import get
+from pipeline.consume import load
+from pipeline.publish import finish_run, open_run
+from pipeline.sink import count_rows, plan_parts, write_part
+from pipeline.spec import parse_spec
+from pipeline.split import split_source
+from pipeline.torch_dataset import encode_target
+
+SYNTHETIC_ROWS = 2000
+EPOCHS = 15
+# Three species, 44% Adelie: predicting the majority class scores about 0.44. Measured
+# here: 0.73 on the real holdout (scikit-learn's LogisticRegression on the same copula
+# output: 0.72; on the real training rows: 1.00, the copula's loss, not the reader's).
+# A reader that paired rows with the wrong labels would score about chance.
+MIN_REAL_ACCURACY = 0.6
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory, penguins):
+    """A published copula run of job `penguins` and the real holdout it never saw."""
+    root = tmp_path_factory.mktemp("synthetic")
+    spec = parse_spec({
+        "name": "penguins",
+        "source": {"modality": "tabular", "path": "data/sources/penguins.csv"},
+        "generator": {"family": "copula"},
+        "sample": {"rows": SYNTHETIC_ROWS, "seed": 3, "batch_size": 500},
+        "output": str(root),
+    })
+    train, holdout = split_source(penguins, 0.3, seed=0)
+    generator = get("tabular/copula")(device="cpu").fit(train)
+    generator.save(root / "model-cache")
+    run = open_run(spec, root / "model-cache")
+    for part in plan_parts(spec.sample.rows, spec.sample.batch_size, "tabular", seed=spec.sample.seed):
+        write_part(generator, part, run.tmp, batch_size=spec.sample.batch_size,
+                   provenance={"job": spec.name, "run_id": run.run_id})
+    finish_run(run, {
+        "run_id": run.run_id,
+        "status": "published",
+        "job": spec.model_dump(mode="json"),
+        "schema": penguins.profile.model_dump(mode="json"),
+        "rows": {"train": len(train), "holdout": len(holdout), "synthetic": count_rows(run.tmp)},
+    }, published=True)
+    return root, holdout
+
+
+def test_logistic_regression_on_synthetic_output_beats_chance_on_real_data(published):
+    root, holdout = published
+    data = load("penguins", root=root)
+    assert data.manifest["rows"]["synthetic"] == SYNTHETIC_ROWS == data.to_pyarrow().count_rows()
+    rows = data.torch(target="species", categorical="onehot", shuffle=True)
+
+    # Standardise with the synthetic data's own statistics; a missing value becomes the mean.
+    x_all = torch.stack([x for x, _ in rows])
+    mean = x_all.nanmean(0)
+    std = (x_all - mean).pow(2).nanmean(0).sqrt().clamp_min(1e-6)
+
+    def prepare(x: torch.Tensor) -> torch.Tensor:
+        return ((x - mean) / std).nan_to_num(0.0)
+
+    torch.manual_seed(0)
+    model = nn.Linear(len(rows.feature_names), len(rows.target_classes))
+    optimiser = torch.optim.Adam(model.parameters(), lr=0.05)
+    loss_fn = nn.CrossEntropyLoss()
+    for _ in range(EPOCHS):
+        for x, y in DataLoader(rows, batch_size=128):
+            optimiser.zero_grad()
+            loss_fn(model(prepare(x)), y).backward()
+            optimiser.step()
+
+    # Serve: the real holdout encoded by the same encoding (the profile's category order).
+    real_x = torch.from_numpy(rows.encoding.encode(holdout.frame))
+    real_y = encode_target(holdout.frame["species"], rows.target)
+    with torch.no_grad():
+        accuracy = (model(prepare(real_x)).argmax(1) == real_y).float().mean().item()
+    majority = real_y.bincount().max().item() / len(real_y)
+    print(f"real-holdout accuracy {accuracy:.3f} (majority class {majority:.3f})")
+    assert accuracy >= MIN_REAL_ACCURACY > majority
