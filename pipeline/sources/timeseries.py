@@ -6,6 +6,7 @@ so every generator treats them the same way: drawn once per entity, repeated per
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from pipeline.data import TimeSeriesData
@@ -16,6 +17,11 @@ from pipeline.spec import SourceSpec
 
 MIN_STEPS = 2  # a sequence model learns transitions: one step has none
 WINDOW_COLUMN = "window"  # the entity column made when a single series is cut into windows
+
+
+def _plain(value: object) -> object:
+    """numpy scalars as Python values, so messages read `1940`, not `np.int64(1940)`."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _require(frame: pd.DataFrame, column: str, field: str, path: object) -> None:
@@ -38,7 +44,7 @@ def _sortable_time(frame: pd.DataFrame, time: str) -> pd.DataFrame:
         frame[time] = pd.to_datetime(s, format="mixed")
     except (ValueError, TypeError):
         raise SourceError(
-            f"time column {time!r} is not sortable: it needs integers or timestamps, got values like {s.iloc[0]!r}"
+            f"time column {time!r} is not sortable: it needs integers or timestamps, got values like {_plain(s.iloc[0])!r}"
         ) from None
     return frame
 
@@ -58,7 +64,7 @@ def _windows(frame: pd.DataFrame, time: str, window: int | None, stride: int | N
     frame = frame.sort_values(time, kind="stable").reset_index(drop=True)
     dup = frame[time].duplicated()
     if dup.any():
-        raise SourceError(f"time {frame[time][dup].iloc[0]!r} appears more than once in a single series: drop duplicates")
+        raise SourceError(f"time {_plain(frame[time][dup].iloc[0])!r} appears more than once in a single series: drop duplicates")
     stride = stride or window  # default: non-overlapping windows, every row used once
     parts = [
         frame.iloc[start : start + window].assign(**{WINDOW_COLUMN: i})
@@ -75,14 +81,14 @@ def _check_entities(frame: pd.DataFrame, entity: str, time: str) -> None:
     if dup.any():
         row = frame[dup].iloc[0]
         raise SourceError(
-            f"duplicate ({entity}, {time}) pair ({row[entity]!r}, {row[time]!r}): each entity has one row per "
+            f"duplicate ({entity}, {time}) pair ({_plain(row[entity])!r}, {_plain(row[time])!r}): each entity has one row per "
             "time step; aggregate or drop duplicates"
         )
     sizes = frame.groupby(entity, sort=False).size()
     short = sizes[sizes < MIN_STEPS]
     if len(short):
         raise SourceError(
-            f"entity {short.index[0]!r} has {short.iloc[0]} step(s) ({len(short)} entities are that short); "
+            f"entity {_plain(short.index[0])!r} has {short.iloc[0]} step(s) ({len(short)} entities are that short); "
             f"every sequence needs at least {MIN_STEPS} steps: drop them or use a coarser entity"
         )
 
