@@ -1,0 +1,107 @@
+"""`timeseries/par` (SDV PAR) on the Grunfeld investment panel (statsmodels): 11 firms x
+20 years, a few epochs. Long format, ids, ordering, lengths, determinism, checkpoints,
+conditions on a static column."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from statsmodels.datasets import grunfeld
+
+from generators import get, load_generator
+from pipeline.data import TimeSeriesData
+from pipeline.errors import ConditionError
+from pipeline.schema import conform, profile_table
+
+# Each firm's industry (public record) as a static column to condition on; Grunfeld
+# itself has no per-firm attribute.
+INDUSTRY = {
+    "General Motors": "automotive",
+    "Chrysler": "automotive",
+    "US Steel": "steel",
+    "American Steel": "steel",
+    "General Electric": "electrical",
+    "Westinghouse": "electrical",
+    "Atlantic Refining": "oil",
+    "Union Oil": "oil",
+    "IBM": "office machines",
+    "Goodyear": "rubber",
+    "Diamond Match": "matches",
+}
+
+
+@pytest.fixture(scope="module")
+def panel() -> TimeSeriesData:
+    frame = grunfeld.load_pandas().data
+    frame = frame.assign(year=frame["year"].astype(int), industry=frame["firm"].map(INDUSTRY))
+    frame = frame[["firm", "year", "industry", "invest", "value", "capital"]]
+    frame = frame.sort_values(["firm", "year"]).reset_index(drop=True)
+    return TimeSeriesData(
+        frame=frame,
+        profile=profile_table(frame),
+        entity="firm",
+        time="year",
+        static=["industry"],
+        features=["invest", "value", "capital"],
+    )
+
+
+@pytest.fixture(scope="module")
+def par(panel):
+    return get("timeseries/par")(device="cpu", epochs=2).fit(panel)
+
+
+def test_long_format_in_the_source_schema(par, panel):
+    out = next(par.sample(6, seed=1))
+    assert list(out.columns) == panel.profile.names
+    assert out.dtypes.to_dict() == conform(panel.frame, panel.profile).dtypes.to_dict()
+    assert out["firm"].nunique() == 6
+    assert not set(out["firm"]) & set(panel.frame["firm"])  # no synthetic firm claims a real one
+    assert out.equals(out.sort_values(["firm", "year"]).reset_index(drop=True))
+    assert set(out["industry"]) <= set(INDUSTRY.values())
+    assert (out.groupby("firm")["industry"].nunique() == 1).all()  # static stays static
+
+
+def test_lengths_and_times_follow_the_source(par, panel):
+    out = next(par.sample(6, seed=1))
+    source_lengths = panel.frame.groupby("firm").size()
+    lengths = out.groupby("firm").size()
+    assert lengths.between(source_lengths.min(), source_lengths.max()).all()
+    steps = out.groupby("firm")["year"].diff().dropna()
+    assert (steps == 1).all()  # the source's yearly grid: no repeated or skipped year
+    starts = out.groupby("firm")["year"].first()
+    assert starts.between(panel.frame["year"].min(), panel.frame["year"].max()).all()
+
+
+def test_entity_ids_unique_across_chunks(par):
+    chunks = list(par.sample(5, seed=3, batch_size=2))
+    ids = [set(c["firm"]) for c in chunks]
+    assert [len(i) for i in ids] == [2, 2, 1]
+    assert len(set().union(*ids)) == 5
+    assert sorted(set().union(*ids)) == [f"synthetic-{i:09d}" for i in range(5)]
+
+
+def test_same_seed_same_output(par):
+    a = next(par.sample(3, seed=9))
+    pd.testing.assert_frame_equal(a, next(par.sample(3, seed=9)))
+    assert not a.equals(next(par.sample(3, seed=10)))
+
+
+def test_save_load_round_trip(par, tmp_path):
+    par.save(tmp_path / "model")
+    loaded = load_generator(tmp_path / "model")
+    assert loaded.condition_values_ == par.condition_values_
+    pd.testing.assert_frame_equal(next(loaded.sample(3, seed=4)), next(par.sample(3, seed=4)))
+
+
+def test_conditions_on_a_static_column(par):
+    out = next(par.sample(3, seed=2, conditions={"industry": "steel"}))
+    assert out["firm"].nunique() == 3
+    assert set(out["industry"]) == {"steel"}
+
+
+def test_bad_conditions_are_refused(par):
+    with pytest.raises(ConditionError, match="never seen"):
+        next(par.sample(2, seed=0, conditions={"industry": "aerospace"}))
+    with pytest.raises(ConditionError, match="cannot condition"):
+        next(par.sample(2, seed=0, conditions={"invest": 100.0}))
