@@ -104,6 +104,7 @@ def validate_run(
     spec: Any = None,
     target: str | None = None,
     thresholds: dict[str, Any] | None = None,
+    bounds: dict[str, Bound] | None = None,
     seed: int = 0,
     chunk_rows: int = CHUNK_ROWS,
     metric_records: int = METRIC_RECORDS,
@@ -115,8 +116,8 @@ def validate_run(
     `source` is the whole source, `train` / `holdout` its split. `synthetic` is what the
     metrics are computed on; by default the first `metric_records` records of the run.
     A `spec` (JobSpec) supplies `target`, `thresholds` and `seed` from its validation and
-    sample sections. A suite with no threshold at all fails: an unchecked privacy suite
-    must never publish."""
+    sample sections; `bounds` replaces the default thresholds altogether. A suite with
+    no threshold at all fails: an unchecked privacy suite must never publish."""
     from validators.metrics import compute_metrics
 
     run_dir = Path(run_dir)
@@ -133,7 +134,7 @@ def validate_run(
 
         synthetic = load_synthetic(run_dir, source, max_records=metric_records)
     metrics = compute_metrics(source, train, holdout, synthetic, target=target, seed=seed)
-    bounds = metric_bounds(source.modality, thresholds, target)
+    bounds = bounds if bounds is not None else metric_bounds(source.modality, thresholds, target)
     table = metrics_table(metrics)
     for name in METRIC_SUITES:
         suites[name] = build_metric_suite(name, bounds)

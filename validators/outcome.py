@@ -93,23 +93,23 @@ def _observed(entry: dict[str, Any]) -> str:
         return "no value (NaN)" if value is None else _short(value, 20)
     if "unexpected_count" in result:
         total = result.get("element_count", 0)
+        if result["unexpected_count"] == 0:
+            return f"none of {total:,} rows"
         examples = _short(result.get("partial_unexpected_list", [])[:MAX_EXAMPLES])
         share = f"{result['unexpected_count'] / total:.1%}" if total else "?"
         return f"{result['unexpected_count']:,} of {total:,} rows ({share}), e.g. {examples}"
     return "failed"
 
 
+def describe(suite: str, entry: dict[str, Any]) -> Failure:
+    """Any expectation result (passing ones too, for the report) in words."""
+    config = entry["expectation_config"]
+    kwargs, meta = config["kwargs"], config.get("meta") or {}
+    target = kwargs.get("column") or ("table" if "table" in config["type"] else ", ".join(kwargs.get("column_list", [])))
+    return Failure(suite=suite, target=target, check=meta.get("check", config["type"]),
+                   observed=_observed(entry), expected=_expected(config["type"], kwargs), why=meta.get("why", ""))
+
+
 def failures(suite: str, result: dict[str, Any]) -> list[Failure]:
     """One `Failure` per failing expectation of a GX validation result (JSON dict)."""
-    out = []
-    for entry in result["results"]:
-        if entry["success"]:
-            continue
-        config = entry["expectation_config"]
-        kwargs, meta = config["kwargs"], config.get("meta") or {}
-        target = kwargs.get("column") or ("table" if "table" in config["type"] else ", ".join(kwargs.get("column_list", [])))
-        out.append(Failure(
-            suite=suite, target=target, check=meta.get("check", config["type"]),
-            observed=_observed(entry), expected=_expected(config["type"], kwargs), why=meta.get("why", ""),
-        ))
-    return out
+    return [describe(suite, entry) for entry in result["results"] if not entry["success"]]

@@ -48,7 +48,7 @@ def build_metric_suite(name: SuiteName, bounds: dict[str, Bound]) -> Any:
         raise ValueError(f"metric suite must be one of {METRIC_SUITES}, got {name!r}")
     exps = []
     for metric, bound in suite_bounds(name, bounds).items():
-        meta = {"check": _describe(bound), "why": bound.why}
+        meta = {"check": "threshold", "bound": _describe(bound), "why": bound.why}
         if bound.min is None and bound.max is None:
             exps.append(gx.expectation("ExpectColumnValuesToNotBeNull", column=metric, meta=meta))
         else:

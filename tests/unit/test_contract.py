@@ -10,7 +10,7 @@ import pytest
 from pipeline.data import ImageData, TimeSeriesData
 from pipeline.errors import BadInputError
 from pipeline.images import images_to_table
-from pipeline.schema import conform, profile_table
+from pipeline.schema import conform
 from pipeline.spec import SourceSpec
 from pipeline.sources import load_source
 from tests.conftest import ROOT
@@ -113,14 +113,10 @@ def test_chunked_results_merge_like_one_run(penguins, penguin_suite):
 
 
 @pytest.fixture(scope="module")
-def grunfeld() -> TimeSeriesData:
-    """Grunfeld investment panel (11 firms x 20 years) with a static per-firm column."""
-    ts = load_source(SourceSpec(modality="timeseries", path=ROOT / "data/sources/grunfeld.csv",
-                                entity="firm", time="year"))
-    frame = ts.frame.copy()
-    frame["group"] = np.where(frame["firm"] < "H", "a-g", "h-z")
-    return TimeSeriesData(frame=frame, profile=profile_table(frame), entity="firm", time="year",
-                          static=["group"], features=ts.features)
+def grunfeld(timeseries_source) -> TimeSeriesData:
+    """Grunfeld investment panel: 11 firms x 20 years, static `industry` per firm."""
+    assert timeseries_source.static == ["industry"]
+    return timeseries_source
 
 
 def test_timeseries_real_passes_broken_sequences_fail(grunfeld):
@@ -141,8 +137,10 @@ def test_timeseries_real_passes_broken_sequences_fail(grunfeld):
     assert ("firm, year", "no duplicate (entity, time) pair") in failed(run(grunfeld, dup, suite))
 
     drift = frame.copy()
-    drift.loc[3, "group"] = "h-z" if drift.loc[3, "group"] == "a-g" else "a-g"
-    assert ("__static_values__group", "group constant within each entity") in failed(run(grunfeld, drift, suite))
+    other = next(v for v in frame["industry"].unique() if v != drift.loc[3, "industry"])
+    drift.loc[3, "industry"] = other  # a static column changing within an entity
+    assert ("__static_values__industry", "industry constant within each entity") in failed(
+        run(grunfeld, drift, suite))
 
     interleaved = frame.sort_values(["year", "firm"])  # not grouped by entity
     assert ("__entity_blocks", "each entity's rows contiguous (sorted by entity)") in failed(
