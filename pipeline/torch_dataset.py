@@ -134,6 +134,10 @@ def encode_target(series: pd.Series, column: ColumnProfile) -> torch.Tensor:
     return torch.from_numpy(numeric_values(series, column).astype(np.float32))
 
 
+def _classes(target: ColumnProfile | None) -> list[Any] | None:
+    return list(target.categories or []) if target is not None and target.kind in ("categorical", "boolean") else None
+
+
 def _pick(profile: TableProfile, names: list[str], what: str) -> tuple[ColumnProfile, ...]:
     unknown = [n for n in names if n not in profile.names]
     if unknown:
@@ -182,9 +186,19 @@ class TabularRows(_Streaming):
         super().__init__(files, shuffle=shuffle)
         self.encoding, self.target = encoding, target
 
-    feature_names = property(lambda self: self.encoding.feature_names)
-    categories = property(lambda self: self.encoding.categories)
-    target_classes = property(lambda self: list(self.target.categories or []) if self.target else None)
+    @property
+    def feature_names(self) -> list[str]:
+        return self.encoding.feature_names
+
+    @property
+    def categories(self) -> dict[str, list[Any]]:
+        """Column -> categories, a value's code being its index (the profile's order)."""
+        return self.encoding.categories
+
+    @property
+    def target_classes(self) -> list[Any] | None:
+        """A categorical target's classes: y is the index in this list."""
+        return _classes(self.target)
 
     def __iter__(self) -> Iterator[torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:
         columns = [c.name for c in self.encoding.columns] + ([self.target.name] if self.target else [])
@@ -260,17 +274,28 @@ class Sequences(_Streaming):
         super().__init__(files, shuffle=shuffle)
         self.entity, self.features, self.static, self.target = entity, features, static, target
 
-    feature_names = property(lambda self: self.features.feature_names)
-    static_names = property(lambda self: self.static.feature_names)
-    categories = property(lambda self: {**self.features.categories, **self.static.categories})
-    target_classes = property(lambda self: list(self.target.categories or []) if self.target else None)
+    @property
+    def feature_names(self) -> list[str]:
+        return self.features.feature_names
+
+    @property
+    def static_names(self) -> list[str]:
+        return self.static.feature_names
+
+    @property
+    def categories(self) -> dict[str, list[Any]]:
+        return {**self.features.categories, **self.static.categories}
+
+    @property
+    def target_classes(self) -> list[Any] | None:
+        return _classes(self.target)
 
     def _units(self) -> list[Path]:
         return list(self.files)
 
     def __len__(self) -> int:
         """Number of entities (reads the entity column only)."""
-        return sum(pq.read_table(f, columns=[self.entity]).column(self.entity).unique().__len__() for f in self.files)
+        return sum(len(pc.unique(pq.read_table(f, columns=[self.entity]).column(self.entity))) for f in self.files)
 
     def _columns(self) -> list[str]:
         names = [self.entity] + [c.name for c in self.features.columns + self.static.columns]

@@ -1,10 +1,17 @@
-"""Downstream training through pipeline.consume: a real generator (SDV GaussianCopula)
-fitted on penguins writes a published run with the pipeline's own run-folder, sink and
-publish steps; a logistic regression trained on that synthetic output through
-`load(...).torch()` must classify the real holdout species far better than chance."""
+"""Downstream training through pipeline.consume, on runs written by real generators with
+the pipeline's own run-folder, sink and publish steps.
+
+- A logistic regression trained on SDV GaussianCopula output (fitted on penguins)
+  through `load(...).torch()` must classify the real holdout species far better than
+  chance.
+- Images of a run conditioned on one digit keep the class index of the generator's
+  fitted class list, so a classifier trained on it agrees with one trained on any run."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pyarrow.parquet as pq
 import pytest
 import torch
 from torch import nn
@@ -12,11 +19,14 @@ from torch.utils.data import DataLoader
 
 from generators import get
 from pipeline.consume import load
+from pipeline.images import table_to_images
 from pipeline.publish import finish_run, open_run
 from pipeline.sink import count_rows, plan_parts, write_part
 from pipeline.spec import parse_spec
 from pipeline.split import split_source
 from pipeline.torch_dataset import encode_target
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SYNTHETIC_ROWS = 2000
 EPOCHS = 15
@@ -25,6 +35,24 @@ EPOCHS = 15
 # output: 0.72; on the real training rows: 1.00, the copula's loss, not the reader's).
 # A reader that paired rows with the wrong labels would score about chance.
 MIN_REAL_ACCURACY = 0.6
+
+
+def publish(spec, generator, source, model_dir: Path) -> None:
+    """What the flow does after fitting, minus validation: run folder, parts, manifest, LATEST."""
+    generator.save(model_dir)
+    run = open_run(spec, model_dir)
+    for part in plan_parts(spec.sample.rows, spec.sample.batch_size, spec.source.modality,
+                           seed=spec.sample.seed, conditions=spec.sample.conditions):
+        write_part(generator, part, run.tmp, batch_size=spec.sample.batch_size,
+                   provenance={"job": spec.name, "run_id": run.run_id})
+    schema = source.profile.model_dump(mode="json") if hasattr(source, "profile") else None
+    finish_run(run, {
+        "run_id": run.run_id,
+        "status": "published",
+        "job": spec.model_dump(mode="json"),
+        "schema": schema,
+        "rows": {"source": len(source), "synthetic": count_rows(run.tmp)},
+    }, published=True)
 
 
 @pytest.fixture(scope="module")
@@ -40,18 +68,7 @@ def published(tmp_path_factory, penguins):
     })
     train, holdout = split_source(penguins, 0.3, seed=0)
     generator = get("tabular/copula")(device="cpu").fit(train)
-    generator.save(root / "model-cache")
-    run = open_run(spec, root / "model-cache")
-    for part in plan_parts(spec.sample.rows, spec.sample.batch_size, "tabular", seed=spec.sample.seed):
-        write_part(generator, part, run.tmp, batch_size=spec.sample.batch_size,
-                   provenance={"job": spec.name, "run_id": run.run_id})
-    finish_run(run, {
-        "run_id": run.run_id,
-        "status": "published",
-        "job": spec.model_dump(mode="json"),
-        "schema": penguins.profile.model_dump(mode="json"),
-        "rows": {"train": len(train), "holdout": len(holdout), "synthetic": count_rows(run.tmp)},
-    }, published=True)
+    publish(spec, generator, penguins, root / "model-cache")
     return root, holdout
 
 
@@ -87,3 +104,23 @@ def test_logistic_regression_on_synthetic_output_beats_chance_on_real_data(publi
     majority = real_y.bincount().max().item() / len(real_y)
     print(f"real-holdout accuracy {accuracy:.3f} (majority class {majority:.3f})")
     assert accuracy >= MIN_REAL_ACCURACY > majority
+
+
+def test_image_labels_index_the_fitted_classes_even_when_one_class_is_sampled(tmp_path):
+    digits = table_to_images(pq.read_table(ROOT / "data" / "sources" / "digits.parquet").slice(0, 200), label="label")
+    spec = parse_spec({
+        "name": "digits",
+        "source": {"modality": "image", "path": "data/sources/digits.parquet", "label": "label"},
+        "generator": {"family": "vae"},
+        "sample": {"rows": 24, "seed": 1, "batch_size": 16, "conditions": {"label": 3}},
+        "output": str(tmp_path),
+    })
+    generator = get("image/vae")(device="cpu", epochs=1, width=8, levels=1, latent_dim=4).fit(digits)
+    publish(spec, generator, digits, tmp_path / "model-cache")
+    images = load("digits", root=tmp_path).torch()
+    assert images.classes == list(range(10))  # the generator's classes, not just the 3s in this run
+    batches = list(DataLoader(images, batch_size=10))
+    x = torch.cat([b[0] for b in batches])
+    y = torch.cat([b[1] for b in batches])
+    assert x.shape == (24, 1, 8, 8) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
+    assert y.tolist() == [3] * 24

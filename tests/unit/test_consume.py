@@ -254,15 +254,9 @@ def test_images_decode_to_chw_in_unit_range_with_class_index(tmp_path, digits):
 
 
 @pytest.fixture(scope="module")
-def grunfeld():
-    """Grunfeld's 11 firms x 20 years, with a static label derived from the data itself:
-    whether a firm's mean market value is above the median firm's."""
-    source = load_timeseries(SourceSpec(modality="timeseries", path=SOURCES / "grunfeld.csv",
-                                        entity="firm", time="year"))
-    frame = source.frame
-    mean_value = frame.groupby("firm")["value"].transform("mean")
-    frame["size"] = np.where(mean_value > frame.groupby("firm")["value"].mean().median(), "large", "small")
-    return frame
+def grunfeld(timeseries_source):
+    """Grunfeld's 11 firms x 20 years: static `industry`, features invest, value, capital."""
+    return timeseries_source.frame.copy()
 
 
 def test_sequences_per_entity_with_static_target(tmp_path, grunfeld):
@@ -273,17 +267,18 @@ def test_sequences_per_entity_with_static_target(tmp_path, grunfeld):
     # row groups of 45 rows cut firms (20 steps each) across row groups
     write_run(tmp_path, "grunfeld", "r1", parts, source={"modality": "timeseries", "entity": "firm", "time": "year"},
               schema=profile.model_dump(mode="json"), latest=True, row_group_size=45)
-    sequences = load("grunfeld", root=tmp_path).torch(target="size")
+    sequences = load("grunfeld", root=tmp_path).torch(target="industry")
     assert sequences.feature_names == ["invest", "value", "capital"]
     assert sequences.static_names == []  # the target is the only static column
-    assert sequences.target_classes == ["large", "small"]
+    industries = profile.column("industry").categories
+    assert sequences.target_classes == industries and len(industries) == 7
     items = _all(sequences)
     assert len(items) == len(sequences) == 11
     for (x, static, y), firm in zip(items, firms):
         rows = grunfeld[grunfeld.firm == firm]
         assert x.shape == (20, 3) and x.dtype == torch.float32 and static.shape == (0,)
         np.testing.assert_allclose(x.numpy(), rows[["invest", "value", "capital"]].to_numpy(), rtol=1e-6)
-        assert y.item() == ["large", "small"].index(rows["size"].iloc[0])
+        assert y.item() == industries.index(rows["industry"].iloc[0])
     x, lengths, static, y = collate_sequences(items[:4])
     assert x.shape == (4, 20, 3) and lengths.tolist() == [20] * 4 and y.shape == (4,)
     with pytest.raises(BadInputError, match="must be a static column"):
@@ -296,10 +291,12 @@ def test_sequences_of_uneven_length_pad_and_keep_statics(tmp_path, grunfeld):
               source={"modality": "timeseries", "entity": "firm", "time": "year"},
               schema=profile_table(uneven).model_dump(mode="json"), latest=True)
     sequences = load("g", root=tmp_path).torch(categorical="onehot")
-    assert sequences.static_names == ["size=large", "size=small"]
+    assert sequences.static_names == [f"industry={v}" for v in sorted(grunfeld["industry"].unique())]
     items = _all(sequences)
     assert [len(x) for x, _ in items][:2] == [10, 20]
     x, lengths, static, *rest = collate_sequences(items)
     assert rest == [] and x.shape == (11, 20, 3) and lengths[0] == 10
     assert torch.all(x[0, 10:] == 0) and torch.all(static.sum(1) == 1)
+    firms = uneven.groupby("firm", sort=True)["industry"].first()
+    assert static.argmax(1).tolist() == [sorted(firms.unique()).index(v) for v in firms]
     assert not math.isnan(float(x[0, :10].sum()))
