@@ -25,6 +25,9 @@ FAST_PARAMS["timeseries/diffusion"] = {"epochs": 3, "channels": 8, "depth": 2, "
 FAST_PARAMS["tabular/gan"] = {"epochs": 2, "batch_size": 100}
 FAST_PARAMS["tabular/vae"] = {"epochs": 2}
 FAST_PARAMS["timeseries/par"] = {"epochs": 2}
+FAST_PARAMS["image/gan"] = {"epochs": 1, "width": 8, "latent_dim": 8}
+FAST_PARAMS["image/vae"] = {"epochs": 1, "width": 8}
+FAST_PARAMS["image/diffusion"] = {"epochs": 1, "dim": 8, "timesteps": 50, "sampling_steps": 3, "ema_decay": 0.5}
 
 
 @pytest.fixture(scope="session")
@@ -59,3 +62,15 @@ def timeseries_source():
 
     spec = SourceSpec(modality="timeseries", path=ROOT / "data" / "sources" / "grunfeld.csv", entity="firm", time="year")
     return load_timeseries(spec)
+
+
+@pytest.fixture(scope="session")
+def image_source():
+    """The first 200 of scikit-learn's handwritten digits (data/sources/digits.parquet):
+    8x8 grey, every class 0-9 present; loaded by the real loader."""
+    from pipeline.data import ImageData
+    from pipeline.sources.image import load_images
+    from pipeline.spec import SourceSpec
+
+    digits = load_images(SourceSpec(modality="image", path=ROOT / "data" / "sources" / "digits.parquet"))
+    return ImageData(images=digits.images[:200], labels=digits.labels[:200], label_name=digits.label_name)

@@ -1,0 +1,109 @@
+"""image/vae: a convolutional VAE (Kingma & Welling, 2014), class-conditional (CVAE,
+Sohn et al., 2015) when the source has labels.
+
+The encoder halves the image L times with strided convolutions and maps it, with the
+class, to a Gaussian posterior; the decoder mirrors it from a latent and the class.
+Pixels in [0, 1] are scored with a per-pixel binary cross-entropy, the usual choice
+for digit-like images; sampling returns the decoder's mean image."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import nn
+
+from generators.image_base import ImageGenerator, ImageParams, batches
+from generators.registry import register
+from pipeline.progress import Progress
+
+
+class VaeParams(ImageParams):
+    lr: float = Field(1e-3, gt=0)  # a VAE is a plain likelihood model: a larger step than a GAN is stable
+    latent_dim: int = Field(16, gt=0)  # small: digit-sized images need few factors
+    width: int = Field(32, gt=0, multiple_of=8)  # channels at full resolution, doubled at each halving (GroupNorm of 8)
+    levels: int = Field(2, ge=1, le=5)  # halvings: the smallest map is (H/2^levels, W/2^levels)
+    beta: float = Field(1.0, gt=0)  # KL weight: 1 is the true evidence lower bound
+
+
+class Encoder(nn.Module):
+    def __init__(self, *, channels: int, height: int, width: int, base: int, levels: int, latent_dim: int, num_classes: int):
+        super().__init__()
+        layers, c_in = [], channels
+        for i in range(levels):
+            c_out = base * 2 ** (i + 1)
+            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.GroupNorm(8, c_out), nn.SiLU()]
+            c_in = c_out
+        self.features = nn.Sequential(*layers, nn.Flatten())
+        flat = c_in * (height // 2**levels) * (width // 2**levels)
+        self.to_stats = nn.Linear(flat + num_classes, 2 * latent_dim)
+        self.num_classes = num_classes
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.features(x)
+        if self.num_classes:
+            h = torch.cat([h, F.one_hot(y, self.num_classes).float()], 1)
+        mu, logvar = self.to_stats(h).chunk(2, dim=1)
+        return mu, logvar
+
+
+class Decoder(nn.Module):
+    def __init__(self, *, channels: int, height: int, width: int, base: int, levels: int, latent_dim: int, num_classes: int):
+        super().__init__()
+        self.top = base * 2**levels
+        self.h0, self.w0 = height // 2**levels, width // 2**levels
+        self.project = nn.Sequential(nn.Linear(latent_dim + num_classes, self.top * self.h0 * self.w0), nn.SiLU())
+        layers = []
+        for i in range(levels, 0, -1):
+            c_in, c_out = base * 2**i, base * 2 ** (i - 1)
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1), nn.GroupNorm(8, c_out), nn.SiLU()]
+        self.ups = nn.Sequential(*layers, nn.Conv2d(base, channels, 3, padding=1))
+        self.num_classes = num_classes
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """Pixel logits."""
+        if self.num_classes:
+            z = torch.cat([z, F.one_hot(y, self.num_classes).float()], 1)
+        return self.ups(self.project(z).view(-1, self.top, self.h0, self.w0))
+
+
+@register("image/vae")
+class ImageVAE(ImageGenerator):
+    Params = VaeParams
+
+    def _levels(self) -> int:
+        return self.params.levels
+
+    def _build(self) -> dict[str, nn.Module]:
+        p, (c, h, w) = self.params, self.shape_
+        shared = dict(
+            channels=c, height=h, width=w, base=p.width, levels=p.levels, latent_dim=p.latent_dim,
+            num_classes=self.num_classes_,
+        )
+        return {"encoder": Encoder(**shared), "decoder": Decoder(**shared)}
+
+    def _train(self, x: torch.Tensor, y: torch.Tensor | None, progress: Progress) -> None:
+        p, enc, dec = self.params, self.nets_["encoder"], self.nets_["decoder"]
+        opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=p.lr)
+        enc.train()
+        dec.train()
+        target_all = (x + 1) / 2  # pixels in [0, 1] for the cross-entropy
+        for epoch in range(p.epochs):
+            total, seen = 0.0, 0
+            for idx in batches(len(x), p.batch_size):
+                labels = None if y is None else y[idx]
+                mu, logvar = enc(x[idx], labels)
+                z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+                logits = dec(z, labels)
+                recon = F.binary_cross_entropy_with_logits(logits, target_all[idx], reduction="sum")
+                kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum()
+                loss = (recon + p.beta * kl) / len(idx)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total, seen = total + loss.item() * len(idx), seen + len(idx)
+            progress(epoch + 1, p.epochs, loss=total / seen)
+
+    def _generate(self, y: torch.Tensor | None, n: int, generator: torch.Generator) -> torch.Tensor:
+        z = torch.randn(n, self.params.latent_dim, device=self.device_, generator=generator)
+        return torch.sigmoid(self.nets_["decoder"](z, y)) * 2 - 1

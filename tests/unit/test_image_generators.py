@@ -1,0 +1,88 @@
+"""image/gan, image/vae and image/diffusion trained for a few steps on real digits:
+shape, mode and dtype of what they draw, class conditioning, determinism, checkpoints,
+and the sizes each architecture refuses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from generators import get, load_generator
+from pipeline.data import ImageData
+from pipeline.errors import BadInputError, ConditionError
+from tests.conftest import FAST_PARAMS
+
+FAMILIES = ["image/gan", "image/vae", "image/diffusion"]
+
+
+@pytest.fixture(scope="module", params=FAMILIES)
+def fitted(request, image_source):
+    seen = []
+    generator = get(request.param)(device="cpu", **FAST_PARAMS[request.param])
+    generator.fit(image_source, progress=lambda done, total, **m: seen.append((done, total, m)))
+    return generator, seen
+
+
+def test_samples_have_the_source_shape_mode_and_labels(fitted, image_source):
+    generator, seen = fitted
+    out = next(generator.sample(30, seed=0))
+    assert isinstance(out, ImageData) and out.images.shape == (30, 8, 8, 1) and out.images.dtype == np.uint8
+    assert out.mode == "L" and out.label_name == "label"
+    assert set(out.labels.tolist()) <= set(range(10)) and len(set(out.labels.tolist())) > 3
+    assert out.images.std() > 0  # not a constant image
+    assert seen[-1][:2] == (1, 1) and np.isfinite(seen[-1][2]["loss"])
+
+
+def test_conditions_draw_only_that_class(fitted):
+    generator, _ = fitted
+    assert generator.condition_values_ == {"label": list(range(10))}
+    assert next(generator.sample(12, seed=1, conditions={"label": 3})).labels.tolist() == [3] * 12
+    assert next(generator.sample(4, seed=1, conditions={"label": "7"})).labels.tolist() == [7] * 4
+    with pytest.raises(ConditionError, match="never seen"):
+        next(generator.sample(4, seed=1, conditions={"label": 11}))
+
+
+def test_same_seed_same_images_different_seed_different(fitted):
+    generator, _ = fitted
+    a = next(generator.sample(20, seed=5))
+    b = next(generator.sample(20, seed=5))
+    c = next(generator.sample(20, seed=6))
+    assert np.array_equal(a.images, b.images) and np.array_equal(a.labels, b.labels)
+    assert not np.array_equal(a.images, c.images)
+
+
+def test_save_load_round_trip_gives_identical_samples(fitted, tmp_path):
+    generator, _ = fitted
+    generator.save(tmp_path / "model")
+    loaded = load_generator(tmp_path / "model")
+    assert type(loaded) is type(generator)
+    a = next(generator.sample(16, seed=9, conditions={"label": 2}))
+    b = next(loaded.sample(16, seed=9, conditions={"label": 2}))
+    assert np.array_equal(a.images, b.images) and b.labels.tolist() == [2] * 16
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_unlabelled_rgb_source_gives_unlabelled_rgb_samples(name, image_source):
+    rgb = ImageData(images=np.repeat(image_source.images[:40], 3, axis=-1))
+    generator = get(name)(device="cpu", **FAST_PARAMS[name]).fit(rgb)
+    out = next(generator.sample(5, seed=0))
+    assert out.images.shape == (5, 8, 8, 3) and out.mode == "RGB" and out.labels is None
+    assert generator.condition_values_ == {}
+
+
+@pytest.mark.parametrize(
+    "name, params, multiple",
+    [("image/gan", {"levels": 2}, 4), ("image/vae", {"levels": 3}, 8), ("image/diffusion", {"dim_mults": (1, 2, 2)}, 4)],
+)
+def test_sizes_the_architecture_cannot_take_are_refused(name, params, multiple, image_source):
+    odd = ImageData(images=image_source.images[:10, :6, :7])  # a 6x7 crop
+    generator = get(name)(device="cpu", **{**FAST_PARAMS[name], **params})
+    with pytest.raises(BadInputError, match=rf"multiples of {multiple}; the source is 6x7: set source.size"):
+        generator.fit(odd)
+
+
+def test_vae_training_lowers_its_loss(image_source):
+    losses = []
+    params = {**FAST_PARAMS["image/vae"], "epochs": 6}
+    get("image/vae")(device="cpu", **params).fit(image_source, progress=lambda d, t, **m: losses.append(m["loss"]))
+    assert losses[-1] < 0.9 * losses[0]
