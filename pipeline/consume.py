@@ -166,6 +166,7 @@ class SyntheticDataset:
         categorical: str = "codes",
         fill_value: float = math.nan,
         shuffle: bool = False,
+        batch_size: int | None = None,
     ) -> "IterableDataset":
         """A streaming torch Dataset for this run's modality (see pipeline.torch_dataset):
 
@@ -177,10 +178,11 @@ class SyntheticDataset:
 
         `categorical`: "codes" (index in the profile's category list) or "onehot";
         `fill_value`: what a null feature becomes (NaN by default); `shuffle`: new order
-        each epoch, drawn from torch's RNG (seed it with torch.manual_seed)."""
+        each epoch, drawn from torch's RNG (seed it with torch.manual_seed); `batch_size`:
+        yield batches instead of records (then `DataLoader(dataset, batch_size=None)`)."""
         from pipeline import torch_dataset as td
 
         return td.make_dataset(
             self, target=target, features=features, static=static,
-            categorical=categorical, fill_value=fill_value, shuffle=shuffle,
+            categorical=categorical, fill_value=fill_value, shuffle=shuffle, batch_size=batch_size,
         )

@@ -210,6 +210,18 @@ def test_tabular_bad_arguments(penguin_runs):
         data.torch(static=["island"])
 
 
+def test_batched_rows_match_single_rows(penguin_runs):
+    data = load("penguins", root=penguin_runs)
+    single = _all(data.torch(target="species"))
+    batched = data.torch(target="species", batch_size=50)
+    batches = list(DataLoader(batched, batch_size=None))
+    assert len(batched) == len(batches) == 12  # row groups 64, 64, 64, 8 | 64, 64, 16: batches cut per group
+    assert torch.equal(torch.cat([x for x, _ in batches]).nan_to_num(-1), torch.stack([x for x, _ in single]).nan_to_num(-1))
+    assert torch.equal(torch.cat([y for _, y in batches]), torch.stack([y for _, y in single]))
+    with pytest.raises(BadInputError, match="batch_size=0"):
+        data.torch(batch_size=0)
+
+
 def test_shuffle_reorders_each_epoch_and_workers_split_the_rows(penguin_runs):
     rows = load("penguins", root=penguin_runs).torch(features=["bill_length_mm", "year"], shuffle=True)
     torch.manual_seed(0)
@@ -246,6 +258,9 @@ def test_images_decode_to_chw_in_unit_range_with_class_index(tmp_path, digits):
     expected = torch.from_numpy(digits.images).permute(0, 3, 1, 2).float() / 255
     assert torch.allclose(x, expected)
     assert y.dtype == torch.int64 and y.tolist() == digits.labels.tolist()
+    batches = list(DataLoader(load("digits", root=tmp_path).torch(batch_size=32), batch_size=None))
+    assert [len(b[1]) for b in batches] == [32, 32, 6, 32, 18]  # row groups of 32 in parts of 70 and 50
+    assert torch.allclose(torch.cat([b[0] for b in batches]), expected)
     with pytest.raises(BadInputError, match="not images"):
         load("digits", root=tmp_path).torch(features=["label"])
 
@@ -281,6 +296,10 @@ def test_sequences_per_entity_with_static_target(tmp_path, grunfeld):
         assert y.item() == industries.index(rows["industry"].iloc[0])
     x, lengths, static, y = collate_sequences(items[:4])
     assert x.shape == (4, 20, 3) and lengths.tolist() == [20] * 4 and y.shape == (4,)
+    batched = load("grunfeld", root=tmp_path).torch(target="industry", batch_size=4)
+    batches = list(DataLoader(batched, batch_size=None))
+    assert len(batched) == len(batches) == 4  # 6 firms in part 0, 5 in part 1: 4 + 2, 4 + 1
+    assert torch.equal(batches[0][0], x) and torch.equal(batches[0][3], y)
     with pytest.raises(BadInputError, match="must be a static column"):
         load("grunfeld", root=tmp_path).torch(target="invest")
 
