@@ -105,12 +105,14 @@ def _describe_runs(job_root: Path) -> str:
 
 
 def _why(manifest: dict[str, Any]) -> str:
-    """`: 2 failing expectation(s), first: ...` from the manifest's failures, if any."""
+    """`: 2 failing expectation(s), first: <the gate's own line>` from the manifest."""
     failures = manifest.get("failures") or []
     if not failures:
         return ""
-    first = failures[0] if isinstance(failures[0], str) else json.dumps(failures[0], default=str)
-    return f": {len(failures)} failing expectation(s), first: {first[:160]}"
+    from validators.outcome import Failure  # light: no Great Expectations import
+
+    first = str(Failure(**failures[0])) if isinstance(failures[0], dict) else str(failures[0])
+    return f": {len(failures)} failing expectation(s), first: {first}"
 
 
 class SyntheticDataset:

@@ -443,7 +443,9 @@ def _images(data: "SyntheticDataset", target: str | None, stream: dict[str, Any]
 
     others = [n for n in data.to_pyarrow().schema.names if n != IMAGE_COLUMN]
     if target is not None and target not in others:
-        raise BadInputError(f"target {target!r} is not a label column of the output; columns: {', '.join(others) or 'none'}")
+        raise BadInputError(
+            f"target {target!r} is not a label column of the output; columns: {', '.join(others) or 'none'}"
+        )
     label = target if target is not None else (others[0] if len(others) == 1 else None)
     return ImageRows(data.files, label, image_classes(data, label) if label else None, **stream)
 

@@ -4,6 +4,7 @@ torch readers, on real run folders built from real data (penguins, digits, Grunf
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +24,12 @@ from pipeline.manifest import write_manifest
 from pipeline.runs import RunFolder, set_latest
 from pipeline.schema import profile_table
 from pipeline.sink import with_provenance
-from pipeline.sources.timeseries import load_timeseries
-from pipeline.spec import SourceSpec
 from pipeline.torch_dataset import IGNORE_INDEX, collate_sequences
+from validators.outcome import Failure
 
 ROOT = Path(__file__).resolve().parents[2]
+MIA_FAILURE = Failure(suite="privacy", target="membership_inference_auc", check="at most the threshold",
+                      observed="0.81", expected="<= 0.6")
 SOURCES = ROOT / "data" / "sources"
 
 
@@ -55,7 +57,7 @@ def write_run(
         "rows": {"synthetic": sum(t.num_rows for t in tables)},
         "schema": schema,
         "metrics": {"privacy.exact_copy_rate": 0.0},
-        "failures": [] if status == "published" else ["privacy.mia_auc: 0.81 > 0.60"],
+        "failures": [] if status == "published" else [asdict(MIA_FAILURE)],
     })
     final = run.commit()
     if latest:
@@ -97,7 +99,7 @@ def test_version_picks_a_run_by_id(penguin_runs):
 def test_quarantined_run_is_refused_unless_allowed(penguin_runs):
     with pytest.raises(QuarantinedError, match="allow_quarantined=True") as err:
         load("penguins", version="20261103T000000Z-cccccc", root=penguin_runs)
-    assert "quarantined" in str(err.value) and "privacy.mia_auc" in str(err.value)
+    assert "is quarantined: 1 failing expectation(s), first: " + str(MIA_FAILURE) in str(err.value)
     data = load("penguins", version="20261103T000000Z-cccccc", root=penguin_runs, allow_quarantined=True)
     assert data.status == "quarantined" and data.to_pyarrow().count_rows() == 344
     with pytest.raises(QuarantinedError):
@@ -216,7 +218,8 @@ def test_batched_rows_match_single_rows(penguin_runs):
     batched = data.torch(target="species", batch_size=50)
     batches = list(DataLoader(batched, batch_size=None))
     assert len(batched) == len(batches) == 12  # row groups 64, 64, 64, 8 | 64, 64, 16: batches cut per group
-    assert torch.equal(torch.cat([x for x, _ in batches]).nan_to_num(-1), torch.stack([x for x, _ in single]).nan_to_num(-1))
+    rows = torch.stack([x for x, _ in single]).nan_to_num(-1)
+    assert torch.equal(torch.cat([x for x, _ in batches]).nan_to_num(-1), rows)
     assert torch.equal(torch.cat([y for _, y in batches]), torch.stack([y for _, y in single]))
     with pytest.raises(BadInputError, match="batch_size=0"):
         data.torch(batch_size=0)
