@@ -105,6 +105,7 @@ def validate_run(
     target: str | None = None,
     thresholds: dict[str, Any] | None = None,
     bounds: dict[str, Bound] | None = None,
+    metrics: dict[str, float] | None = None,
     seed: int = 0,
     chunk_rows: int = CHUNK_ROWS,
     metric_records: int = METRIC_RECORDS,
@@ -116,10 +117,9 @@ def validate_run(
     `source` is the whole source, `train` / `holdout` its split. `synthetic` is what the
     metrics are computed on; by default the first `metric_records` records of the run.
     A `spec` (JobSpec) supplies `target`, `thresholds` and `seed` from its validation and
-    sample sections; `bounds` replaces the default thresholds altogether. A suite with
-    no threshold at all fails: an unchecked privacy suite must never publish."""
-    from validators.metrics import compute_metrics
-
+    sample sections; `bounds` replaces the default thresholds altogether. `metrics`, when
+    given (already computed, e.g. read back from the manifest), are judged as they are.
+    A suite with no threshold at all fails: an unchecked privacy suite must never publish."""
     run_dir = Path(run_dir)
     if spec is not None:
         target, thresholds, seed = spec.validation.target, spec.validation.thresholds, spec.sample.seed
@@ -129,11 +129,13 @@ def validate_run(
     suites = {"contract": build_contract_suite(source)}
     results = {"contract": run_contract(run_dir, source, suites["contract"], chunk_rows=chunk_rows, progress=progress)}
 
-    if synthetic is None:
+    if metrics is None:
         from pipeline.outputs import load_synthetic
+        from validators.metrics import compute_metrics
 
-        synthetic = load_synthetic(run_dir, source, max_records=metric_records)
-    metrics = compute_metrics(source, train, holdout, synthetic, target=target, seed=seed)
+        if synthetic is None:
+            synthetic = load_synthetic(run_dir, source, max_records=metric_records)
+        metrics = compute_metrics(source, train, holdout, synthetic, target=target, seed=seed)
     bounds = bounds if bounds is not None else metric_bounds(source.modality, thresholds, target)
     table = metrics_table(metrics)
     for name in METRIC_SUITES:
