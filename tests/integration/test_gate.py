@@ -28,7 +28,7 @@ BOUNDS = {
     "privacy.membership_auc": Bound(None, 0.6, "membership not guessable from the synthetic data"),
 }
 
-# Metric values already computed (the two tests above compute them for real): the
+# Metric values as compute_metrics returns them (the first two tests compute them for real): the
 # contract and re-validation tests need not pay for the classifiers again.
 GOOD = {"fidelity.detection_auc": 0.55, "fidelity.column_similarity_min": 0.9,
         "privacy.exact_copy_excess": 0.0, "privacy.membership_auc": 0.5}
