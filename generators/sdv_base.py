@@ -64,10 +64,19 @@ def seeded(seed: int) -> Iterator[None]:
 
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
-    """Silence SDV's own tqdm bars (conditional sampling always draws one on stderr) and
-    its advisory warnings: synthpipe reports progress itself."""
-    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+    """Silence SDV's advisory warnings (rdt's "pickle holds original data", SDV's
+    "unable to enforce rounding"): synthpipe reports what matters itself."""
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        yield
+
+
+@contextlib.contextmanager
+def no_bars() -> Iterator[None]:
+    """Swallow the tqdm bar SDV always draws on stderr for conditional sampling (it has
+    no switch): synthpipe shows its own progress. Wrap only that call, since stderr is
+    process-wide."""
+    with contextlib.redirect_stderr(io.StringIO()):
         yield
 
 

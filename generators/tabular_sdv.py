@@ -19,7 +19,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from generators.registry import register
-from generators.sdv_base import TABLE, SDVGenerator, quiet, reseed, sdv_metadata
+from generators.sdv_base import TABLE, SDVGenerator, no_bars, quiet, reseed, sdv_metadata
 from pipeline.data import TabularData
 from pipeline.errors import ConditionError
 from pipeline.progress import Progress
@@ -67,9 +67,10 @@ class SDVTabular(SDVGenerator):
         parts, missing = [], n
         while missing > 0:
             try:
-                part = self.synthesizer_.sample_from_conditions(
-                    [Condition(num_rows=missing, column_values=values)], max_tries_per_batch=MAX_TRIES_PER_BATCH
-                )[TABLE]
+                with no_bars():
+                    part = self.synthesizer_.sample_from_conditions(
+                        [Condition(num_rows=missing, column_values=values)], max_tries_per_batch=MAX_TRIES_PER_BATCH
+                    )[TABLE]
             except ValueError:  # SDV: "Unable to sample any rows for the given conditions"
                 raise ConditionError(
                     f"{self.name} produced no rows with {conditions} in {MAX_TRIES_PER_BATCH} tries: "

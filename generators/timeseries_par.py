@@ -20,7 +20,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from generators.registry import register
-from generators.sdv_base import TABLE, SDVGenerator, quiet, reseed, sdv_metadata, seeded
+from generators.sdv_base import TABLE, SDVGenerator, no_bars, quiet, reseed, sdv_metadata, seeded
 from pipeline.data import TimeSeriesData
 from pipeline.progress import Progress
 from pipeline.schema import conform
@@ -107,7 +107,8 @@ class PARGenerator(SDVGenerator):
         with seeded(seed), quiet():
             if conditions:
                 context = pd.DataFrame({k: [v] * n for k, v in self.canonical(conditions).items()})
-                frame = self.synthesizer_.sample_sequential_columns(context)[TABLE]
+                with no_bars():
+                    frame = self.synthesizer_.sample_sequential_columns(context)[TABLE]
             else:
                 frame = self.synthesizer_.sample_sequences(n)[TABLE]
         return self._to_source_shape(frame, offset)
