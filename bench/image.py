@@ -52,7 +52,7 @@ def bench_one(name: str, source: ImageData, train: ImageData, holdout: ImageData
     params = {"epochs": epochs} if epochs else {}
     generator = get(name)(device="cpu", **params)
     t = time.perf_counter()
-    generator.fit(train, progress=lambda done, total, **m: print(f"  {name} epoch {done}/{total} loss {m['loss']:.4f}", end="\r"))
+    generator.fit(train, progress=lambda done, total, **m: print(f"  {name} {done}/{total} loss {m['loss']:.4f}", end="\r"))
     fit_s = time.perf_counter() - t
     print()
     t = time.perf_counter()
@@ -87,7 +87,8 @@ def main() -> None:
     print(f"{'generator':<17}{'s/epoch':>9}{'img/s':>9}{'label acc':>11}  metrics")
     for r in results:
         shown = {k.split(".", 1)[-1]: round(v, 4) if isinstance(v, float) else v for k, v in r["metrics"].items()}
-        print(f"{r['generator']:<17}{r['fit_s_per_epoch']:>9.2f}{r['sample_images_per_s']:>9.0f}{r['label_accuracy']:>11.3f}  {shown}")
+        speed = f"{r['fit_s_per_epoch']:>9.2f}{r['sample_images_per_s']:>9.0f}"
+        print(f"{r['generator']:<17}{speed}{r['label_accuracy']:>11.3f}  {shown}")
     out = ROOT / "bench" / "results" / "image.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"source": str(SOURCE.relative_to(ROOT)), "real_holdout_label_accuracy": ceiling,

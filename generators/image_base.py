@@ -88,6 +88,7 @@ class ImageGenerator(Generator):
         self.device_ = resolve_device(self.device)
         self.shape_ = [data.images.shape[3], h, w]
         self.label_name_ = None
+        self.condition_values_ = {}
         self.classes_: list[Any] = []
         self.class_probs_: list[float] = []
         y = None

@@ -28,7 +28,9 @@ class GanParams(ImageParams):
 
 
 class DCGenerator(nn.Module):
-    def __init__(self, *, channels: int, height: int, width: int, latent_dim: int, base: int, levels: int, num_classes: int):
+    def __init__(
+        self, *, channels: int, height: int, width: int, latent_dim: int, base: int, levels: int, num_classes: int
+    ):
         super().__init__()
         self.top = base * 2**levels
         self.h0, self.w0 = height // 2**levels, width // 2**levels

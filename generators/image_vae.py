@@ -27,7 +27,9 @@ class VaeParams(ImageParams):
 
 
 class Encoder(nn.Module):
-    def __init__(self, *, channels: int, height: int, width: int, base: int, levels: int, latent_dim: int, num_classes: int):
+    def __init__(
+        self, *, channels: int, height: int, width: int, base: int, levels: int, latent_dim: int, num_classes: int
+    ):
         super().__init__()
         layers, c_in = [], channels
         for i in range(levels):
@@ -48,7 +50,9 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    def __init__(self, *, channels: int, height: int, width: int, base: int, levels: int, latent_dim: int, num_classes: int):
+    def __init__(
+        self, *, channels: int, height: int, width: int, base: int, levels: int, latent_dim: int, num_classes: int
+    ):
         super().__init__()
         self.top = base * 2**levels
         self.h0, self.w0 = height // 2**levels, width // 2**levels

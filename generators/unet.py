@@ -60,7 +60,8 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
-        q, k, v = self.to_qkv(self.norm(x)).reshape(b, 3, self.heads, c // self.heads, h * w).transpose(-1, -2).unbind(1)
+        qkv = self.to_qkv(self.norm(x)).reshape(b, 3, self.heads, c // self.heads, h * w)
+        q, k, v = qkv.transpose(-1, -2).unbind(1)
         out = F.scaled_dot_product_attention(q, k, v)  # (b, heads, hw, c/heads)
         return x + self.out(out.transpose(-1, -2).reshape(b, c, h, w))
 
@@ -82,7 +83,9 @@ class UNet(nn.Module):
     Each of the `len(dim_mults)` levels has two residual blocks; every level but the last
     halves the resolution, so height and width must divide 2**(len(dim_mults) - 1)."""
 
-    def __init__(self, *, channels: int, dim: int = 32, dim_mults: tuple[int, ...] = (1, 2, 2), num_classes: int = 0, groups: int = 8):
+    def __init__(
+        self, *, channels: int, dim: int = 32, dim_mults: tuple[int, ...] = (1, 2, 2), num_classes: int = 0, groups: int = 8
+    ):
         super().__init__()
         self.num_classes = num_classes
         emb_dim = 4 * dim
@@ -98,7 +101,9 @@ class UNet(nn.Module):
         for i, (c_in, c_out) in enumerate(pairs):
             last = i == len(pairs) - 1
             self.downs.append(nn.ModuleList([
-                block(c_in, c_in), block(c_in, c_in), conv3x3(c_in, c_out) if last else downsample(c_in, c_out)
+                block(c_in, c_in),
+                block(c_in, c_in),
+                conv3x3(c_in, c_out) if last else downsample(c_in, c_out),
             ]))
         mid = dims[-1]
         self.mid1, self.mid_attn, self.mid2 = block(mid, mid), Attention(mid, groups=groups), block(mid, mid)
@@ -106,7 +111,9 @@ class UNet(nn.Module):
         for i, (c_in, c_out) in enumerate(reversed(pairs)):
             last = i == len(pairs) - 1
             self.ups.append(nn.ModuleList([
-                block(c_out + c_in, c_out), block(c_out + c_in, c_out), conv3x3(c_out, c_in) if last else upsample(c_out, c_in)
+                block(c_out + c_in, c_out),
+                block(c_out + c_in, c_out),
+                conv3x3(c_out, c_in) if last else upsample(c_out, c_in),
             ]))
         self.final_block = block(2 * dim, dim)
         self.final_conv = nn.Conv2d(dim, channels, 1)

@@ -94,7 +94,8 @@ def _folder(root: Path, label: str | None) -> tuple[list[str], list, np.ndarray 
     subfolders (the subfolder name is the label), never both."""
     files = sorted(
         p for p in root.rglob("*")
-        if p.is_file() and p.suffix.lower() in EXTENSIONS and not any(s.startswith(".") for s in p.relative_to(root).parts)
+        if p.is_file() and p.suffix.lower() in EXTENSIONS
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)  # hidden files and folders
     )
     if not files:
         raise SourceError(f"no PNG or JPEG images in {root}; put images in the folder or in class subfolders")
@@ -142,7 +143,9 @@ def _parquet(path: Path, label: str | None) -> tuple[list[str], list, np.ndarray
     if label is not None:
         values = table.column(label)
         if values.null_count:
-            raise SourceError(f"label column {label!r} of {path} has {values.null_count} missing values; fill or drop them")
+            raise SourceError(
+                f"label column {label!r} of {path} has {values.null_count} missing values; fill or drop them"
+            )
         labels = np.asarray(values.to_pylist())
     return names, openers, labels, label
 
