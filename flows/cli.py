@@ -6,7 +6,6 @@ It lives in flows/ because it runs Prefect flows; pipeline/ stays free of Prefec
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -28,7 +27,7 @@ def _guard(fn: Callable[[], int]) -> None:
     try:
         code = fn()
     except SynthpipeError as err:
-        console.print(f"[bold red]error:[/] {err}", highlight=False)
+        console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
         raise typer.Exit(err.exit_code) from None
     raise typer.Exit(code)
 
@@ -259,4 +258,4 @@ def main() -> None:  # pragma: no cover - console script entry
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

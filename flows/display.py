@@ -4,6 +4,7 @@ logging filter that keeps tracebacks of expected errors (bad input) off the scre
 from __future__ import annotations
 
 import logging
+import sys
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -56,9 +57,25 @@ class HideExpectedTracebacks(logging.Filter):
 
 
 def quiet_expected_errors() -> None:
-    flt = HideExpectedTracebacks()
-    for name in ("prefect", "prefect.flow_runs", "prefect.task_runs", "prefect.engine"):
+    """Filter the tracebacks of our own errors out of Prefect's console output, and point
+    console handlers whose stream was closed (an embedding caller swapped stderr) at the
+    current one."""
+    import prefect.logging  # noqa: F401  (sets up Prefect's handlers, so we can reach them)
+
+    loggers = [logging.getLogger()] + [
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+    ]
+    for name in ("prefect.flow_runs", "prefect.task_runs"):  # where run failures are logged
         logger = logging.getLogger(name)
-        logger.addFilter(flt)
-        for handler in logger.handlers:
-            handler.addFilter(flt)
+        if not any(isinstance(f, HideExpectedTracebacks) for f in logger.filters):
+            logger.addFilter(HideExpectedTracebacks())
+    for handler in {h for lg in loggers for h in lg.handlers}:
+        if not any(isinstance(f, HideExpectedTracebacks) for f in handler.filters):
+            handler.addFilter(HideExpectedTracebacks())
+        if not isinstance(handler, logging.StreamHandler):
+            continue
+        console_file = getattr(getattr(handler, "console", None), "file", None)
+        if getattr(handler.stream, "closed", False) or getattr(console_file, "closed", False):
+            handler.stream = sys.stderr  # not setStream: it would flush the closed stream
+            if console_file is not None:
+                handler.console.file = sys.stderr
