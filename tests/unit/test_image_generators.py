@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
 
 from generators import get, load_generator
 from pipeline.data import ImageData
 from pipeline.errors import BadInputError, ConditionError
-from tests.conftest import FAST_PARAMS
+from pipeline.sources.image import load_images
+from pipeline.spec import SourceSpec
+from tests.conftest import FAST_PARAMS, ROOT
 
 FAMILIES = ["image/gan", "image/vae", "image/diffusion"]
 
@@ -86,3 +90,25 @@ def test_vae_training_lowers_its_loss(image_source):
     params = {**FAST_PARAMS["image/vae"], "epochs": 6}
     get("image/vae")(device="cpu", **params).fit(image_source, progress=lambda d, t, **m: losses.append(m["loss"]))
     assert losses[-1] < 0.9 * losses[0]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("name", FAMILIES)
+def test_cuda_path_trains_samples_and_reloads(name, image_source, tmp_path):
+    generator = get(name)(device="auto", **FAST_PARAMS[name]).fit(image_source)
+    assert generator.device_.type == "cuda"
+    a = next(generator.sample(8, seed=4, conditions={"label": 5}))
+    generator.save(tmp_path / "m")
+    b = next(load_generator(tmp_path / "m").sample(8, seed=4, conditions={"label": 5}))
+    assert a.images.shape == (8, 8, 8, 1) and np.array_equal(a.images, b.images)
+
+
+@pytest.mark.slow
+def test_diffusion_draws_digits_a_classifier_recognises():
+    """30 epochs on all digits: conditional samples are read as their class."""
+    digits = load_images(SourceSpec(modality="image", path=ROOT / "data" / "sources" / "digits.parquet"))
+    pixels = digits.images.reshape(len(digits), -1) / 255.0
+    judge = LogisticRegression(max_iter=2000).fit(pixels, digits.labels)
+    out = next(get("image/diffusion")(device="cpu", epochs=30).fit(digits).sample(300, seed=0))
+    assert (judge.predict(out.images.reshape(300, -1) / 255.0) == out.labels).mean() > 0.8
