@@ -7,8 +7,8 @@ globals through an allowlist instead of importing what the file asks for:
 - exact reconstruction functions (numpy arrays and RNG states, pandas blocks, torch
   tensors) and a few plain builtin types;
 - *classes* (never functions) from the data libraries a fitted SDV synthesizer holds:
-  sdv, rdt, copulas, ctgan, deepecho, faker providers, scikit-learn estimators, pandas'
-  core containers and torch's `nn` layers;
+  sdv, rdt, copulas, ctgan, deepecho, faker providers, scikit-learn estimators,
+  scipy.stats distributions, pandas' core containers and torch's `nn` layers;
 - two guarded replacements: torch storages are reloaded with `torch.load(weights_only=True)`
   (torch's own pickled form would call `torch.load(weights_only=False)`), and `getattr`
   (how pickle rebuilds bound methods) only returns the few methods listed in `BOUND_METHODS`.
@@ -40,6 +40,7 @@ CLASS_MODULE_PREFIXES = (
     "deepecho.",
     "faker.",
     "sklearn.",
+    "scipy.stats.",
     "pandas.core.frame",
     "pandas.core.series",
     "pandas.core.indexes.",
