@@ -58,7 +58,7 @@ def load(
             raise BadInputError(f"{what} {name!r} is not a plain name: give a job name and a run id, not a path")
     job_root = root / job
     if not job_root.is_dir():
-        jobs = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+        jobs = sorted(p.name for p in root.glob("[!.]*") if p.is_dir()) if root.is_dir() else []
         raise RunNotFoundError(
             f"no job {job!r} under {root}; jobs there: {', '.join(jobs) or 'none'} (check `root` and the job name)"
         )
