@@ -12,7 +12,6 @@ from typing import Any
 from pipeline.augment import reference_data
 from pipeline.errors import SourceError
 from pipeline.manifest import read_manifest, write_manifest
-from pipeline.outputs import load_synthetic
 from pipeline.runs import resolve_run_dir, set_latest
 from pipeline.sources import fingerprint, load_source
 from pipeline.spec import JobSpec, parse_spec
@@ -89,5 +88,4 @@ def rebuild_report(run_dir: str | Path) -> Path:
 def _write_report(run_dir: Path, spec: JobSpec, outcome: Any, source: Any) -> Path:
     from validators.report import write_report
 
-    synthetic = load_synthetic(run_dir, source, max_records=5000)
-    return write_report(run_dir, spec=spec, outcome=outcome, source=source, synthetic=synthetic)
+    return write_report(run_dir, spec=spec, outcome=outcome, source=source)

@@ -22,7 +22,6 @@ from pipeline.augment import balance_plan, reference_data
 from pipeline.errors import SynthpipeError
 from pipeline.fitting import FittedModel, fit_or_reuse, load_model
 from pipeline.manifest import library_versions
-from pipeline.outputs import load_synthetic
 from pipeline.progress import tracker
 from pipeline.publish import MODEL_DIR, finish_run, open_run, reopen_run
 from pipeline.runs import RunFolder
@@ -61,6 +60,8 @@ def split_task(source, spec: JobSpec):
 def fit_task(spec: JobSpec, train, source_fingerprint: str, refit: bool) -> FittedModel:
     progress = tracker(f"fit {spec.generator_name}")
     model = fit_or_reuse(spec, train, source_fingerprint, refit=refit, progress=progress)
+    if model.reused:
+        progress(1, 1, reused=1)
     progress.close()
     if model.reused:
         get_run_logger().info("source and settings unchanged: reusing fitted model %s (--refit fits again)",
@@ -94,8 +95,7 @@ def validate_task(spec: JobSpec, run: RunFolder, source, train, holdout):
 def report_task(run: RunFolder, spec: JobSpec, outcome, source) -> Path:
     from validators.report import write_report
 
-    synthetic = load_synthetic(run.path, source, max_records=5000)
-    return write_report(run.path, spec=spec, outcome=outcome, source=source, synthetic=synthetic)
+    return write_report(run.path, spec=spec, outcome=outcome, source=source)
 
 
 @task(name="publish", **IO)
