@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 
 from pipeline.errors import BadInputError, QuarantinedError, RunNotFoundError
 from pipeline.manifest import MANIFEST, read_manifest
@@ -153,7 +155,10 @@ class SyntheticDataset:
     def to_pyarrow(self) -> pads.Dataset:
         """A pyarrow dataset over the part files: scanning, filtering and batching stream
         from disk (`.to_batches()`, `.scanner(columns=..., filter=...)`)."""
-        return pads.dataset([str(p) for p in self.files], format="parquet")
+        files = [str(p) for p in self.files]
+        # Parts are written independently: a column all null in one part is typed null there.
+        schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
+        return pads.dataset(files, schema=schema, format="parquet")
 
     def to_pandas(self, columns: list[str] | None = None) -> pd.DataFrame:
         """The whole output in memory, with the source's dtypes (from the pandas metadata)."""

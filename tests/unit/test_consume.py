@@ -148,6 +148,23 @@ def test_manifest_travels_and_readers_return_the_data(penguin_runs, penguins):
     assert list(data.to_pandas(columns=["species"]).columns) == ["species"]
 
 
+def test_part_with_an_all_null_column_reads_with_the_others(tmp_path, penguins):
+    """The 11 penguins of unknown sex as their own part: `sex` is typed null there."""
+    frame = penguins.frame
+    unknown = frame[frame.sex.isna()]
+    parts = [pa.Table.from_pandas(unknown, preserve_index=False),
+             pa.Table.from_pandas(frame[frame.sex.notna()], preserve_index=False)]
+    assert parts[0].schema.field("sex").type == pa.null()
+    write_run(tmp_path, "p", "r1", parts, source={"modality": "tabular"},
+              schema=penguins.profile.model_dump(mode="json"), latest=True)
+    data = load("p", root=tmp_path)
+    assert data.to_pyarrow().schema.field("sex").type == pa.string()
+    out = data.to_pandas()
+    assert len(out) == 344 and out["sex"].isna().sum() == len(unknown) == 11
+    sex = torch.stack(_all(data.torch(features=["sex"])))[:, 0]
+    assert torch.isnan(sex[:11]).all() and not torch.isnan(sex[11:]).any()
+
+
 # ---- torch: tabular -----------------------------------------------------------------------
 
 
