@@ -42,6 +42,7 @@ from torch import nn
 from generators.base import Generator, resolve_device
 from generators.encoding import TableEncoder
 from generators.registry import register
+from generators.sequences import one_cpu_thread
 from pipeline.data import TabularData
 from pipeline.progress import Progress
 
@@ -254,22 +255,33 @@ class TabularDiffusionGenerator(Generator):
         )
 
     def _fit(self, data: TabularData, *, progress: Progress) -> None:
-        p = self.params
         device = resolve_device(self.device)
         self.encoder_ = TableEncoder().fit(data.frame, data.profile)
         matrix = torch.from_numpy(self.encoder_.transform(data.frame)).to(device)
         with torch.random.fork_rng(devices=[]):  # seeded init, caller's global RNG untouched
-            torch.manual_seed(p.seed)
+            torch.manual_seed(self.params.seed)
             self.model_ = self._build(self.encoder_).to(device)
-        generator = torch.Generator(device=device).manual_seed(p.seed)
+        self.model_.train()
+        # A small MLP on small batches: on the shared 2-core machine two intra-op threads
+        # made a training step 20x slower (580 ms vs 30 ms) by spin-waiting on each other.
+        with one_cpu_thread(device):
+            self._train(matrix, progress)
+        self.model_.eval()
+        self.condition_values_ = {
+            c.name: list(c.categories or []) for c in data.profile.of_kind("categorical", "boolean")
+        }
+
+    def _train(self, matrix: torch.Tensor, progress: Progress) -> None:
+        """AdamW over shuffled mini-batches, one progress report per epoch."""
+        p = self.params
+        generator = torch.Generator(device=matrix.device).manual_seed(p.seed)
         optimizer = torch.optim.AdamW(self.model_.parameters(), lr=p.lr, weight_decay=p.weight_decay)
         batch_size = min(p.batch_size, len(matrix))
         steps = p.epochs * math.ceil(len(matrix) / batch_size)
         # Linear decay to zero, as TabDDPM anneals: the last weights are a settled model.
         schedule = torch.optim.lr_scheduler.LinearLR(optimizer, 1.0, 0.0, total_iters=steps)
-        self.model_.train()
         for epoch in range(p.epochs):
-            order = torch.randperm(len(matrix), device=device, generator=generator)
+            order = torch.randperm(len(matrix), device=matrix.device, generator=generator)
             total = 0.0
             for batch in order.split(batch_size):
                 loss = self.model_(matrix[batch], generator=generator)
@@ -279,10 +291,6 @@ class TabularDiffusionGenerator(Generator):
                 schedule.step()
                 total += loss.item() * len(batch)
             progress(epoch + 1, p.epochs, loss=total / len(matrix))
-        self.model_.eval()
-        self.condition_values_ = {
-            c.name: list(c.categories or []) for c in data.profile.of_kind("categorical", "boolean")
-        }
 
     def _known(self, conditions: dict[str, Any] | None, device: torch.device) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(mask, ±1 values) over the signal's channels for the conditioned spans."""
@@ -301,9 +309,10 @@ class TabularDiffusionGenerator(Generator):
         device = resolve_device(self.device)
         self.model_.to(device)
         generator = torch.Generator(device=device).manual_seed(seed)
-        rows = self.model_.sample(
-            n, steps=self.params.sampling_steps, generator=generator, known=self._known(conditions, device)
-        )
+        with one_cpu_thread(device):  # parallel sampling shards, not intra-op threads, use the cores
+            rows = self.model_.sample(
+                n, steps=self.params.sampling_steps, generator=generator, known=self._known(conditions, device)
+            )
         return self.encoder_.inverse_transform(rows)
 
     def _export(self) -> tuple[dict[str, Any], dict[str, Any]]:

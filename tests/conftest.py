@@ -22,6 +22,7 @@ FAST_PARAMS: dict[str, dict] = {}
 FAST_PARAMS["timeseries/gan"] = {"epochs": 2, "pretrain_epochs": 2, "hidden": 8}
 FAST_PARAMS["timeseries/vae"] = {"epochs": 3, "channels": [8]}
 FAST_PARAMS["timeseries/diffusion"] = {"epochs": 3, "channels": 8, "depth": 2, "sampling_steps": 3}
+FAST_PARAMS["tabular/diffusion"] = {"epochs": 2, "hidden": 32, "depth": 1, "sampling_steps": 4}
 FAST_PARAMS["tabular/gan"] = {"epochs": 2, "batch_size": 100}
 FAST_PARAMS["tabular/vae"] = {"epochs": 2}
 FAST_PARAMS["timeseries/par"] = {"epochs": 2}
