@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.data import ImageData, SourceData, TabularData, TimeSeriesData
+from pipeline.data import ImageData, SourceData, TimeSeriesData
 from pipeline.schema import ColumnProfile, profile_column
 from validators import gx
 

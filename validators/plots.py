@@ -161,16 +161,18 @@ def image_grid(real: ImageData, synthetic: ImageData, *, seed: int = 0) -> str:
 def figures(real, synthetic, *, seed: int = 0) -> list[tuple[str, str]]:
     """(caption, base64 PNG) of every figure for this modality."""
     if isinstance(real, ImageData):
-        return [("Real vs synthetic images", image_grid(real, synthetic, seed=seed))]
+        return [("Real (left) vs synthetic (right) images", image_grid(real, synthetic, seed=seed))]
     out = []
     if isinstance(real, TimeSeriesData):
-        out.append(("Sampled sequences, real and synthetic", series_overlay(real, synthetic, seed=seed)))
+        out.append(("Sampled sequences: real in blue, synthetic in orange",
+                    series_overlay(real, synthetic, seed=seed)))
         skip = {real.entity}
     else:
         skip = set()
-    out.append(("Marginal distributions", marginals(real.frame, synthetic.frame, real.profile, skip)))
+    out.append(("Marginal distributions: real in blue, synthetic in orange",
+                marginals(real.frame, synthetic.frame, real.profile, skip)))
     if isinstance(real, TabularData):
         heat = correlation_difference(real.frame, synthetic.frame, real.profile)
         if heat is not None:
-            out.append(("Correlation difference (numeric columns)", heat))
+            out.append(("Correlation of real minus correlation of synthetic, numeric columns (0 = same)", heat))
     return out

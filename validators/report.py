@@ -118,7 +118,7 @@ def render(run_dir: Path, outcome: Outcome, suites: dict[str, dict], results: di
     if synthetic is not None and len(synthetic):
         for caption, png in figures(real, synthetic):
             parts.append(f"<figure><img alt='{_e(caption)}' src='data:image/png;base64,{png}'>"
-                         f"<figcaption>{_e(caption)}: real in blue, synthetic in orange.</figcaption></figure>")
+                         f"<figcaption>{_e(caption)}</figcaption></figure>")
     else:
         parts.append("<p>No synthetic records to plot.</p>")
     parts.append("<h2>Every expectation</h2>")

@@ -79,5 +79,5 @@ def test_image_report_shows_image_grid(tmp_path, digits):
     validate_run(run_dir, source=digits, train=digits, holdout=digits, bounds=BOUNDS, metrics=METRICS)
     page = write_report(run_dir, source=digits).read_text()
     assert_self_contained(page)
-    assert "Real vs synthetic images" in page and page.count("data:image/png;base64,") == 1
+    assert "Real (left) vs synthetic (right) images" in page and page.count("data:image/png;base64,") == 1
     assert "decodable PNG bytes" in page  # contract rows for images are listed
