@@ -20,26 +20,31 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from pipeline.errors import BadInputError, QuarantinedError, RunNotFoundError
 from pipeline.manifest import MANIFEST, read_manifest
 from pipeline.runs import LATEST, TMP_PREFIX, latest_run, resolve_run_dir
-from pipeline.schema import TableProfile
+from pipeline.schema import ColumnProfile, TableProfile
 from pipeline.sink import part_files
 
 if TYPE_CHECKING:
     from torch.utils.data import IterableDataset
 
+    from pipeline.torch_dataset import Encoding
+
 PUBLISHED = "published"
 DEFAULT_ROOT = Path("data/synthetic")
+MODEL_CONFIG = Path("model") / "config.json"  # a run's copy of its fitted generator (generators.base)
 # Job names follow the job spec's pattern; run ids are new_run_id()'s form or any plain
 # folder name. Neither may climb out of the output root.
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -187,9 +192,97 @@ class SyntheticDataset:
         `fill_value`: what a null feature becomes (NaN by default); `shuffle`: new order
         each epoch, drawn from torch's RNG (seed it with torch.manual_seed); `batch_size`:
         yield batches instead of records (then `DataLoader(dataset, batch_size=None)`)."""
-        from pipeline import torch_dataset as td
+        from pipeline.torch_dataset import Encoding
 
-        return td.make_dataset(
-            self, target=target, features=features, static=static,
-            categorical=categorical, fill_value=fill_value, shuffle=shuffle, batch_size=batch_size,
+        stream = {"shuffle": shuffle, "batch_size": batch_size}
+        style = Encoding((), categorical, fill_value)  # checks `categorical` for every modality
+        if self.modality == "image":
+            if features is not None or static is not None:
+                raise BadInputError("features= and static= apply to tabular and time-series runs, not images")
+            return self._images(target, stream)
+        profile = self.profile
+        if profile is None:
+            raise BadInputError(f"the manifest of {self.run_dir} has no schema: cannot encode its columns")
+        if target is not None and target not in profile.names:
+            raise BadInputError(f"target {target!r} is not a column of the output; columns: {', '.join(profile.names)}")
+        if self.modality == "timeseries":
+            return self._sequences(profile, target, features, static, style, stream)
+        if static is not None:
+            raise BadInputError("static= applies to time-series runs; this run is tabular")
+        return self._rows(profile, target, features, style, stream)
+
+    # ---- torch datasets: what the run says, handed to pipeline.torch_dataset -----------
+
+    def _rows(
+        self, profile: TableProfile, target: str | None, features: list[str] | None, style: "Encoding",
+        stream: dict[str, Any],
+    ) -> "IterableDataset":
+        from pipeline.torch_dataset import TabularRows
+
+        names = features if features is not None else [n for n in profile.names if n != target]
+        if target in names:
+            raise BadInputError(f"target {target!r} is also listed in features: a model would see its own answer")
+        encoding = replace(style, columns=_pick(profile, names, "features"))
+        return TabularRows(self.files, encoding, profile.column(target) if target else None, **stream)
+
+    def _images(self, target: str | None, stream: dict[str, Any]) -> "IterableDataset":
+        from pipeline.images import IMAGE_COLUMN
+        from pipeline.torch_dataset import ImageRows
+
+        others = [n for n in self.to_pyarrow().schema.names if n != IMAGE_COLUMN]
+        if target is not None and target not in others:
+            raise BadInputError(
+                f"target {target!r} is not a label column of the output; columns: {', '.join(others) or 'none'}"
+            )
+        label = target if target is not None else (others[0] if len(others) == 1 else None)
+        return ImageRows(self.files, label, self.label_classes(label) if label else None, **stream)
+
+    def label_classes(self, label: str) -> list[Any]:
+        """The classes the generator was fitted on (its saved condition values in model/),
+        else the sorted labels found in the output: an image's class index is its
+        position here, the same in every run of a job whichever classes it sampled."""
+        config = self.run_dir / MODEL_CONFIG
+        if config.is_file():
+            fitted = json.loads(config.read_text()).get("condition_values", {}).get(label)
+            if fitted:
+                return list(fitted)
+        values = pc.unique(self.to_pyarrow().to_table(columns=[label]).column(label)).drop_null().to_pylist()
+        return sorted(values, key=lambda v: (str(type(v)), v))
+
+    def _sequences(
+        self, profile: TableProfile, target: str | None, features: list[str] | None, static: list[str] | None,
+        style: "Encoding", stream: dict[str, Any],
+    ) -> "IterableDataset":
+        """Entity and time from the job spec; static columns given, or found in the first
+        row group of the output by the source loader's own rule."""
+        from pipeline.sources.timeseries import WINDOW_COLUMN, static_columns
+        from pipeline.torch_dataset import Sequences
+
+        source = self.manifest["job"]["source"]
+        entity, time = source.get("entity") or WINDOW_COLUMN, source["time"]
+        rest = [n for n in profile.names if n not in (entity, time)]
+        if static is None:
+            static = static_columns(pq.ParquetFile(self.files[0]).read_row_group(0).to_pandas(), entity, rest)
+        if target is not None and target not in static:
+            raise BadInputError(
+                f"target {target!r} varies within an entity; a sequence target must be a static column: "
+                f"{', '.join(static) or 'none found'} (or pass static=[...])"
+            )
+        names = features if features is not None else [n for n in rest if n not in static]
+        if entity in names or time in names:
+            raise BadInputError(f"features must not include the entity {entity!r} or time {time!r} column")
+        return Sequences(
+            self.files,
+            entity=entity,
+            features=replace(style, columns=_pick(profile, names, "features")),
+            static=replace(style, columns=_pick(profile, [n for n in static if n != target], "static")),
+            target=profile.column(target) if target else None,
+            **stream,
         )
+
+
+def _pick(profile: TableProfile, names: list[str], what: str) -> tuple[ColumnProfile, ...]:
+    unknown = [n for n in names if n not in profile.names]
+    if unknown:
+        raise BadInputError(f"{what} {unknown} not in the output; columns: {', '.join(profile.names)}")
+    return tuple(profile.column(n) for n in names)

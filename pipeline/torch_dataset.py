@@ -1,5 +1,6 @@
-"""PyTorch datasets over a run's Parquet parts, one per modality, built by
-`SyntheticDataset.torch()`.
+"""PyTorch datasets over a run's Parquet parts, one per modality, and the encoding of
+columns into tensors. `SyntheticDataset.torch()` (pipeline.consume) builds them from what
+the run's manifest says; nothing here reads a manifest.
 
 Streaming, not map-style: each dataset is an `IterableDataset` that reads one unit of
 work at a time (a row group; for time series a part file, so no sequence is cut), so
@@ -32,11 +33,10 @@ stored in the manifest, so training and serving agree):
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -47,16 +47,12 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import IterableDataset, default_collate, get_worker_info
 
 from pipeline.errors import BadInputError
-from pipeline.schema import ColumnProfile, TableProfile
-
-if TYPE_CHECKING:
-    from pipeline.consume import SyntheticDataset
+from pipeline.schema import ColumnProfile
 
 CATEGORICAL_MODES = ("codes", "onehot")
 IGNORE_INDEX = -100  # nn.CrossEntropyLoss's default ignore_index: rows with a null class target are skipped
 EPOCH = pd.Timestamp("1970-01-01")
 DAY_NS = 86_400 * 10**9
-MODEL_CONFIG = Path("model") / "config.json"  # generators.base.CONFIG_FILE inside the run's model/
 
 
 # ---- encoding -------------------------------------------------------------------------
@@ -93,6 +89,10 @@ class Encoding:
     columns: tuple[ColumnProfile, ...]
     categorical: str = "codes"
     fill_value: float = math.nan
+
+    def __post_init__(self) -> None:
+        if self.categorical not in CATEGORICAL_MODES:
+            raise BadInputError(f"categorical={self.categorical!r}; allowed: {', '.join(CATEGORICAL_MODES)}")
 
     @property
     def feature_names(self) -> list[str]:
@@ -139,13 +139,6 @@ def encode_target(series: pd.Series, column: ColumnProfile) -> torch.Tensor:
 
 def _classes(target: ColumnProfile | None) -> list[Any] | None:
     return list(target.categories or []) if target is not None and target.kind in ("categorical", "boolean") else None
-
-
-def _pick(profile: TableProfile, names: list[str], what: str) -> tuple[ColumnProfile, ...]:
-    unknown = [n for n in names if n not in profile.names]
-    if unknown:
-        raise BadInputError(f"{what} {unknown} not in the output; columns: {', '.join(profile.names)}")
-    return tuple(profile.column(n) for n in names)
 
 
 # ---- streaming base -------------------------------------------------------------------
@@ -286,17 +279,6 @@ class ImageRows(_Streaming):
             yield from self._emit(len(pngs), item, default_collate)
 
 
-def image_classes(data: "SyntheticDataset", label: str) -> list[Any]:
-    """The classes the generator was fitted on, else the sorted labels in the output."""
-    config = data.run_dir / MODEL_CONFIG
-    if config.is_file():
-        fitted = json.loads(config.read_text()).get("condition_values", {}).get(label)
-        if fitted:
-            return list(fitted)
-    values = pc.unique(data.to_pyarrow().to_table(columns=[label]).column(label)).drop_null().to_pylist()
-    return sorted(values, key=lambda v: (str(type(v)), v))
-
-
 # ---- time series ----------------------------------------------------------------------
 
 
@@ -398,89 +380,3 @@ def collate_sequences(batch: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tens
     xs = [item[0] for item in batch]
     out = (pad_sequence(xs, batch_first=True), torch.tensor([len(x) for x in xs]), torch.stack([b[1] for b in batch]))
     return out + (torch.stack([b[2] for b in batch]),) if len(batch[0]) == 3 else out
-
-
-# ---- construction from a run ----------------------------------------------------------
-
-
-def make_dataset(
-    data: "SyntheticDataset",
-    *,
-    target: str | None,
-    features: list[str] | None,
-    static: list[str] | None,
-    categorical: str,
-    fill_value: float,
-    shuffle: bool,
-    batch_size: int | None,
-) -> _Streaming:
-    """The dataset for `data.modality`, with its arguments checked."""
-    stream = {"shuffle": shuffle, "batch_size": batch_size}
-    if categorical not in CATEGORICAL_MODES:
-        raise BadInputError(f"categorical={categorical!r}; allowed: {', '.join(CATEGORICAL_MODES)}")
-    if data.modality == "image":
-        if features is not None or static is not None:
-            raise BadInputError("features= and static= apply to tabular and time-series runs, not images")
-        return _images(data, target, stream)
-    profile = data.profile
-    if profile is None:
-        raise BadInputError(f"the manifest of {data.run_dir} has no schema: cannot encode its columns")
-    if target is not None and target not in profile.names:
-        raise BadInputError(f"target {target!r} is not a column of the output; columns: {', '.join(profile.names)}")
-    if data.modality == "timeseries":
-        return _sequences(data, profile, target, features, static, Encoding((), categorical, fill_value), stream)
-    if static is not None:
-        raise BadInputError("static= applies to time-series runs; this run is tabular")
-    names = features if features is not None else [n for n in profile.names if n != target]
-    if target in names:
-        raise BadInputError(f"target {target!r} is also listed in features: a model would see its own answer")
-    encoding = Encoding(_pick(profile, names, "features"), categorical, fill_value)
-    return TabularRows(data.files, encoding, profile.column(target) if target else None, **stream)
-
-
-def _images(data: "SyntheticDataset", target: str | None, stream: dict[str, Any]) -> ImageRows:
-    from pipeline.images import IMAGE_COLUMN
-
-    others = [n for n in data.to_pyarrow().schema.names if n != IMAGE_COLUMN]
-    if target is not None and target not in others:
-        raise BadInputError(
-            f"target {target!r} is not a label column of the output; columns: {', '.join(others) or 'none'}"
-        )
-    label = target if target is not None else (others[0] if len(others) == 1 else None)
-    return ImageRows(data.files, label, image_classes(data, label) if label else None, **stream)
-
-
-def _sequences(
-    data: "SyntheticDataset",
-    profile: TableProfile,
-    target: str | None,
-    features: list[str] | None,
-    static: list[str] | None,
-    style: Encoding,
-    stream: dict[str, Any],
-) -> Sequences:
-    """Entity and time from the job spec; static columns given or detected."""
-    from pipeline.sources.timeseries import WINDOW_COLUMN, static_columns
-
-    source = data.manifest["job"]["source"]
-    entity, time = source.get("entity") or WINDOW_COLUMN, source["time"]
-    rest = [n for n in profile.names if n not in (entity, time)]
-    if static is None:  # the source loader's rule, on the first row group of the output
-        sample = pq.ParquetFile(data.files[0]).read_row_group(0).to_pandas()
-        static = static_columns(sample, entity, rest)
-    if target is not None and target not in static:
-        raise BadInputError(
-            f"target {target!r} varies within an entity; a sequence target must be a static column: "
-            f"{', '.join(static) or 'none found'} (or pass static=[...])"
-        )
-    names = features if features is not None else [n for n in rest if n not in static]
-    if entity in names or time in names:
-        raise BadInputError(f"features must not include the entity {entity!r} or time {time!r} column")
-    return Sequences(
-        data.files,
-        entity=entity,
-        features=replace(style, columns=_pick(profile, names, "features")),
-        static=replace(style, columns=_pick(profile, [n for n in static if n != target], "static")),
-        target=profile.column(target) if target else None,
-        **stream,
-    )
