@@ -90,8 +90,9 @@ def metric_bounds(modality: str, overrides: dict[str, Any] | None, target: str |
 
 
 def _empty_suite_failure(name: str, modality: str) -> Failure:
-    return Failure(suite=name, target="suite", check="thresholds defined", observed="no threshold",
-                   expected=f"at least one {name} threshold for {modality} in validators/thresholds.py or the job spec")
+    return Failure(suite=name, target="suite", check="no threshold defined", observed="0 expectations",
+                   expected=f"at least one {modality} {name} threshold (validators/thresholds.py, "
+                            "or validation.thresholds in the job spec)")
 
 
 def validate_run(

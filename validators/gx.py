@@ -8,7 +8,9 @@ start-up; the rest of synthpipe handles suites and results as JSON dicts."""
 from __future__ import annotations
 
 import json
+import logging
 import os
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 # SUMMARY: counts and the first 20 unexpected values, enough to say what failed
 # without copying millions of rows into the result JSON.
 RESULT_FORMAT = "SUMMARY"
+_lock = threading.RLock()
 
 
 @lru_cache(maxsize=1)
@@ -33,17 +36,24 @@ def _context():
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)  # not its temp-dir chatter
     context = gx.get_context(mode="ephemeral")
     # GX draws a "Calculating Metrics" bar per validation; synthpipe shows its own progress.
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     return context
 
 
+def _ready():
+    """The context, created once even when threads ask for it at the same time."""
+    with _lock:
+        return _context()
+
+
 @lru_cache(maxsize=1)
 def _batch_definition():
     """One pandas whole-dataframe batch definition, reused by every validation in the
     process (creating it costs more than validating a chunk)."""
-    asset = _context().data_sources.add_pandas("synthpipe").add_dataframe_asset("frame")
+    asset = _ready().data_sources.add_pandas("synthpipe").add_dataframe_asset("frame")
     return asset.add_batch_definition_whole_dataframe("whole")
 
 
@@ -58,7 +68,7 @@ def expectation(kind: str, **kwargs: Any):
 def new_suite(name: str, expectations: list, meta: dict | None = None) -> "ExpectationSuite":
     import great_expectations as gx
 
-    _context()
+    _ready()
     suite = gx.ExpectationSuite(name=name, meta=meta or {})
     for exp in expectations:
         suite.add_expectation(exp)
@@ -70,8 +80,9 @@ def validate(suite: "ExpectationSuite", frame: pd.DataFrame) -> dict[str, Any]:
 
     An expectation on a missing column does not raise: GX records the exception and
     marks that expectation failed, which is what a contract needs."""
-    batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
-    result = batch.validate(suite, result_format=RESULT_FORMAT)
+    with _lock:  # one shared context: validations from task-runner threads take turns
+        batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
+        result = batch.validate(suite, result_format=RESULT_FORMAT)
     return _jsonable(result.to_json_dict())
 
 
@@ -176,7 +187,7 @@ def suite_from_json(data: dict[str, Any]) -> "ExpectationSuite":
     types it does not know, and a suite with fewer expectations passes vacuously."""
     import great_expectations as gx
 
-    _context()
+    _ready()
     expected = len(data.get("expectations", []))
     try:
         suite = gx.ExpectationSuite(**data)
