@@ -71,6 +71,9 @@ def _marginal(ax, name: str, kind: str, real: pd.Series, synthetic: pd.Series) -
         both = np.concatenate([a, b])
         if len(both):
             bins = np.histogram_bin_edges(both, bins=30)
+            if kind == "integer":  # whole-number bins: no empty bins between integers
+                step = max(1.0, math.ceil((both.max() - both.min() + 1) / 30))
+                bins = np.arange(both.min() - 0.5, both.max() + step, step)
             ax.hist(a, bins=bins, density=True, alpha=0.55, color=REAL, label="real")
             ax.hist(b, bins=bins, density=True, alpha=0.55, color=SYNTHETIC, label="synthetic")
         ax.tick_params(labelsize=7)
