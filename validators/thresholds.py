@@ -19,8 +19,135 @@ class Bound:
     why: str
 
 
-# modality -> metric name -> bound. Filled with calibrated values by the metrics work.
-DEFAULTS: dict[str, dict[str, Bound]] = {"tabular": {}, "timeseries": {}, "image": {}}
+# Calibration (tests/unit/test_metrics_*.py and the notes in each `why`): every bound sits
+# between what real data never seen by the generator scores (a 20 % slice of penguins,
+# wine, breast cancer, diabetes, digits, World Bank fertility series; the small ones are
+# the noisiest) and what broken data scores (columns / time steps / pixels shuffled,
+# the training data itself copied).
+
+# Privacy: the same four checks for every modality (validators/metrics/privacy.py).
+PRIVACY: dict[str, Bound] = {
+    "privacy.exact_copy_excess": Bound(
+        None, 0.02,
+        "synthetic records identical to a training record, beyond the rate at which real holdout "
+        "records already repeat a training record; a copied training set scores 1.0",
+    ),
+    "privacy.dcr_share": Bound(
+        None, 0.8,
+        "size-corrected share of synthetic records closer to train than to the holdout: 0.5 = no "
+        "preference, 1.0 = every record sits on training data; real unseen data reaches 0.74 on a "
+        "70-record holdout (sd 0.09), so 0.8 leaves room for small-table noise",
+    ),
+    "privacy.nndr_vs_holdout": Bound(
+        0.8, None,
+        "synthetic nearest-neighbour distance ratio to train over the holdout's: ~1.0 for unseen "
+        "data (0.93-1.13 measured), 0 for copies; low means records hug single training records",
+    ),
+    "privacy.membership_auc": Bound(
+        None, 0.7,
+        "AUC of an attacker ranking train vs holdout records by distance to the synthetic data: "
+        "0.5 = no membership signal, 1.0 = every training record has a synthetic twin; unseen real "
+        "data stays below 0.62 even on a 70-record holdout",
+    ),
+}
+
+# Marginals, shared by tabular and time series (1 - KS / 1 - TVD per column).
+MARGINALS: dict[str, Bound] = {
+    "fidelity.column_similarity_mean": Bound(
+        0.8, None,
+        "mean over columns of 1 - KS (numbers) / 1 - TVD (categories): unseen real data scores "
+        "0.85-0.96 (lowest on 36-row samples), a generator ignoring a column's shape falls below",
+    ),
+    "fidelity.column_similarity_min": Bound(
+        0.6, None,
+        "the worst column's similarity: catches one column gone wrong that the mean hides; "
+        "unseen real data's worst column scores >= 0.76",
+    ),
+}
+
+DEFAULTS: dict[str, dict[str, Bound]] = {
+    "tabular": {
+        **MARGINALS,
+        "fidelity.missing_rate_diff": Bound(
+            None, 0.1, "largest per-column difference in the fraction of missing values",
+        ),
+        "fidelity.correlation_diff": Bound(
+            None, 0.2,
+            "mean |difference| of numeric Pearson correlations: unseen real 0.07-0.15, columns "
+            "shuffled independently 0.31-0.39",
+        ),
+        "fidelity.cramers_v_diff": Bound(
+            None, 0.15,
+            "mean |difference| of Cramér's V between categorical pairs: unseen real 0.05-0.11, "
+            "shuffled 0.22 (penguins)",
+        ),
+        "fidelity.detection_auc": Bound(
+            None, 0.7,
+            "cross-validated AUC of a boosted classifier separating real from synthetic rows "
+            "(C2ST): 0.5 = indistinguishable; unseen real 0.40-0.61, shuffled columns 0.74-1.0",
+        ),
+        "fidelity.utility_ratio": Bound(
+            0.7, None,
+            "train-on-synthetic / train-on-real score on the holdout (macro F1 or R^2), when the "
+            "job names a target: unseen real 0.94-1.03, shuffled columns below 0.47",
+        ),
+    },
+    "timeseries": {
+        **MARGINALS,
+        "fidelity.discriminative_score": Bound(
+            None, 0.2,
+            "|accuracy - 0.5| of a GRU judge (hidden 24) telling real from synthetic sequences: "
+            "real-vs-real floor 0.00-0.15, time order shuffled 0.43, i.i.d. noise ceiling 0.47",
+        ),
+        "fidelity.predictive_ratio": Bound(
+            None, 1.5,
+            "next-step MAE on the holdout of a GRU trained on synthetic over one trained on real: "
+            "real 0.85-1.2, time order shuffled 14; never decisive alone (it saturates, PITFALLS)",
+        ),
+        "fidelity.autocorrelation_diff": Bound(
+            None, 0.2,
+            "mean |difference| of per-feature autocorrelation at lags 1-5: real 0.01-0.03, "
+            "time order shuffled 0.79",
+        ),
+        "fidelity.cross_correlation_diff": Bound(
+            None, 0.2,
+            "mean |difference| of feature-feature correlations at lags 0 and 1 (2+ numeric features)",
+        ),
+        "fidelity.length_distance": Bound(
+            None, 0.25,
+            "KS statistic between the sequence-length distributions: real 0.02-0.04",
+        ),
+    },
+    "image": {
+        "fidelity.frechet_distance": Bound(
+            None, 10.0,
+            "Fréchet distance of standardised features of a CNN trained on the source: unseen real "
+            "0.3-0.8 (small-sample floor), pixels shuffled > 4000",
+        ),
+        "fidelity.precision": Bound(
+            0.7, None,
+            "share of synthetic images inside the real feature manifold (k=5): real 0.96-0.98, "
+            "pixels shuffled 0.35-0.65",
+        ),
+        "fidelity.recall": Bound(
+            0.5, None,
+            "share of real images inside the synthetic manifold: low means mode collapse; real 0.96-0.98",
+        ),
+        "fidelity.coverage": Bound(
+            0.5, None,
+            "share of real images with a synthetic image among their 5 nearest real neighbours: "
+            "real 0.74-0.77, pixels shuffled 0.08-0.27",
+        ),
+        "fidelity.pixel_histogram_tvd": Bound(
+            None, 0.1, "total variation distance of the 256-bin pixel-intensity histograms: real 0.01",
+        ),
+        "fidelity.label_tvd": Bound(
+            None, 0.2, "total variation distance of the label frequencies: real 0.05-0.10 on 360 images",
+        ),
+    },
+}
+for _bounds in DEFAULTS.values():
+    _bounds.update(PRIVACY)
 
 
 def thresholds_for(modality: str, overrides: dict[str, Any] | None = None) -> dict[str, Bound]:
@@ -44,3 +171,18 @@ def thresholds_for(modality: str, overrides: dict[str, Any] | None = None) -> di
         else:
             raise SpecError(f"validation.thresholds.{name}: give a number or {{min, max}}, got {value!r}")
     return bounds
+
+
+def failing(metrics: dict[str, float], bounds: dict[str, Bound]) -> dict[str, str]:
+    """Bounded metrics outside their bound, as {name: "value 0.93 > max 0.7"}. A bound whose
+    metric was not computed (e.g. utility without a target) is not checked."""
+    out = {}
+    for name, bound in bounds.items():
+        value = metrics.get(name)
+        if value is None:
+            continue
+        if bound.min is not None and value < bound.min:
+            out[name] = f"value {value:.4g} < min {bound.min:g}"
+        elif bound.max is not None and value > bound.max:
+            out[name] = f"value {value:.4g} > max {bound.max:g}"
+    return out
