@@ -197,7 +197,9 @@ class TableEncoder:
         col = self.profile.column(column)
         lay = self.column_layout(column)
         if col.kind not in DISCRETE or lay.span is None:
-            raise ConditionError(f"column {column!r} is {col.kind}; only categorical or boolean columns have categories")
+            raise ConditionError(
+                f"column {column!r} is {col.kind}; only categorical or boolean columns have categories"
+            )
         for i, category in enumerate(col.categories or []):
             if category == value or str(category) == str(value):
                 return lay.span[0] + i
@@ -243,7 +245,8 @@ class TableEncoder:
             codes = self._codes(frame[col.name], col)
             isnull = codes < 0
             self._check_nulls(lay, isnull)
-            out[:, lay.span[0] : lay.span[1]] = _onehot(np.where(isnull, len(col.categories), codes), lay.span[1] - lay.span[0])
+            start, stop = lay.span
+            out[:, start:stop] = _onehot(np.where(isnull, len(col.categories), codes), stop - start)
         return out
 
     @staticmethod

@@ -21,7 +21,7 @@ PARAMS = {"epochs": 60, "batch_size": 32, "hidden": 64, "depth": 1}
 def fitted(penguins) -> tuple[TabularDiffusionGenerator, list[dict]]:
     reports: list[dict] = []
     model = TabularDiffusionGenerator(device="cpu", **PARAMS)
-    model.fit(penguins, progress=lambda done, total, **metrics: reports.append({"done": done, "total": total, **metrics}))
+    model.fit(penguins, progress=lambda done, total, **m: reports.append({"done": done, "total": total, **m}))
     return model, reports
 
 
