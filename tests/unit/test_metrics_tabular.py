@@ -1,0 +1,101 @@
+"""Tabular metrics on real tables: unseen real data passes, shuffled columns fail fidelity,
+the training data passed off as synthetic fails privacy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+from pipeline.data import TabularData
+from pipeline.errors import BadInputError
+from pipeline.schema import profile_table
+from validators.metrics import compute_metrics
+from validators.metrics.tabular import column_similarity, missing_rate_diff
+from validators.thresholds import DEFAULTS, failing
+
+BOUNDS = DEFAULTS["tabular"]
+FIDELITY = {k: b for k, b in BOUNDS.items() if k.startswith("fidelity.")}
+PRIVACY = {k: b for k, b in BOUNDS.items() if k.startswith("privacy.")}
+
+
+def _split(frame: pd.DataFrame) -> dict[str, TabularData]:
+    """source / train 50 % / holdout 25 % / fresh 25 % (real rows neither fitted nor held out)."""
+    profile = profile_table(frame)
+    idx = np.random.default_rng(0).permutation(len(frame))
+    a, b = len(frame) // 2, 3 * len(frame) // 4
+    part = lambda i: TabularData(frame=frame.iloc[i].reset_index(drop=True), profile=profile)  # noqa: E731
+    return {"source": part(idx), "train": part(idx[:a]), "holdout": part(idx[a:b]), "fresh": part(idx[b:])}
+
+
+def _shuffled(data: TabularData) -> TabularData:
+    rng = np.random.default_rng(1)
+    frame = data.frame.apply(lambda s: pd.Series(rng.permutation(s.to_numpy()), dtype=s.dtype))
+    return TabularData(frame=frame, profile=data.profile)
+
+
+@pytest.fixture(scope="module")
+def tables(penguins) -> dict[str, tuple[dict[str, TabularData], str]]:
+    cancer = load_breast_cancer(as_frame=True).frame
+    cancer["target"] = cancer["target"].map({0: "malignant", 1: "benign"})
+    return {"penguins": (_split(penguins.frame), "species"), "breast_cancer": (_split(cancer), "target")}
+
+
+def _metrics(parts: dict[str, TabularData], synthetic: TabularData, target: str) -> dict[str, float]:
+    return compute_metrics(parts["source"], parts["train"], parts["holdout"], synthetic, target=target)
+
+
+@pytest.mark.parametrize("table", ["penguins", "breast_cancer"])
+@pytest.mark.parametrize("which", ["holdout", "fresh"])
+def test_unseen_real_data_passes_fidelity_and_privacy(tables, table, which):
+    parts, target = tables[table]
+    metrics = _metrics(parts, parts[which], target)
+    assert set(BOUNDS) <= set(metrics) | ({"fidelity.cramers_v_diff"} if table == "breast_cancer" else set())
+    assert failing(metrics, BOUNDS) == {}
+
+
+@pytest.mark.parametrize("table", ["penguins", "breast_cancer"])
+def test_training_data_as_synthetic_fails_privacy(tables, table):
+    parts, target = tables[table]
+    metrics = _metrics(parts, parts["train"], target)
+    assert failing(metrics, FIDELITY) == {}  # a memorised copy looks perfect ...
+    assert set(failing(metrics, PRIVACY)) == set(PRIVACY)  # ... and every privacy check sees it
+    assert metrics["privacy.dcr_share"] > 0.95 and metrics["privacy.membership_auc"] > 0.95
+
+
+@pytest.mark.parametrize("table", ["penguins", "breast_cancer"])
+def test_independently_shuffled_columns_fail_fidelity(tables, table):
+    parts, target = tables[table]
+    metrics = _metrics(parts, _shuffled(parts["train"]), target)
+    bad = failing(metrics, FIDELITY)
+    assert {"fidelity.detection_auc", "fidelity.correlation_diff", "fidelity.utility_ratio"} <= set(bad), bad
+    assert metrics["fidelity.column_similarity_min"] == pytest.approx(1.0)  # marginals kept, joints lost
+
+
+def test_metrics_are_plain_deterministic_floats(tables):
+    parts, target = tables["penguins"]
+    first = _metrics(parts, parts["fresh"], target)
+    assert first == _metrics(parts, parts["fresh"], target)
+    assert all(type(v) is float and np.isfinite(v) for v in first.values())
+    assert all(k.split(".")[0] in ("fidelity", "privacy") for k in first)
+    no_target = compute_metrics(parts["source"], parts["train"], parts["holdout"], parts["fresh"])
+    assert "fidelity.utility_ratio" not in no_target
+
+
+def test_column_similarity_and_missing_rates(penguins):
+    frame = penguins.frame
+    assert set(column_similarity(frame, frame, penguins.profile).values()) == {1.0}
+    gappy = frame.copy()
+    gappy.loc[: len(frame) // 2 - 1, "bill_length_mm"] = np.nan
+    expected = gappy["bill_length_mm"].isna().mean() - frame["bill_length_mm"].isna().mean()
+    assert missing_rate_diff(frame, gappy) == pytest.approx(expected)
+
+
+def test_bad_input_is_refused(tables):
+    parts, _ = tables["penguins"]
+    with pytest.raises(BadInputError, match="not a column"):
+        _metrics(parts, parts["fresh"], "no_such_column")
+    tiny = TabularData(frame=parts["fresh"].frame.iloc[:1], profile=parts["fresh"].profile)
+    with pytest.raises(BadInputError, match="at least 2 records"):
+        _metrics(parts, tiny, "species")
