@@ -1,21 +1,26 @@
 """Pickle checkpoints that load without running arbitrary code.
 
 SDV synthesizers can only be saved as pickles, and unpickling calls whatever callable
-the file names: a crafted checkpoint can run `os.system`. `load` therefore resolves
-globals through an allowlist instead of importing what the file asks for:
+the file names: a crafted checkpoint can run `os.system`. `load` therefore uses an
+unpickler with two allowlists:
 
-- exact reconstruction functions (numpy arrays and RNG states, pandas blocks, torch
-  tensors) and a few plain builtin types;
-- *classes* (never functions) from the data libraries a fitted SDV synthesizer holds:
-  sdv, rdt, copulas, ctgan, deepecho, faker providers, scikit-learn estimators,
-  scipy.stats distributions, pandas' core containers and torch's `nn` layers;
-- two guarded replacements: torch storages are reloaded with `torch.load(weights_only=True)`
-  (torch's own pickled form would call `torch.load(weights_only=False)`), and `getattr`
-  (how pickle rebuilds bound methods) only returns the few methods listed in `BOUND_METHODS`.
+- *callables* (`CALLABLE_GLOBALS`): the reconstruction functions and plain types a pickle
+  may call (numpy arrays and RNG states, pandas blocks and indexes, torch tensors, a few
+  builtins), plus two guarded stand-ins: torch storages reload with
+  `torch.load(weights_only=True)` (torch's own pickled form would call
+  `torch.load(weights_only=False)`), and `getattr` (how pickle rebuilds bound methods)
+  only returns the few methods listed in `BOUND_METHODS`;
+- *rebuildable classes* (`CLASS_MODULE_PREFIXES`): classes, never functions, of the data
+  libraries a fitted SDV synthesizer is made of (sdv, rdt, copulas, ctgan, deepecho, faker,
+  scikit-learn, scipy.stats, pandas' containers, torch's `nn` layers). These are only
+  rebuilt (created empty by `__new__`, then their state restored), never called: calling
+  a class runs its `__init__`, and e.g. `faker.Faker(providers=[...])` imports any module
+  it is given.
 
-Everything else (os, subprocess, builtins.eval/exec/getattr/__import__, pandas.read_pickle,
-numpy.load, torch.load, dotted names that reach into a class) raises
-`UnsafeCheckpointError` naming the refused global, before anything is called.
+Everything else (os, subprocess, builtins.eval/exec/__import__, pandas.read_pickle,
+numpy.load, torch.load, dotted names that reach into a class, calls to a class) raises
+`UnsafeCheckpointError` naming the refused global before it is called. What does run is
+allowlisted library code: the `__new__` / `__setstate__` of those classes.
 """
 
 from __future__ import annotations
@@ -50,8 +55,8 @@ CLASS_MODULE_PREFIXES = (
     "torch.nn.modules.",
 )
 
-# Reconstruction functions and plain types, by exact (module, name).
-EXACT_GLOBALS = {
+# Reconstruction functions and plain types a pickle may call, by exact (module, name).
+CALLABLE_GLOBALS = {
     ("builtins", "object"),
     ("builtins", "slice"),
     ("builtins", "set"),
@@ -81,6 +86,7 @@ EXACT_GLOBALS = {
     ("pandas._libs.internals", "_unpickle_block"),
     ("pandas._libs.arrays", "__pyx_unpickle_NDArrayBacked"),
     ("pandas.core.indexes.base", "_new_Index"),
+    ("pandas.core.internals.managers", "BlockManager"),
     ("pandas._libs.tslibs.timestamps", "_unpickle_timestamp"),
     ("pandas._libs.tslibs.timedeltas", "_timedelta_unpickle"),
     ("pandas._libs.tslibs.nattype", "__nat_unpickle"),
@@ -129,14 +135,26 @@ REPLACEMENTS: dict[tuple[str, str], Callable[..., Any]] = {
 }
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """An unpickler whose `find_class` only returns allowlisted globals."""
+class RestrictedUnpickler(pickle._Unpickler):
+    """The pure-Python unpickler with `find_class` limited to the allowlists and every
+    call (REDUCE) limited to `CALLABLE_GLOBALS`; protocol 0/1 instantiation (INST, OBJ),
+    which calls classes, is refused outright (synthpipe writes protocol 5)."""
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+
+    def __init__(self, file: Any) -> None:
+        super().__init__(file)
+        self._callables: dict[int, str] = {}  # id -> "module.name" of what REDUCE may call
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in REPLACEMENTS:
-            return REPLACEMENTS[module, name]
-        if (module, name) in EXACT_GLOBALS:
-            return super().find_class(module, name)
+            found = REPLACEMENTS[module, name]
+            self._callables[id(found)] = f"{module}.{name}"
+            return found
+        if (module, name) in CALLABLE_GLOBALS:
+            found = super().find_class(module, name)
+            self._callables[id(found)] = f"{module}.{name}"
+            return found
         if "." not in name and module.startswith(CLASS_MODULE_PREFIXES):
             found = super().find_class(module, name)
             if isinstance(found, type):
@@ -151,6 +169,22 @@ class RestrictedUnpickler(pickle.Unpickler):
             f"checkpoint refused: it asks to load {module}.{name}, which is not on the allowlist "
             "of data classes; only load checkpoints written by synthpipe"
         )
+
+    def _load_reduce(self) -> None:
+        func = self.stack[-2]
+        if id(func) not in self._callables:
+            what = f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', type(func).__name__)}"
+            raise UnsafeCheckpointError(
+                f"checkpoint refused: it asks to call {what}; data classes are only rebuilt, never called"
+            )
+        super().load_reduce()
+
+    def _refuse_instantiation(self) -> None:
+        raise UnsafeCheckpointError("checkpoint refused: it instantiates a class by calling it (pickle INST/OBJ)")
+
+    dispatch[pickle.REDUCE[0]] = _load_reduce
+    dispatch[pickle.INST[0]] = _refuse_instantiation
+    dispatch[pickle.OBJ[0]] = _refuse_instantiation
 
     def persistent_load(self, pid: Any) -> Any:
         raise UnsafeCheckpointError("checkpoint refused: it uses persistent ids, which synthpipe never writes")

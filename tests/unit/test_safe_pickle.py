@@ -7,6 +7,7 @@ import io
 import os
 import pickle
 import random
+import sys
 
 import numpy as np
 import pandas as pd
@@ -44,6 +45,16 @@ class _NestedStorage:
         from torch.storage import _load_from_bytes
 
         return _load_from_bytes, (self.payload,)
+
+
+class _CallsDataClass:
+    """Calls an allowlisted class: Faker's constructor imports every provider module it is
+    given, here `this` (which prints the Zen of Python when imported)."""
+
+    def __reduce__(self):
+        from faker.proxy import Faker
+
+        return Faker, ("en_US", ["this"])
 
 
 def _global(module: str, name: str) -> bytes:
@@ -117,6 +128,15 @@ def test_getattr_only_reaches_allowlisted_methods(tmp_path):
     path.write_bytes(pickle.dumps(_ReachesMethod()))
     with pytest.raises(UnsafeCheckpointError, match=r"random\.Random, 'seed'"):
         safe_pickle.load(path)
+
+
+def test_data_classes_are_rebuilt_never_called(tmp_path, capsys):
+    path = tmp_path / "c.pkl"
+    path.write_bytes(pickle.dumps(_CallsDataClass()))
+    with pytest.raises(UnsafeCheckpointError, match=r"call faker\.proxy\.Faker"):
+        safe_pickle.load(path)
+    assert "this" not in sys.modules
+    assert "Zen of Python" not in capsys.readouterr().out
 
 
 def test_torch_storage_bytes_are_loaded_weights_only(tmp_path):
