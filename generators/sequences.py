@@ -84,11 +84,12 @@ def _scalar(value: Any) -> Any:
 
 
 def _time_values(series: pd.Series) -> np.ndarray:
-    """Time as int64 ns since epoch, UTC (timestamps) or float64 (numbers)."""
+    """Time as float64 (numbers) or int64 ns of the wall-clock time (timestamps; a time
+    zone is put back on output, so calendar frequencies stay on their boundaries)."""
     if not pd.api.types.is_datetime64_any_dtype(series):
         return series.to_numpy(dtype="float64")
     if series.dt.tz is not None:
-        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        series = series.dt.tz_localize(None)
     return series.astype("datetime64[ns]").to_numpy().view("int64")
 
 
@@ -249,7 +250,11 @@ class SequenceCodec:
         steps = np.arange(x.shape[1])[None, :] < lengths[:, None]
         features = self.feature_enc_.inverse_transform(x[steps])  # row-major: entity by entity, in time order
         repeat = np.repeat(np.arange(len(rows)), lengths)
-        parts = {self.time_: regular_times(self.freq_, self.starts_[rows], lengths)}
+        times = regular_times(self.freq_, self.starts_[rows], lengths)
+        tz = getattr(pd.api.types.pandas_dtype(self.profile_.column(self.time_).dtype), "tz", None)
+        if tz is not None:
+            times = times.dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+        parts = {self.time_: times}
         statics = self.static_frame_.iloc[rows[repeat]].reset_index(drop=True)
         frame = pd.concat([pd.DataFrame(parts), statics, features.reset_index(drop=True)], axis=1)
         rest = TableProfile(columns=[c for c in self.profile_.columns if c.name != self.entity_], n_rows=len(frame))
