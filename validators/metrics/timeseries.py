@@ -165,18 +165,20 @@ def autocorrelation_diff(real: TimeSeriesData, synthetic: TimeSeriesData) -> flo
 
 
 def cross_correlation_diff(real: TimeSeriesData, synthetic: TimeSeriesData) -> float:
-    """Mean absolute difference of the correlation between numeric features, at lag 0 and
-    lag 1 (feature a now vs feature b one step later, within entities). NaN with fewer
-    than two numeric features."""
+    """Mean absolute difference of the within-entity correlation between numeric features
+    (each entity's mean removed), at lag 0 and lag 1 (feature a now vs feature b one step
+    later). NaN with fewer than two numeric features."""
     cols = [c.name for c in real.profile.of_kind(*NUMERIC_KINDS) if c.name in real.features]
     if len(cols) < 2:
         return float("nan")
 
     def lagged(data: TimeSeriesData) -> np.ndarray:
         frame = data.frame.sort_values([data.entity, data.time], kind="stable")
+        ids = frame[data.entity].to_numpy()
         now = pd.DataFrame({c: numeric_values(frame[c]) for c in cols})
-        nxt = now.groupby(frame[data.entity].to_numpy(), sort=False).shift(-1).add_suffix("+1")
-        both = pd.concat([now, nxt], axis=1).corr().to_numpy()
+        both = pd.concat([now, now.groupby(ids, sort=False).shift(-1).add_suffix("+1")], axis=1)
+        # within-entity: remove each entity's level, so co-movement is measured, not firm size
+        both = (both - both.groupby(ids, sort=False).transform("mean")).corr().to_numpy()
         k = len(cols)
         return np.r_[both[:k, :k][np.triu_indices(k, 1)], both[:k, k:].ravel()]
 
