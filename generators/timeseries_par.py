@@ -30,7 +30,7 @@ ID_DIGITS = 9  # zero-padded text ids sort like numbers up to a billion entities
 
 class PARParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    # SDV's default. On CPU PAR costs ~0.1 s per epoch per 10 sequences of 20 steps.
+    # Passes over all sequences (SDV's default); PAR's GRU is small, so CPU copes.
     epochs: int = Field(128, gt=0)
     # Candidate sequences drawn per entity, the most likely kept: > 1 trades sampling
     # speed for fidelity (SDV's default is 1).
