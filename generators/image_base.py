@@ -1,6 +1,7 @@
 """What the three image generators share: the size check, pixels to tensors and back,
 class labels (conditioning, `conditions={"label": 3}`), seeded sampling in micro-batches,
-and checkpoint state. A family implements `_build`, `_train` and `_generate`."""
+snapping outputs to the source's pixel values when it uses only a few (digits: 17 grey
+levels), and checkpoint state. A family implements `_build`, `_train` and `_generate`."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class ImageParams(BaseModel):
     lr: float = Field(2e-4, gt=0)  # Adam learning rate
     sample_batch: int = Field(500, gt=0)  # images per forward pass when sampling: bounds memory, not output
     seed: int = Field(0, ge=0)  # fit seed: the same data and params give the same weights on CPU
+    max_levels: int = Field(32, ge=0, le=256)  # source using <= this many pixel values (digits: 17): outputs snap to them
     one_thread: bool = True  # CPU: one intra-op thread; these small nets ran 5-15x slower on two contended cores
 
 
@@ -41,6 +43,15 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """Inverse of `to_tensor`, clipping to the pixel range."""
     return x.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def snap_table(images: np.ndarray, max_levels: int) -> list[int]:
+    """A 256-entry lookup mapping every uint8 value to the nearest value the source uses,
+    or [] when the source uses more than `max_levels` values."""
+    levels = np.unique(images)
+    if len(levels) > max_levels:
+        return []
+    return levels[np.abs(np.arange(256)[:, None] - levels[None, :].astype(int)).argmin(1)].tolist()
 
 
 def batches(n: int, batch_size: int, generator: torch.Generator | None = None) -> list[torch.Tensor]:
@@ -91,6 +102,7 @@ class ImageGenerator(Generator):
         self.condition_values_ = {}
         self.classes_: list[Any] = []
         self.class_probs_: list[float] = []
+        self.pixel_table_ = snap_table(data.images, self.params.max_levels)
         y = None
         if data.labels is not None:
             classes, index, counts = np.unique(data.labels, return_inverse=True, return_counts=True)
@@ -123,8 +135,11 @@ class ImageGenerator(Generator):
                 size = min(self.params.sample_batch, n - start)
                 y = None if index is None else index[start : start + size]
                 parts.append(to_uint8(self._generate(y, size, generator)))
+        images = np.concatenate(parts)
+        if self.pixel_table_:
+            images = np.asarray(self.pixel_table_, dtype=np.uint8)[images]
         labels = None if index is None else np.asarray(self.classes_)[index.cpu().numpy()]
-        return ImageData(images=np.concatenate(parts), labels=labels, label_name=self.label_name_)
+        return ImageData(images=images, labels=labels, label_name=self.label_name_)
 
     def _draw_labels(
         self, n: int, conditions: dict[str, Any] | None, generator: torch.Generator
@@ -145,6 +160,7 @@ class ImageGenerator(Generator):
             "label_name": self.label_name_,
             "classes": self.classes_,
             "class_probs": self.class_probs_,
+            "pixel_table": self.pixel_table_,
         }
         return state, {name: net.state_dict() for name, net in self.nets_.items()}
 
@@ -154,6 +170,7 @@ class ImageGenerator(Generator):
         self.label_name_ = state["label_name"]
         self.classes_ = state["classes"]
         self.class_probs_ = state["class_probs"]
+        self.pixel_table_ = state["pixel_table"]
         self.nets_ = self._build()
         for name, net in self.nets_.items():
             net.load_state_dict(tensors[name])

@@ -65,6 +65,18 @@ def test_save_load_round_trip_gives_identical_samples(fitted, tmp_path):
     assert np.array_equal(a.images, b.images) and b.labels.tolist() == [2] * 16
 
 
+def test_outputs_use_only_the_grey_levels_of_a_few_level_source(fitted, image_source):
+    generator, _ = fitted
+    levels = set(np.unique(image_source.images).tolist())
+    assert len(levels) == 17 and set(np.unique(next(generator.sample(40, seed=3)).images).tolist()) <= levels
+
+
+def test_many_level_sources_are_not_snapped(image_source):
+    params = {**FAST_PARAMS["image/vae"], "max_levels": 0}
+    out = next(get("image/vae")(device="cpu", **params).fit(image_source).sample(40, seed=3))
+    assert len(np.unique(out.images)) > 17
+
+
 @pytest.mark.parametrize("name", FAMILIES)
 def test_unlabelled_rgb_source_gives_unlabelled_rgb_samples(name, image_source):
     rgb = ImageData(images=np.repeat(image_source.images[:40], 3, axis=-1))
