@@ -105,7 +105,10 @@ def _storage_from_bytes(data: bytes) -> Any:
     try:
         return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as err:  # torch's allowlist refused what the storage holds
-        raise UnsafeCheckpointError(f"checkpoint refused: an embedded torch storage is not plain tensor data ({str(err).splitlines()[0]})") from None
+        reason = str(err).splitlines()[0]
+        raise UnsafeCheckpointError(
+            f"checkpoint refused: an embedded torch storage is not plain tensor data ({reason})"
+        ) from None
 
 
 # Bound methods a synthesizer keeps, by the module of their object's class: Faker's
@@ -207,4 +210,6 @@ def load(path: str | Path) -> Any:
         except UnsafeCheckpointError as err:
             raise UnsafeCheckpointError(f"{path}: {err}") from None
         except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError) as err:
-            raise BadInputError(f"checkpoint {path} is corrupt or truncated ({err}); save the generator again") from None
+            raise BadInputError(
+                f"checkpoint {path} is corrupt or truncated ({err}); save the generator again"
+            ) from None

@@ -51,7 +51,8 @@ class SDVTabular(SDVGenerator):
         with quiet():
             self.synthesizer_.fit({TABLE: data.frame[data.profile.names]})
         progress(self.steps, self.steps)
-        self.condition_values_ = {c.name: list(c.categories or []) for c in data.profile.of_kind("categorical", "boolean")}
+        conditionable = data.profile.of_kind("categorical", "boolean")
+        self.condition_values_ = {c.name: list(c.categories or []) for c in conditionable}
 
     def _sample_chunk(self, n: int, *, seed: int, conditions: dict[str, Any] | None, offset: int) -> pd.DataFrame:
         reseed(self.synthesizer_, seed)
