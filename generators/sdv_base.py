@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import random
+import threading
 import warnings
 from pathlib import Path
 from typing import Any, Iterator
@@ -22,6 +23,11 @@ from pipeline.schema import ColumnKind, TableProfile
 
 TABLE = "table"  # SDV 2.0 takes and returns a dict of tables; ours has one
 SYNTHESIZER_FILE = "synthesizer.pkl"
+
+# SDV's samplers keep their random state on the synthesizer and ctgan / deepecho swap the
+# process-wide numpy / torch generators while they draw: chunks sampled concurrently (a
+# threaded task runner) would interleave. One lock keeps every chunk reproducible.
+_SAMPLING = threading.Lock()
 
 # Our column kinds -> SDV sdtypes, set explicitly rather than trusting SDV's detection
 # (which would e.g. call a small-cardinality integer column categorical).
@@ -100,6 +106,11 @@ class SDVGenerator(Generator):
     @property
     def enable_gpu(self) -> bool:
         return resolve_device(self.device).type == "cuda"
+
+    def sample_chunk(self, index: int, size: int, **kwargs: Any) -> Any:
+        """As the base class, one chunk at a time per process (see `_SAMPLING`)."""
+        with _SAMPLING:
+            return super().sample_chunk(index, size, **kwargs)
 
     def canonical(self, conditions: dict[str, Any]) -> dict[str, Any]:
         """Conditions with each value replaced by the source value it names ("true" -> True,

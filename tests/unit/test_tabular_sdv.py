@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -61,6 +62,16 @@ def test_same_seed_same_rows_and_global_rng_untouched(fitted):
         pd.testing.assert_frame_equal(x, y)
     assert not a[0].equals(c[0])
     assert not a[0].equals(a[1])  # chunks get their own seeds, not copies of each other
+
+
+def test_chunks_drawn_concurrently_equal_chunks_drawn_in_turn(penguins):
+    generator = get("tabular/copula")().fit(penguins)
+    sequential = list(generator.sample(400, seed=3, batch_size=50))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        draw = lambda i: generator.sample_chunk(i, 50, seed=3, batch_size=50)  # noqa: E731
+        concurrent = list(pool.map(draw, range(8)))
+    for x, y in zip(sequential, concurrent):
+        pd.testing.assert_frame_equal(x, y)
 
 
 def test_save_load_samples_identically(fitted, tmp_path):
