@@ -9,35 +9,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-import torch
-from threadpoolctl import threadpool_limits
 
 from pipeline.data import ImageData, SourceData, TabularData, TimeSeriesData
 from pipeline.errors import BadInputError
 from validators.metrics.privacy import privacy_metrics
 from validators.metrics.representation import fit_vectors
+from validators.metrics.threads import limited_threads
 
 log = logging.getLogger(__name__)
-
-# Threads for OpenMP / BLAS / torch inside the metrics. One, because OpenMP workers spin
-# when cores are oversubscribed: on a busy 2-core machine the detection classifier took
-# 196 s with 2 threads and 0.5 s with 1 (penguins, 3 folds).
-METRIC_THREADS = 1
-
-
-@contextmanager
-def limited_threads(n: int = METRIC_THREADS) -> Iterator[None]:
-    """Cap native thread pools (scikit-learn's OpenMP, BLAS, torch) for the block."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        with threadpool_limits(limits=n):
-            yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _fidelity(

@@ -22,6 +22,7 @@ from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from pipeline.data import ImageData
+from validators.metrics.threads import limited_threads
 
 IMAGE_SIDE = 32  # the CNN sees images area-averaged to at most 32 x 32
 FEATURES = 64  # feature width: FID's covariance needs a few times more images than this
@@ -165,6 +166,7 @@ def label_tvd(real: np.ndarray, synthetic: np.ndarray) -> float:
     return float(0.5 * sum(abs(p.get(k, 0.0) - q.get(k, 0.0)) for k in set(p) | set(q)))
 
 
+@limited_threads()
 def image_fidelity(train: ImageData, holdout: ImageData, synthetic: ImageData, *, seed: int = 0) -> dict[str, float]:
     """Every image fidelity metric, real = train. Samples: the CNN trains on
     MAX_TRAIN_IMAGES, the Fréchet distance uses MAX_FID_IMAGES per side, PRDC

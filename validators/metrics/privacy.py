@@ -17,6 +17,8 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import NearestNeighbors
 
+from validators.metrics.threads import limited_threads
+
 QUERY_CHUNK = 4096  # query rows per kneighbors call: bounds the distance block in memory
 MAX_QUERIES = 10_000  # synthetic records scored by DCR / NNDR: standard error of a share < 0.005
 MAX_REFERENCE = 50_000  # train / holdout / synthetic records a query is compared against
@@ -83,6 +85,7 @@ def membership_auc(members: np.ndarray, non_members: np.ndarray, synthetic: np.n
     return float(roc_auc_score(labels, -d))
 
 
+@limited_threads()
 def privacy_metrics(train: np.ndarray, holdout: np.ndarray, synthetic: np.ndarray, *, seed: int = 0) -> dict[str, float]:
     """All privacy metrics on encoded records (rows = records). Samples: DCR / NNDR score at
     most MAX_QUERIES synthetic records against at most MAX_REFERENCE train and holdout

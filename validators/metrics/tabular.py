@@ -19,6 +19,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 from pipeline.schema import TableProfile
 from validators.metrics.representation import CATEGORICAL_KINDS, NUMERIC_KINDS, category_values, numeric_values
+from validators.metrics.threads import limited_threads
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +165,7 @@ def utility_ratio(
     return score(synthetic, 1) / real_score
 
 
+@limited_threads()
 def tabular_fidelity(
     train: pd.DataFrame,
     holdout: pd.DataFrame,

@@ -18,6 +18,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from pipeline.data import TimeSeriesData
 from validators.metrics.representation import NUMERIC_KINDS, TabularEncoder, numeric_values
 from validators.metrics.tabular import column_similarity
+from validators.metrics.threads import limited_threads
 
 MAX_SEQUENCES = 1_000  # sequences per side for the two learned scores
 MAX_STEPS = 24  # learned scores see a random window of at most this many steps (cost is linear in it)
@@ -193,6 +194,7 @@ def length_distance(real: TimeSeriesData, synthetic: TimeSeriesData) -> float:
     return float(ks_2samp(a, b).statistic)
 
 
+@limited_threads()
 def timeseries_fidelity(
     train: TimeSeriesData, holdout: TimeSeriesData, synthetic: TimeSeriesData, *, seed: int = 0
 ) -> dict[str, float]:
