@@ -27,6 +27,11 @@ Plain replacement (inpainting an unconditionally trained model) was measured fir
 it left Gentoo on Biscoe in 86 % of rows (source: 100 %) against 94 % here, since its
 early steps see only noise in the conditioned channels. Classifier-free guidance would
 fix the conditioning columns at training time and add a guidance weight to tune.
+
+Known limit: rare classes come out rarer than in the source when training is short.
+On penguins after 300 epochs, 3.2 % missing `sex` came out at about 2 %, and it reached
+2.7 % after 1,000 epochs. The first step's predicted class shares match the source,
+then the deterministic path drifts toward common classes.
 """
 
 from __future__ import annotations
@@ -224,7 +229,9 @@ class DiffusionParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     epochs: int = Field(300, ge=1)  # passes over the table; small tables need many
-    batch_size: int = Field(256, ge=2)  # rows per step: TabDDPM-scale batches stay stable
+    # Rows per step. On penguins (3 seeds) 256 was steadier than 57: mean KS/TVD
+    # 0.025 ± 0.001 against 0.029 ± 0.011.
+    batch_size: int = Field(256, ge=2)
     # AdamW, decayed linearly to 0. Above TabDDPM's 1e-3..3e-3 (a smaller MLP, fewer
     # steps): on penguins 5e-3 beat 2e-3 on marginals and on conditionals.
     lr: float = Field(5e-3, gt=0)
