@@ -11,6 +11,7 @@ from typing import Any, Callable, Optional
 
 import typer
 import yaml
+from rich.console import Console
 from rich.table import Table
 
 from flows.display import console, progress_bars, quiet_expected_errors
@@ -69,7 +70,8 @@ def _run_job(
     return 0 if summary["status"] == "published" else 1
 
 
-def _print_summary(summary: dict[str, Any]) -> None:
+def _print_summary(summary: dict[str, Any], out: Console = console) -> None:
+    console = out
     status = summary["status"]
     colour = "green" if status == "published" else "red"
     console.print(f"\n[bold {colour}]{status}[/]  {summary['run_dir']}")
