@@ -90,6 +90,11 @@ def test_column_similarity_and_missing_rates(penguins):
     gappy.loc[: len(frame) // 2 - 1, "bill_length_mm"] = np.nan
     expected = gappy["bill_length_mm"].isna().mean() - frame["bill_length_mm"].isna().mean()
     assert missing_rate_diff(frame, gappy) == pytest.approx(expected)
+    dated = frame.assign(seen=pd.to_datetime(frame["year"].astype(str) + "-06-01").where(frame["sex"].notna()))
+    later = dated.assign(seen=dated["seen"] + pd.Timedelta(days=400))
+    profile = profile_table(dated)
+    assert column_similarity(dated, dated, profile)["seen"] == 1.0
+    assert column_similarity(dated, later, profile)["seen"] < 0.7  # a year later: KS sees the shift
 
 
 def test_bad_input_is_refused(tables):

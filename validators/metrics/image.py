@@ -22,9 +22,9 @@ from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from pipeline.data import ImageData
+from validators.metrics.representation import IMAGE_SIDE  # the CNN sees what privacy measures
 from validators.metrics.threads import limited_threads
 
-IMAGE_SIDE = 32  # the CNN sees images area-averaged to at most 32 x 32
 FEATURES = 64  # feature width: FID's covariance needs a few times more images than this
 MAX_TRAIN_IMAGES = 5_000  # images the feature CNN is trained on
 MAX_FID_IMAGES = 10_000  # images per side in the Fréchet distance

@@ -28,7 +28,8 @@ IMAGE_SIDE = 32  # larger images are area-averaged to at most 32 x 32 before dis
 def numeric_values(series: pd.Series) -> np.ndarray:
     """A numeric, integer or datetime column as float64 (datetimes as ns since epoch), NaN kept."""
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        out = series.astype("int64").to_numpy(dtype=float)
+        naive = series.dt.tz_convert(None) if series.dt.tz is not None else series
+        out = naive.to_numpy(dtype="datetime64[ns]").astype("int64").astype(float)
         out[series.isna().to_numpy()] = np.nan
         return out
     return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
