@@ -21,7 +21,7 @@ from generators.base import chunk_seed
 from pipeline.augment import balance_plan, reference_data
 from pipeline.errors import SynthpipeError
 from pipeline.fitting import FittedModel, fit_or_reuse, load_model
-from pipeline.manifest import library_versions
+from pipeline.manifest import library_versions, source_layout
 from pipeline.progress import tracker
 from pipeline.publish import MODEL_DIR, finish_run, open_run, reopen_run
 from pipeline.runs import RunFolder
@@ -202,6 +202,7 @@ def synthesize(
                  "synthetic": count_rows(run.tmp), "requested": total},
         "balance": {"target": balance, "added": {str(k): v for k, v in added.items()}} if added else None,
         "schema": source.profile.model_dump(mode="json") if hasattr(source, "profile") else None,
+        "layout": source_layout(source),
         "libraries": library_versions(),
         "timings": timings,
         "metrics": outcome.metrics,

@@ -35,3 +35,18 @@ def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> Path:
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / MANIFEST).read_text())
+
+
+def source_layout(source: Any) -> dict[str, Any]:
+    """What a reader needs besides the schema: sequence keys for time series, size,
+    mode and classes for images."""
+    from pipeline.data import ImageData, TimeSeriesData
+
+    if isinstance(source, TimeSeriesData):
+        return {"entity": source.entity, "time": source.time, "static": list(source.static),
+                "features": list(source.features)}
+    if isinstance(source, ImageData):
+        classes = None if source.labels is None else sorted({v.item() if hasattr(v, "item") else v for v in source.labels})
+        return {"height": source.size[0], "width": source.size[1], "mode": source.mode,
+                "label": source.label_name, "classes": classes}
+    return {}

@@ -122,6 +122,13 @@ def test_run_end_to_end_through_the_flow(tmp_path, prefect_harness):
     assert (job_root / "LATEST").exists() == (manifest["status"] == "published")
     assert manifest["status"] in result.output and str(run) in result.output
 
+    # What downstream training reads: the same rows, the manifest beside them.
+    from pipeline.consume import load
+
+    dataset = load("cli-test", version=run.name, root=tmp_path / "out", allow_quarantined=True)
+    assert dataset.manifest["run_id"] == run.name
+    assert dataset.to_pandas().shape == (250, table.num_columns)
+
     # Same source and settings: the fitted model is reused, and the run is a new folder.
     again = runner.invoke(app, ["run", str(job), "--rows", "100", "--seed", "4"])
     assert again.exit_code in (0, 1), again.output
