@@ -102,7 +102,7 @@ def profile_column(series: pd.Series) -> ColumnProfile:
         if kind == "numeric":
             prof["decimals"] = _decimals(s)
     elif kind == "datetime":
-        ns = s.astype("int64")
+        ns = s.astype("datetime64[ns]").astype("int64")  # whatever the source's unit
         prof["min"], prof["max"] = float(ns.min()), float(ns.max())
     else:
         prof["categories"] = sorted({_python(v) for v in s.unique()}, key=lambda v: (str(type(v)), v))
