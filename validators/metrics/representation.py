@@ -40,6 +40,11 @@ def category_values(series: pd.Series) -> np.ndarray:
     return series.astype(object).where(series.notna(), "<missing>").astype(str).to_numpy()
 
 
+def _unit_mismatch(onehot: np.ndarray) -> np.ndarray:
+    """Scale one-hot columns so that two different categories are at distance 1."""
+    return onehot * np.float32(np.sqrt(0.5))
+
+
 class TabularEncoder:
     """Scaled numerics (+ missing indicators) and scaled one-hot categories, fitted on train."""
 
@@ -60,7 +65,7 @@ class TabularEncoder:
             parts.append(("num", num, self.numeric))
         if self.categorical:
             onehot = OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float32)
-            scale = FunctionTransformer(lambda x: x / np.sqrt(2.0))
+            scale = FunctionTransformer(_unit_mismatch)
             parts.append(("cat", make_pipeline(onehot, scale), self.categorical))
         self.transformer_ = ColumnTransformer(parts, sparse_threshold=0.0).fit(self._frame(frame))
         return self
