@@ -116,7 +116,8 @@ def _model_frame(frame: pd.DataFrame, profile: TableProfile, columns: list[str])
 def detection_auc(real: pd.DataFrame, synthetic: pd.DataFrame, profile: TableProfile, *, seed: int = 0) -> float:
     """Classifier two-sample test: cross-validated ROC AUC of a gradient-boosted classifier
     told to separate real from synthetic rows on a balanced sample. 0.5 = indistinguishable,
-    1.0 = every synthetic row is recognisable."""
+    1.0 = every synthetic row is recognisable; well below 0.5 happens when synthetic rows
+    duplicate real ones (the same row under both labels), which privacy catches."""
     n = min(len(real), len(synthetic), MAX_DETECTION_ROWS)
     both = pd.concat([_sample(real, n, seed), _sample(synthetic, n, seed + 1)], ignore_index=True)
     x = _model_frame(both, profile, profile.names)
