@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from pipeline.errors import SynthpipeError
 from pipeline.progress import Tracker, use_display
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # paths and failure lines stay whole, copy-pasteable
 
 
 class RichTracker(Tracker):

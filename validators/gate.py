@@ -87,10 +87,21 @@ def run_contract(run_dir: Path, source: SourceData, suite: Any, *, chunk_rows: i
     return gx.merge_results(results)
 
 
-def metric_bounds(modality: str, overrides: dict[str, Any] | None, target: str | None) -> dict[str, Bound]:
+def metric_bounds(
+    modality: str, overrides: dict[str, Any] | None, target: str | None, metrics: dict[str, float] | None = None,
+) -> dict[str, Bound]:
+    """The bounds that apply to this run. A fidelity metric that does not apply to the
+    data (Cramér's V with one categorical column, cross-correlation of one feature,
+    utility without a target) is absent from `metrics` by design, and its bound is
+    dropped. Privacy bounds are never dropped: a missing privacy metric fails."""
     bounds = thresholds_for(modality, overrides)
     if target is None:
         bounds = {m: b for m, b in bounds.items() if m not in TARGET_METRICS}
+    if metrics is not None:
+        absent = sorted(m for m in bounds if m.startswith("fidelity.") and m not in metrics)
+        if absent:
+            log.info("fidelity metrics not applicable to this data, not gated: %s", ", ".join(absent))
+        bounds = {m: b for m, b in bounds.items() if m not in absent}
     return bounds
 
 
@@ -142,7 +153,7 @@ def validate_run(
         if synthetic is None:
             synthetic = load_synthetic(run_dir, source, max_records=metric_records)
         metrics = compute_metrics(source, train, holdout, synthetic, target=target, seed=seed)
-    bounds = bounds if bounds is not None else metric_bounds(source.modality, thresholds, target)
+    bounds = bounds if bounds is not None else metric_bounds(source.modality, thresholds, target, metrics)
     table = metrics_table(metrics)
     for name in METRIC_SUITES:
         suites[name] = build_metric_suite(name, bounds)
