@@ -249,7 +249,8 @@ def test_shuffle_reorders_each_epoch_and_workers_split_the_rows(penguin_runs):
     assert not torch.equal(first, second)
     key = lambda t: sorted(map(tuple, t.nan_to_num(-1).tolist()))  # noqa: E731
     assert key(first) == key(second)
-    loaded = torch.cat(list(DataLoader(rows, batch_size=50, num_workers=2)))
+    # spawn: a forked worker inherits the session's Prefect / GX threads and can die at start-up
+    loaded = torch.cat(list(DataLoader(rows, batch_size=50, num_workers=2, multiprocessing_context="spawn")))
     assert loaded.shape == (344, 2) and key(loaded) == key(first)  # every row exactly once
 
 
