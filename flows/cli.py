@@ -80,7 +80,9 @@ def _print_summary(summary: dict[str, Any], out: Console = console) -> None:
     if summary.get("balance"):
         added = ", ".join(f"{k}: +{v:,}" for k, v in summary["balance"]["added"].items())
         console.print(f"balanced {summary['balance']['target']!r}, records added per class: {added}")
-    console.print(f"{rows['synthetic']:,} synthetic records from {rows['train']:,} training records "
+    unit = {"tabular": "rows", "timeseries": "sequences", "image": "images"}[summary["job"]["source"]["modality"]]
+    in_rows = f" ({rows['synthetic']:,} rows)" if unit == "sequences" else ""
+    console.print(f"{rows['requested']:,} synthetic {unit}{in_rows} from {rows['train']:,} training {unit} "
                   f"in {summary['timings']['total_s']:.1f} s"
                   + (" (fitted model reused)" if summary["generator"]["reused_fit"] else ""))
     table = Table("metric", "value", title="metrics", title_justify="left")
