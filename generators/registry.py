@@ -4,7 +4,6 @@ for built-ins and by the `synthpipe.generators` entry-point group for plugins.""
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Callable, TypeVar
 
@@ -53,8 +52,7 @@ def _load() -> None:
         return
     _loaded = True
     for module in BUILTIN_MODULES:
-        if importlib.util.find_spec(module) is not None:  # TODO(integration): drop once all exist
-            importlib.import_module(module)
+        importlib.import_module(module)
     for ep in entry_points(group="synthpipe.generators"):
         if ep.name not in _REGISTRY:
             _REGISTRY[ep.name] = ep.load()
