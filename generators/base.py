@@ -12,6 +12,7 @@ gives the same rows as a single-process run, and memory never holds more than a 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -51,6 +52,24 @@ def resolve_device(device: str) -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise BadInputError("generator.device is 'cuda' but no CUDA GPU is available; use 'auto' or 'cpu'")
     return torch.device(device)
+
+
+@contextlib.contextmanager
+def one_cpu_thread(device: torch.device) -> Iterator[None]:
+    """Run small models single-threaded on CPU: a GRU step with batch 64 took
+    0.07 s on one thread and 3-9 s on two on the shared 2-core machine (threads
+    spin-waiting on each other); these models are too small to gain from intra-op
+    threads, and parallel sampling shards give the parallelism instead."""
+    if device.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
 
 
 class Generator(ABC):

@@ -14,8 +14,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from generators.base import Generator, resolve_device
-from generators.sequences import one_cpu_thread
+from generators.base import Generator, one_cpu_thread, resolve_device
 from pipeline.data import ImageData
 from pipeline.errors import BadInputError
 from pipeline.progress import Progress

@@ -28,7 +28,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from generators.base import Generator, resolve_device
+from generators.base import Generator, one_cpu_thread, resolve_device
 from generators.encoding import TableEncoder
 from pipeline.data import TimeSeriesData
 from pipeline.errors import ConditionError
@@ -127,23 +127,6 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> 
     """Mean squared error over existing steps only: padding never teaches anything."""
     m = mask.unsqueeze(-1).expand_as(pred)
     return ((pred - target) ** 2 * m).sum() / m.sum().clamp(min=1)
-
-
-@contextlib.contextmanager
-def one_cpu_thread(device: torch.device) -> Iterator[None]:
-    """Run small sequence models single-threaded on CPU: a GRU step with batch 64 took
-    0.07 s on one thread and 3-9 s on two on the shared 2-core machine (threads
-    spin-waiting on each other); these models are too small to gain from intra-op
-    threads, and parallel sampling shards give the parallelism instead."""
-    if device.type != "cpu":
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @contextlib.contextmanager

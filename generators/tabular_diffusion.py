@@ -45,10 +45,10 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
-from generators.base import Generator, resolve_device
+from generators.base import Generator, one_cpu_thread, resolve_device
 from generators.encoding import TableEncoder
+from generators.diffusion_schedule import SinusoidalPosEmb, cosine_alphas_cumprod
 from generators.registry import register
-from generators.sequences import one_cpu_thread
 from pipeline.data import TabularData
 from pipeline.progress import Progress
 
@@ -60,34 +60,12 @@ CLIP = 5.2
 # ---- helpers --------------------------------------------------------------------------
 
 
-def cosine_alphas_cumprod(timesteps: int, s: float = 0.008) -> torch.Tensor:
-    """ᾱ_t of the cosine schedule (Nichol & Dhariwal 2021), betas clipped at 0.999."""
-    steps = torch.arange(timesteps + 1, dtype=torch.float64) / timesteps
-    f = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2
-    betas = (1 - f[1:] / f[:-1]).clamp(max=0.999)
-    return torch.cumprod(1 - betas, dim=0).float()
-
-
 def extract(a: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """a[t] as a column that broadcasts over a (rows, features) batch."""
     return a[t].unsqueeze(-1)
 
 
 # ---- building blocks ------------------------------------------------------------------
-
-
-class SinusoidalPosEmb(nn.Module):
-    """The transformer's sinusoidal position embedding, used for the timestep."""
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, t: torch.Tensor) -> torch.Tensor:
-        half = self.dim // 2
-        freqs = torch.exp(torch.arange(half, device=t.device) * (-math.log(10_000) / (half - 1)))
-        args = t.float()[:, None] * freqs[None]
-        return torch.cat((args.sin(), args.cos()), dim=-1)
 
 
 class Denoiser(nn.Module):

@@ -18,6 +18,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from generators.diffusion_schedule import SinusoidalPosEmb, cosine_alphas_cumprod
 from generators.registry import register
 from generators.sequences import SequenceGenerator, SequenceParams, Sequences, masked_mse, minibatches
 from pipeline.progress import Progress
@@ -45,28 +46,7 @@ def extract(a: torch.Tensor, t: torch.Tensor, ndim: int) -> torch.Tensor:
     return a.gather(-1, t).reshape(t.shape[0], *((1,) * (ndim - 1)))
 
 
-def cosine_beta_schedule(timesteps: int, s: float = 0.008) -> torch.Tensor:
-    """Nichol & Dhariwal's cosine schedule: noise grows slowly at both ends."""
-    steps = torch.linspace(0, timesteps, timesteps + 1, dtype=torch.float64) / timesteps
-    alphas_cumprod = torch.cos((steps + s) / (1 + s) * math.pi * 0.5) ** 2
-    alphas_cumprod = alphas_cumprod / alphas_cumprod[0]
-    betas = 1 - (alphas_cumprod[1:] / alphas_cumprod[:-1])
-    return torch.clip(betas, 0, 0.999)
-
-
 # ---- building blocks ------------------------------------------------------------------
-
-
-class SinusoidalPosEmb(nn.Module):
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, t: torch.Tensor) -> torch.Tensor:
-        half = self.dim // 2
-        freqs = torch.exp(torch.arange(half, device=t.device) * -(math.log(10000) / (half - 1)))
-        args = t.float()[:, None] * freqs[None, :]
-        return torch.cat([args.sin(), args.cos()], dim=-1)
 
 
 class ResidualBlock(nn.Module):
@@ -121,7 +101,7 @@ class GaussianDiffusion(nn.Module):
     def __init__(self, denoiser: Denoiser, *, timesteps: int) -> None:
         super().__init__()
         self.denoiser, self.timesteps = denoiser, timesteps
-        alphas_cumprod = torch.cumprod(1 - cosine_beta_schedule(timesteps), dim=0)
+        alphas_cumprod = cosine_alphas_cumprod(timesteps)
         self.register_buffer("sqrt_ac", alphas_cumprod.sqrt().float())
         self.register_buffer("sqrt_1m_ac", (1 - alphas_cumprod).sqrt().float())
         self.register_buffer("alphas_cumprod", alphas_cumprod.float())
