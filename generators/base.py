@@ -79,6 +79,8 @@ class Generator(ABC):
     modality: ClassVar[str]
     family: ClassVar[str]
     Params: ClassVar[type[BaseModel]] = NoParams
+    # Small models run faster on one CPU thread (see one_cpu_thread); big ones say False.
+    single_cpu_thread: ClassVar[bool] = True
 
     def __init__(self, *, device: str = "auto", **params: Any) -> None:
         try:
@@ -103,7 +105,8 @@ class Generator(ABC):
         """Learn from `data`; returns self."""
         if data.modality != self.modality:
             raise BadInputError(f"{self.name} fits {self.modality} data, got {data.modality}")
-        self._fit(data, progress=progress or silent)
+        with self._thread_policy():
+            self._fit(data, progress=progress or silent)
         self.fitted_ = True
         return self
 
@@ -123,9 +126,10 @@ class Generator(ABC):
         this directly, so any worker can draw any chunk."""
         self._check_fitted()
         self.check_conditions(conditions)
-        return self._sample_chunk(
-            size, seed=chunk_seed(seed, index), conditions=conditions or None, offset=index * batch_size
-        )
+        with self._thread_policy():
+            return self._sample_chunk(
+                size, seed=chunk_seed(seed, index), conditions=conditions or None, offset=index * batch_size
+            )
 
     def check_conditions(self, conditions: dict[str, Any] | None) -> None:
         """Refuse conditions on columns the generator cannot condition on, or values it never saw."""
@@ -193,6 +197,11 @@ class Generator(ABC):
     @abstractmethod
     def _restore(self, state: dict[str, Any], tensors: dict[str, Any]) -> None:
         """Inverse of `_export`."""
+
+    def _thread_policy(self) -> contextlib.AbstractContextManager:
+        if not self.single_cpu_thread:
+            return contextlib.nullcontext()
+        return one_cpu_thread(resolve_device(self.device))
 
     def _check_fitted(self) -> None:
         if not self.fitted_:

@@ -62,6 +62,7 @@ class ImageGenerator(Generator):
     """Template for image/gan, image/vae and image/diffusion."""
 
     modality = "image"
+    single_cpu_thread = False  # governed per job by the `one_thread` parameter instead
     Params = ImageParams
 
     # ---- what a family implements -----------------------------------------------------

@@ -28,7 +28,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from generators.base import Generator, one_cpu_thread, resolve_device
+from generators.base import Generator, resolve_device
 from generators.encoding import TableEncoder
 from pipeline.data import TimeSeriesData
 from pipeline.errors import ConditionError
@@ -295,15 +295,14 @@ class SequenceGenerator(Generator):
             self.model_ = self._build().to(self.device_)
         generator = torch.Generator(device=self.device_).manual_seed(self.params.seed)
         self.model_.train()
-        with one_cpu_thread(self.device_):
-            self._train(self.codec_.encode(data).to(self.device_), progress, generator)
+        self._train(self.codec_.encode(data).to(self.device_), progress, generator)
         self.model_.eval()
         self.condition_values_ = self.codec_.condition_values()
 
     def _sample_chunk(self, n: int, *, seed: int, conditions: dict[str, Any] | None, offset: int) -> pd.DataFrame:
         rows = self.codec_.draw(n, np.random.default_rng(seed), conditions)
         generator = torch.Generator(device=self.device_).manual_seed(seed)
-        with torch.no_grad(), one_cpu_thread(self.device_):
+        with torch.no_grad():
             x = self._generate(self.codec_.plan_matrix(rows).to(self.device_), generator)
         return self.codec_.decode(x.float().cpu().numpy(), rows, offset)
 

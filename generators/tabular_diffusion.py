@@ -45,7 +45,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
-from generators.base import Generator, one_cpu_thread, resolve_device
+from generators.base import Generator, resolve_device
 from generators.encoding import TableEncoder
 from generators.diffusion_schedule import SinusoidalPosEmb, cosine_alphas_cumprod
 from generators.registry import register
@@ -256,10 +256,9 @@ class TabularDiffusionGenerator(Generator):
             torch.manual_seed(self.params.seed)
             self.model_ = self._build(self.encoder_).to(device)
         self.model_.train()
-        # A small MLP on small batches: on the shared 2-core machine two intra-op threads
-        # made a training step 20x slower (580 ms vs 30 ms) by spin-waiting on each other.
-        with one_cpu_thread(device):
-            self._train(matrix, progress)
+        # One CPU thread (the base class's policy): two intra-op threads made a training step
+        # of this small MLP 20x slower (580 ms vs 30 ms) by spin-waiting on each other.
+        self._train(matrix, progress)
         self.model_.eval()
         self.condition_values_ = {
             c.name: list(c.categories or []) for c in data.profile.of_kind("categorical", "boolean")
@@ -305,10 +304,9 @@ class TabularDiffusionGenerator(Generator):
         device = resolve_device(self.device)
         self.model_.to(device)
         generator = torch.Generator(device=device).manual_seed(seed)
-        with one_cpu_thread(device):  # parallel sampling shards, not intra-op threads, use the cores
-            rows = self.model_.sample(
-                n, steps=self.params.sampling_steps, generator=generator, known=self._known(conditions, device)
-            )
+        rows = self.model_.sample(
+            n, steps=self.params.sampling_steps, generator=generator, known=self._known(conditions, device)
+        )
         return self.encoder_.inverse_transform(rows)
 
     def _export(self) -> tuple[dict[str, Any], dict[str, Any]]:
