@@ -129,6 +129,27 @@ def test_run_end_to_end_through_the_flow(tmp_path, prefect_harness):
     assert dataset.manifest["run_id"] == run.name
     assert dataset.to_pandas().shape == (250, table.num_columns)
 
+    # The run's Prefect artifacts: a markdown summary and a metrics table.
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["cli-test-summary", "cli-test-metrics"]))
+        )
+    by_key = {a.key: a for a in artifacts}
+    assert manifest["status"] in by_key["cli-test-summary"].data and run.name in by_key["cli-test-summary"].data
+    assert "fidelity.detection_auc" in str(by_key["cli-test-metrics"].data)
+
+    # `synth validate` re-runs the suites on the finished run; `synth report` rebuilds the page.
+    (run / "report.html").unlink()
+    revalidated = runner.invoke(app, ["validate", str(run)])
+    assert revalidated.exit_code == result.exit_code, revalidated.output
+    again_manifest = json.loads((run / "manifest.json").read_text())
+    assert "revalidated_at" in again_manifest and again_manifest["metrics"] == manifest["metrics"]
+    rebuilt = runner.invoke(app, ["report", str(run)])
+    assert rebuilt.exit_code == 0 and (run / "report.html").is_file()
+
     # Same source and settings: the fitted model is reused, and the run is a new folder.
     again = runner.invoke(app, ["run", str(job), "--rows", "100", "--seed", "4"])
     assert again.exit_code in (0, 1), again.output
