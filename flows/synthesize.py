@@ -19,7 +19,7 @@ from prefect.utilities.annotations import quote
 from flows.artifacts import publish_artifacts
 from generators.base import chunk_seed
 from pipeline.augment import balance_plan, reference_data
-from pipeline.errors import SynthpipeError
+from pipeline.errors import SourceError, SynthpipeError
 from pipeline.fitting import FittedModel, fit_or_reuse, load_model
 from pipeline.manifest import library_versions, source_layout
 from pipeline.progress import tracker
@@ -70,8 +70,8 @@ def fit_task(spec: JobSpec, train, source_fingerprint: str, refit: bool) -> Fitt
 
 
 @task(name="open-run", **IO)
-def open_run_task(spec: JobSpec, model: FittedModel) -> RunFolder:
-    return open_run(spec, model.path)
+def open_run_task(spec: JobSpec, model: FittedModel, source_fingerprint: str, balance: str | None) -> RunFolder:
+    return open_run(spec, model.path, source_fingerprint=source_fingerprint, balance=balance)
 
 
 @task(name="sample-part", **IO)
@@ -151,10 +151,14 @@ def synthesize(
                               "output": output})
     log = get_run_logger()
     if resume:
-        run, spec = reopen_run(spec.run_root, resume)
+        run, spec, facts = reopen_run(spec.run_root, resume)
+        balance = facts.get("balance")
         log.info("resuming run %s", resume)
 
     source, source_fp = load_source_task(spec)
+    if resume and source_fp != facts.get("source_fingerprint"):
+        raise SourceError(f"the source {spec.source.path} changed since run {resume} started: its parts would "
+                          "not match; start a new run instead")
     train, holdout = split_task(quote(source), spec)
     added = balance_plan(source, balance) if balance else None
     if balance and not added:
@@ -166,7 +170,7 @@ def synthesize(
         model = FittedModel(path=run.tmp / MODEL_DIR, cache_key="resumed", reused=True)
     else:
         model = fit_task(spec, quote(train), source_fp, refit)
-        run = open_run_task(spec, model)
+        run = open_run_task(spec, model, source_fp, balance)
     timings["fit_s"] = time.perf_counter() - t
     log.info("run %s: writing to %s", run.run_id, run.tmp)
 

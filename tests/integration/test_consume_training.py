@@ -24,6 +24,7 @@ from pipeline.publish import finish_run, open_run
 from pipeline.sink import count_rows, plan_parts, write_part
 from pipeline.spec import parse_spec
 from pipeline.split import split_source
+from pipeline.sources import fingerprint
 from pipeline.torch_dataset import encode_target
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +41,7 @@ MIN_REAL_ACCURACY = 0.6
 def publish(spec, generator, source, model_dir: Path) -> None:
     """What the flow does after fitting, minus validation: run folder, parts, manifest, LATEST."""
     generator.save(model_dir)
-    run = open_run(spec, model_dir)
+    run = open_run(spec, model_dir, source_fingerprint=fingerprint(spec.source.path))
     for part in plan_parts(spec.sample.rows, spec.sample.batch_size, spec.source.modality,
                            seed=spec.sample.seed, conditions=spec.sample.conditions):
         write_part(generator, part, run.tmp, batch_size=spec.sample.batch_size,
