@@ -6,7 +6,6 @@ levels), and checkpoint state. A family implements `_build`, `_train` and `_gene
 from __future__ import annotations
 
 from abc import abstractmethod
-from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -14,7 +13,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from generators.base import Generator, one_cpu_thread, resolve_device
+from generators.base import Generator, resolve_device
 from pipeline.data import ImageData
 from pipeline.errors import BadInputError
 from pipeline.progress import Progress
@@ -62,7 +61,6 @@ class ImageGenerator(Generator):
     """Template for image/gan, image/vae and image/diffusion."""
 
     modality = "image"
-    single_cpu_thread = False  # governed per job by the `one_thread` parameter instead
     Params = ImageParams
 
     # ---- what a family implements -----------------------------------------------------
@@ -112,15 +110,16 @@ class ImageGenerator(Generator):
             self.condition_values_ = {self.label_name_: self.classes_}
             y = torch.from_numpy(index.astype(np.int64)).to(self.device_)
         devices = [self.device_] if self.device_.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), self._threads():
+        with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.params.seed)
             self.nets_ = {name: net.to(self.device_) for name, net in self._build().items()}
             self._train(to_tensor(data.images).to(self.device_), y, progress)
         for net in self.nets_.values():
             net.eval()
 
-    def _threads(self):
-        return one_cpu_thread(self.device_) if self.params.one_thread else nullcontext()
+    @property
+    def single_cpu_thread(self) -> bool:  # the base class's thread policy, set per job
+        return self.params.one_thread
 
     @property
     def num_classes_(self) -> int:
@@ -130,7 +129,7 @@ class ImageGenerator(Generator):
         generator = torch.Generator(device=self.device_).manual_seed(seed)
         index = self._draw_labels(n, conditions, generator)
         parts = []
-        with torch.no_grad(), self._threads():
+        with torch.no_grad():
             for start in range(0, n, self.params.sample_batch):
                 size = min(self.params.sample_batch, n - start)
                 y = None if index is None else index[start : start + size]

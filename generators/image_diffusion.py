@@ -9,7 +9,6 @@ the `timesteps` steps is the original DDPM ancestral sampler, so one sampler ser
 
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F
@@ -17,21 +16,13 @@ from pydantic import Field
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from generators.diffusion_schedule import cosine_alphas_cumprod
 from generators.image_base import ImageGenerator, ImageParams, batches
 from generators.registry import register
 from generators.unet import UNet
 from pipeline.progress import Progress
 
 # ---- helpers ------------------------------------------------------------------------------
-
-
-def cosine_alphas_cumprod(timesteps: int, s: float = 0.008) -> torch.Tensor:
-    """ᾱ_t of the cosine schedule (Nichol & Dhariwal, 2021): noise added evenly in log-SNR,
-    which suits small images better than the linear schedule."""
-    steps = torch.linspace(0, timesteps, timesteps + 1, dtype=torch.float64) / timesteps
-    f = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2
-    betas = (1 - f[1:] / f[:-1]).clamp(max=0.999)
-    return torch.cumprod(1 - betas, dim=0).float()
 
 
 def extract(values: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

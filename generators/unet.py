@@ -7,21 +7,14 @@ free guidance (Ho & Salimans, 2022) uses for the unconditional prediction."""
 
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from generators.diffusion_schedule import sinusoidal_embedding
+
 # ---- helpers ------------------------------------------------------------------------------
-
-
-def sinusoidal_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
-    """Transformer-style position embedding of (float) timesteps: (B,) -> (B, dim)."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(10_000) * torch.arange(half, device=t.device) / (half - 1))
-    args = t.float()[:, None] * freqs[None]
-    return torch.cat([args.sin(), args.cos()], dim=-1)
 
 
 def conv3x3(c_in: int, c_out: int) -> nn.Conv2d:
