@@ -1,4 +1,4 @@
-"""`timeseries/par` (SDV PAR) on the Grunfeld investment panel (statsmodels): 11 firms x
+"""`timeseries/par` (SDV PAR) on the Grunfeld investment panel (data/sources): 11 firms x
 20 years, a few epochs. Long format, ids, ordering, lengths, determinism, checkpoints,
 conditions on a static column."""
 
@@ -6,44 +6,17 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from statsmodels.datasets import grunfeld
 
 from generators import get, load_generator
 from pipeline.data import TimeSeriesData
 from pipeline.errors import ConditionError
 from pipeline.schema import conform, profile_table
 
-# Each firm's industry (public record) as a static column to condition on; Grunfeld
-# itself has no per-firm attribute.
-INDUSTRY = {
-    "General Motors": "automotive",
-    "Chrysler": "automotive",
-    "US Steel": "steel",
-    "American Steel": "steel",
-    "General Electric": "electrical",
-    "Westinghouse": "electrical",
-    "Atlantic Refining": "oil",
-    "Union Oil": "oil",
-    "IBM": "office machines",
-    "Goodyear": "rubber",
-    "Diamond Match": "matches",
-}
-
-
 @pytest.fixture(scope="module")
-def panel() -> TimeSeriesData:
-    frame = grunfeld.load_pandas().data
-    frame = frame.assign(year=frame["year"].astype(int), industry=frame["firm"].map(INDUSTRY))
-    frame = frame[["firm", "year", "industry", "invest", "value", "capital"]]
-    frame = frame.sort_values(["firm", "year"]).reset_index(drop=True)
-    return TimeSeriesData(
-        frame=frame,
-        profile=profile_table(frame),
-        entity="firm",
-        time="year",
-        static=["industry"],
-        features=["invest", "value", "capital"],
-    )
+def panel(timeseries_source) -> TimeSeriesData:
+    """data/sources/grunfeld.csv through the real loader: `industry` is static."""
+    assert timeseries_source.static == ["industry"]
+    return timeseries_source
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +31,7 @@ def test_long_format_in_the_source_schema(par, panel):
     assert out["firm"].nunique() == 6
     assert not set(out["firm"]) & set(panel.frame["firm"])  # no synthetic firm claims a real one
     assert out.equals(out.sort_values(["firm", "year"]).reset_index(drop=True))
-    assert set(out["industry"]) <= set(INDUSTRY.values())
+    assert set(out["industry"]) <= set(panel.frame["industry"])
     assert (out.groupby("firm")["industry"].nunique() == 1).all()  # static stays static
 
 
