@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from flows.display import console, progress_bars, quiet_expected_errors
+from pipeline.data import RECORD_UNIT
 from pipeline.errors import BadInputError, SynthpipeError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="synthpipe: fit, sample, validate, publish synthetic data.")
@@ -50,10 +51,9 @@ def _run_job(
     from pipeline.spec import load_spec
 
     spec = load_spec(job_file, overrides)  # bad input fails here, before Prefect starts
-    if not spec.source.path.exists():
-        from pipeline.errors import SourceError
+    from pipeline.sources.fingerprint import existing_source
 
-        raise SourceError(f"source not found: {spec.source.path} (check source.path in {job_file})")
+    existing_source(spec.source.path)
     quiet_expected_errors()
     from flows.synthesize import synthesize
 
@@ -80,7 +80,7 @@ def _print_summary(summary: dict[str, Any], out: Console = console) -> None:
     if summary.get("balance"):
         added = ", ".join(f"{k}: +{v:,}" for k, v in summary["balance"]["added"].items())
         console.print(f"balanced {summary['balance']['target']!r}, records added per class: {added}")
-    unit = {"tabular": "rows", "timeseries": "sequences", "image": "images"}[summary["job"]["source"]["modality"]]
+    unit = RECORD_UNIT[summary["job"]["source"]["modality"]]
     in_rows = f" ({rows['synthetic']:,} rows)" if unit == "sequences" else ""
     console.print(f"{rows['requested']:,} synthetic {unit}{in_rows} from {rows['train']:,} training {unit} "
                   f"in {summary['timings']['total_s']:.1f} s"

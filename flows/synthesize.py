@@ -20,7 +20,9 @@ from flows.artifacts import publish_artifacts
 from generators.base import chunk_seed
 from pipeline.augment import balance_plan, reference_data
 from pipeline.errors import SourceError, SynthpipeError
-from pipeline.fitting import FittedModel, fit_or_reuse, load_model
+from generators import load_generator
+from pipeline.data import RECORD_UNIT
+from pipeline.fitting import FittedModel, fit_or_reuse
 from pipeline.manifest import library_versions, source_layout
 from pipeline.progress import tracker
 from pipeline.publish import MODEL_DIR, finish_run, open_run, reopen_run
@@ -76,7 +78,7 @@ def open_run_task(spec: JobSpec, model: FittedModel, source_fingerprint: str, ba
 
 @task(name="sample-part", **IO)
 def sample_part_task(spec: JobSpec, run_dir: str, part: PartPlan, progress=None) -> str:
-    generator = load_model(Path(run_dir) / MODEL_DIR)
+    generator = load_generator(Path(run_dir) / MODEL_DIR)
     provenance = {"job": spec.name, "run_id": Path(run_dir).name.removeprefix(".tmp-"),
                   "generator": spec.generator_name}
     path = write_part(generator, part, Path(run_dir), batch_size=spec.sample.batch_size, provenance=provenance,
@@ -177,7 +179,7 @@ def synthesize(
     t = time.perf_counter()
     parts = sampling_plan(spec, added, balance)
     total = sum(p.rows for p in parts)
-    progress = tracker(f"sample {total:,} {_unit(spec)}", total)
+    progress = tracker(f"sample {total:,} {RECORD_UNIT[spec.source.modality]}", total)
     futures = sample_part_task.map(unmapped(spec), unmapped(str(run.tmp)), parts,
                                    unmapped(progress if _runs_locally() else None))
     for future in futures:
@@ -218,7 +220,3 @@ def synthesize(
                "failure_lines": [str(f) for f in outcome.failures]}
     publish_artifacts(summary)
     return summary
-
-
-def _unit(spec: JobSpec) -> str:
-    return {"tabular": "rows", "timeseries": "sequences", "image": "images"}[spec.source.modality]

@@ -71,4 +71,6 @@ class ImageData:
 
 
 SourceData = Union[TabularData, TimeSeriesData, ImageData]
+# What `sample.rows` counts in each modality, in words for people.
+RECORD_UNIT = {"tabular": "rows", "timeseries": "sequences", "image": "images"}
 Batch = Union[pd.DataFrame, ImageData]

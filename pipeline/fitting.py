@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from generators import get, load_generator
-from generators.base import Generator
+from generators import get
 from pipeline.data import SourceData
 from pipeline.progress import Progress
 from pipeline.spec import JobSpec
@@ -69,7 +68,3 @@ def fit_or_reuse(
         shutil.rmtree(target)
     os.rename(tmp, target)
     return FittedModel(path=target, cache_key=key, reused=False)
-
-
-def load_model(model: FittedModel | Path) -> Generator:
-    return load_generator(model.path if isinstance(model, FittedModel) else model)

@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -132,7 +132,8 @@ def write_part(
         writer.close()
         os.rename(tmp, final)
     except BaseException:
-        writer.close() if writer.writer is not None else None
+        if writer.writer is not None:
+            writer.writer.close()  # drop the buffer rather than flush it: the file goes anyway
         tmp.unlink(missing_ok=True)
         raise
     return final
@@ -142,17 +143,22 @@ def part_files(run_dir: Path) -> list[Path]:
     return sorted(run_dir.glob("part-*.parquet"))
 
 
-def read_output(run_dir: Path, *, max_rows: int | None = None) -> pa.Table:
-    """The run's parts as one Arrow table (optionally only the first `max_rows`)."""
-    tables, total = [], 0
+def row_groups(run_dir: Path) -> Iterator[pa.Table]:
+    """The run's data one row group at a time, in part order: memory holds one group."""
     for path in part_files(run_dir):
         pf = pq.ParquetFile(path)
         for i in range(pf.num_row_groups):
-            t = pf.read_row_group(i)
-            tables.append(t)
-            total += t.num_rows
-            if max_rows is not None and total >= max_rows:
-                return pa.concat_tables(tables).slice(0, max_rows)
+            yield pf.read_row_group(i)
+
+
+def read_output(run_dir: Path, *, max_rows: int | None = None) -> pa.Table:
+    """The run's parts as one Arrow table (optionally only the first `max_rows`)."""
+    tables, total = [], 0
+    for t in row_groups(run_dir):
+        tables.append(t)
+        total += t.num_rows
+        if max_rows is not None and total >= max_rows:
+            return pa.concat_tables(tables).slice(0, max_rows)
     return pa.concat_tables(tables) if tables else pa.table({})
 
 

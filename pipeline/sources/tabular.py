@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 from pipeline.data import TabularData
 from pipeline.errors import SourceError
 from pipeline.schema import profile_table
+from pipeline.sources.fingerprint import existing_source
 from pipeline.spec import SourceSpec
 
 READERS = (".csv", ".parquet", ".pq")
@@ -34,9 +35,7 @@ def _parse_dates(frame: pd.DataFrame) -> pd.DataFrame:
 
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read CSV or Parquet; every failure becomes a `SourceError` naming the file."""
-    path = Path(path)
-    if not path.exists():
-        raise SourceError(f"source not found: {path} (check source.path in the job spec)")
+    path = existing_source(path)
     if path.is_dir():
         raise SourceError(f"source {path} is a folder; a tabular source is one CSV or Parquet file")
     suffix = path.suffix.lower()
