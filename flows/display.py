@@ -51,8 +51,6 @@ class HideExpectedTracebacks(logging.Filter):
             record.exc_info, record.exc_text = None, None
             record.msg = str(record.getMessage()).split("\nTraceback")[0]
             record.args = ()
-        elif "Traceback" in str(record.msg) and "pipeline.errors" in str(record.msg):
-            record.msg = str(record.msg).split("\nTraceback")[0]
         return True
 
 
