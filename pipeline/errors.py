@@ -37,8 +37,6 @@ class UnsafeCheckpointError(BadInputError):
 class NotFittedError(SynthpipeError):
     """`sample` or `save` was called before `fit`."""
 
-    exit_code = 1
-
 
 class RunNotFoundError(BadInputError):
     """A run folder or job named by the user does not exist."""
