@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipeline.errors import SpecError
 
@@ -53,21 +53,13 @@ class ValidationSpec(_Strict):
 
 
 class JobSpec(_Strict):
-    name: str = Field(pattern=NAME_PATTERN, max_length=64)
+    name: str = Field(pattern=NAME_PATTERN, max_length=64)  # a folder name: no "/", no "..", no escaping the output
     source: SourceSpec
     generator: GeneratorSpec
     sample: SampleSpec = Field(default_factory=SampleSpec)
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
     output: Path = Path("data/synthetic")
     schedule: str | None = None  # cron, used by deployments
-
-    @field_validator("name")
-    @classmethod
-    def _no_escape(cls, v: str) -> str:
-        # The pattern already forbids "/" and ".."; keep the reason explicit.
-        if "/" in v or ".." in v:
-            raise ValueError("must not contain '/' or '..' (it becomes a folder name)")
-        return v
 
     @model_validator(mode="after")
     def _check_generator(self) -> "JobSpec":
@@ -101,6 +93,8 @@ def _format_error(err: ValidationError) -> str:
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "literal_error":
             msg = f"got {e['input']!r}; {msg.lower()}"
+        elif e["type"] == "string_pattern_mismatch":  # only `name` has a pattern
+            msg = f"got {e['input']!r}; use lowercase letters, digits and '-' (it becomes a folder name)"
         elif e["type"] == "extra_forbidden":
             msg = "unknown field; remove it or check its spelling"
         parts.append(f"{loc}: {msg}" if loc else msg)
