@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
@@ -147,6 +146,15 @@ class SyntheticDataset:
                 f"{self.run_dir / MANIFEST} has no job.source.modality: it was not written by synthpipe's flow"
             ) from None
 
+    @property
+    def layout(self) -> dict[str, Any]:
+        """What a reader needs besides the schema (pipeline.manifest.source_layout):
+        entity, time and static columns of time series; size, mode, label and classes of images."""
+        layout = self.manifest.get("layout")
+        if layout is None:
+            raise BadInputError(f"{self.run_dir / MANIFEST} has no layout: it was not written by synthpipe's flow")
+        return layout
+
     @cached_property
     def profile(self) -> TableProfile | None:
         """The source's profile (column kinds, category lists); None for images."""
@@ -234,35 +242,32 @@ class SyntheticDataset:
             raise BadInputError(
                 f"target {target!r} is not a label column of the output; columns: {', '.join(others) or 'none'}"
             )
-        label = target if target is not None else (others[0] if len(others) == 1 else None)
+        label = target if target is not None else self.layout["label"]
         return ImageRows(self.files, label, self.label_classes(label) if label else None, **stream)
 
     def label_classes(self, label: str) -> list[Any]:
         """The classes the generator was fitted on (its saved condition values in model/),
-        else the sorted labels found in the output: an image's class index is its
-        position here, the same in every run of a job whichever classes it sampled."""
+        else the source's sorted classes (the manifest's layout): an image's class index
+        is its position here, the same in every run of a job whichever classes it sampled."""
         config = self.run_dir / MODEL_CONFIG
         if config.is_file():
             fitted = json.loads(config.read_text()).get("condition_values", {}).get(label)
             if fitted:
                 return list(fitted)
-        values = pc.unique(self.to_pyarrow().to_table(columns=[label]).column(label)).drop_null().to_pylist()
-        return sorted(values, key=lambda v: (str(type(v)), v))
+        return list(self.layout["classes"] or [])
 
     def _sequences(
         self, profile: TableProfile, target: str | None, features: list[str] | None, static: list[str] | None,
         style: "Encoding", stream: dict[str, Any],
     ) -> "IterableDataset":
-        """Entity and time from the job spec; static columns given, or found in the first
-        row group of the output by the source loader's own rule."""
-        from pipeline.sources.timeseries import WINDOW_COLUMN, static_columns
+        """Entity, time and (unless given) the static columns from the manifest's layout:
+        what the source loader found in the source."""
         from pipeline.torch_dataset import Sequences
 
-        source = self.manifest["job"]["source"]
-        entity, time = source.get("entity") or WINDOW_COLUMN, source["time"]
+        entity, time = self.layout["entity"], self.layout["time"]
         rest = [n for n in profile.names if n not in (entity, time)]
         if static is None:
-            static = static_columns(pq.ParquetFile(self.files[0]).read_row_group(0).to_pandas(), entity, rest)
+            static = list(self.layout["static"])
         if target is not None and target not in static:
             raise BadInputError(
                 f"target {target!r} varies within an entity; a sequence target must be a static column: "

@@ -28,7 +28,7 @@ stored in the manifest, so training and serving agree):
   target is float32 (null: NaN);
 - images: float32 (C, H, W) in [0, 1]; the label is an int64 index into `classes`, the
   class list the generator was fitted on (`model/config.json`'s condition values),
-  else the sorted labels found in the output.
+  else the source's sorted classes (the manifest's `layout`).
 """
 
 from __future__ import annotations

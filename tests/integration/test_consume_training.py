@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 from generators import get
 from pipeline.consume import load
 from pipeline.images import table_to_images
+from pipeline.manifest import source_layout
 from pipeline.publish import finish_run, open_run
 from pipeline.sink import count_rows, plan_parts, write_part
 from pipeline.spec import parse_spec
@@ -52,6 +53,7 @@ def publish(spec, generator, source, model_dir: Path) -> None:
         "status": "published",
         "job": spec.model_dump(mode="json"),
         "schema": schema,
+        "layout": source_layout(source),
         "rows": {"source": len(source), "synthetic": count_rows(run.tmp)},
     }, published=True)
 

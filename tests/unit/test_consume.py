@@ -20,7 +20,7 @@ from pipeline.consume import load, load_run
 from pipeline.data import ImageData
 from pipeline.errors import BadInputError, QuarantinedError, RunNotFoundError
 from pipeline.images import images_to_table, table_to_images
-from pipeline.manifest import write_manifest
+from pipeline.manifest import source_layout, write_manifest
 from pipeline.runs import RunFolder, set_latest
 from pipeline.schema import profile_table
 from pipeline.sink import with_provenance
@@ -41,6 +41,7 @@ def write_run(
     *,
     source: dict,
     schema: dict | None,
+    layout: dict | None = None,
     status: str = "published",
     latest: bool = False,
     row_group_size: int | None = None,
@@ -56,6 +57,7 @@ def write_run(
         "job": {"name": job, "source": source},
         "rows": {"synthetic": sum(t.num_rows for t in tables)},
         "schema": schema,
+        "layout": layout or {},
         "metrics": {"privacy.exact_copy_rate": 0.0},
         "failures": [] if status == "published" else [asdict(MIA_FAILURE)],
     })
@@ -267,9 +269,9 @@ def test_images_decode_to_chw_in_unit_range_with_class_index(tmp_path, digits):
     parts = [images_to_table(ImageData(digits.images[:70], digits.labels[:70], "label")),
              images_to_table(ImageData(digits.images[70:], digits.labels[70:], "label"))]
     write_run(tmp_path, "digits", "r1", parts, source={"modality": "image", "label": "label"}, schema=None,
-              latest=True, row_group_size=32)
+              layout=source_layout(digits), latest=True, row_group_size=32)
     images = load("digits", root=tmp_path).torch()
-    assert images.classes == list(range(10))  # no model/ folder: the sorted labels of the output
+    assert images.classes == list(range(10))  # no model/ folder: the source's classes, from the layout
     items = _all(images)
     assert len(items) == len(images) == 120
     x = torch.stack([i[0] for i in items])
@@ -295,14 +297,19 @@ def grunfeld(timeseries_source):
     return timeseries_source.frame.copy()
 
 
-def test_sequences_per_entity_with_static_target(tmp_path, grunfeld):
+@pytest.fixture(scope="module")
+def grunfeld_layout(timeseries_source) -> dict:
+    return source_layout(timeseries_source)
+
+
+def test_sequences_per_entity_with_static_target(tmp_path, grunfeld, grunfeld_layout):
     profile = profile_table(grunfeld)
     firms = grunfeld["firm"].unique()
     parts = [pa.Table.from_pandas(grunfeld[grunfeld.firm.isin(firms[:6])], preserve_index=False),
              pa.Table.from_pandas(grunfeld[grunfeld.firm.isin(firms[6:])], preserve_index=False)]
     # row groups of 45 rows cut firms (20 steps each) across row groups
     write_run(tmp_path, "grunfeld", "r1", parts, source={"modality": "timeseries", "entity": "firm", "time": "year"},
-              schema=profile.model_dump(mode="json"), latest=True, row_group_size=45)
+              schema=profile.model_dump(mode="json"), layout=grunfeld_layout, latest=True, row_group_size=45)
     sequences = load("grunfeld", root=tmp_path).torch(target="industry")
     assert sequences.feature_names == ["invest", "value", "capital"]
     assert sequences.static_names == []  # the target is the only static column
@@ -325,11 +332,11 @@ def test_sequences_per_entity_with_static_target(tmp_path, grunfeld):
         load("grunfeld", root=tmp_path).torch(target="invest")
 
 
-def test_sequences_of_uneven_length_pad_and_keep_statics(tmp_path, grunfeld):
+def test_sequences_of_uneven_length_pad_and_keep_statics(tmp_path, grunfeld, grunfeld_layout):
     uneven = grunfeld[~((grunfeld.firm == grunfeld.firm.iloc[0]) & (grunfeld.year > 1944))]
     write_run(tmp_path, "g", "r1", [pa.Table.from_pandas(uneven, preserve_index=False)],
               source={"modality": "timeseries", "entity": "firm", "time": "year"},
-              schema=profile_table(uneven).model_dump(mode="json"), latest=True)
+              schema=profile_table(uneven).model_dump(mode="json"), layout=grunfeld_layout, latest=True)
     sequences = load("g", root=tmp_path).torch(categorical="onehot")
     assert sequences.static_names == [f"industry={v}" for v in sorted(grunfeld["industry"].unique())]
     items = _all(sequences)
