@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -50,9 +49,6 @@ class RunFolder:
             raise FileExistsError(f"run folder {self.final} already exists; refusing to overwrite it")
         os.rename(self.tmp, self.final)
         return self.final
-
-    def discard(self) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def set_latest(job_root: Path, run_id: str) -> None:
