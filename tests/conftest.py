@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import flows  # noqa: F401,E402  (sets the offline Prefect / GX environment defaults first)
-import pytest  # noqa: E402
+import pytest
 
-from pipeline.data import TabularData  # noqa: E402
-from pipeline.schema import profile_table  # noqa: E402
-from pipeline.sources import read_table  # noqa: E402
+import flows  # noqa: F401  (sets the offline Prefect / GX environment defaults before they load)
+from pipeline.data import TabularData
+from pipeline.schema import profile_table
+from pipeline.sources import read_table
 
 ROOT = Path(__file__).resolve().parents[1]
 PENGUINS = ROOT / "data" / "sources" / "penguins.csv"
