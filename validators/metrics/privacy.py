@@ -58,10 +58,13 @@ def dcr_share(train: np.ndarray, holdout: np.ndarray, synthetic: np.ndarray) -> 
     1 -> 1. Unlike equal-sized subsamples this uses every reference record, so a
     generator that copies its training data scores ~1, not diluted by the subsampling.
     """
-    d_train = nearest(train, synthetic)[:, 0]
-    d_hold = nearest(holdout, synthetic)[:, 0]
+    return _dcr_share(nearest(train, synthetic)[:, 0], nearest(holdout, synthetic)[:, 0], len(train), len(holdout))
+
+
+def _dcr_share(d_train: np.ndarray, d_hold: np.ndarray, n_train: int, n_hold: int) -> float:
+    """`dcr_share` from each synthetic record's distance to its closest train / holdout record."""
     share = float(np.mean((d_train < d_hold) + 0.5 * (d_train == d_hold)))
-    p0 = len(train) / (len(train) + len(holdout))
+    p0 = n_train / (n_train + n_hold)
     return 0.5 * share / p0 if share <= p0 else 0.5 + 0.5 * (share - p0) / (1.0 - p0)
 
 
@@ -70,7 +73,11 @@ def nndr(train: np.ndarray, records: np.ndarray) -> float:
 
     Near 0: a record sits right on one training record and far from the rest, the mark
     of memorisation; near 1: it is about as close to several training records."""
-    d = nearest(train, records, k=2)
+    return _nndr(nearest(train, records, k=2))
+
+
+def _nndr(d: np.ndarray) -> float:
+    """`nndr` from the (records, 2) distances to the two nearest training records."""
     ratio = np.divide(d[:, 0], d[:, 1], out=np.zeros(len(d)), where=d[:, 1] > 0)
     return float(np.mean(np.where(d[:, 0] <= COPY_TOL, 0.0, ratio)))
 
@@ -97,11 +104,13 @@ def privacy_metrics(train: np.ndarray, holdout: np.ndarray, synthetic: np.ndarra
     n_attack = min(len(train), len(holdout), MAX_ATTACK)
     members, non_members = sample_rows(train, n_attack, rng), sample_rows(holdout, n_attack, rng)
     copies, natural = exact_copy_rate(train, synthetic), exact_copy_rate(train, holdout)
-    syn_nndr, hold_nndr = nndr(train_ref, queries), nndr(train_ref, sample_rows(holdout, MAX_QUERIES, rng))
+    # the queries' two nearest training records serve NNDR, and the first of them DCR
+    d_train = nearest(train_ref, queries, k=2)
+    syn_nndr, hold_nndr = _nndr(d_train), nndr(train_ref, sample_rows(holdout, MAX_QUERIES, rng))
     return {
         "privacy.exact_copy_rate": copies,
         "privacy.exact_copy_excess": max(0.0, copies - natural),
-        "privacy.dcr_share": dcr_share(train_ref, hold_ref, queries),
+        "privacy.dcr_share": _dcr_share(d_train[:, 0], nearest(hold_ref, queries)[:, 0], len(train_ref), len(hold_ref)),
         "privacy.nndr": syn_nndr,
         "privacy.nndr_vs_holdout": syn_nndr / hold_nndr if hold_nndr > 0 else float("nan"),
         "privacy.membership_auc": membership_auc(members, non_members, sample_rows(synthetic, MAX_REFERENCE, rng)),
