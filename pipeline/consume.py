@@ -30,8 +30,10 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
+from generators.base import CONFIG_FILE
 from pipeline.errors import BadInputError, QuarantinedError, RunNotFoundError
 from pipeline.manifest import MANIFEST, read_manifest
+from pipeline.publish import MODEL_DIR
 from pipeline.runs import LATEST, TMP_PREFIX, latest_run, resolve_run_dir
 from pipeline.schema import ColumnProfile, TableProfile
 from pipeline.sink import part_files
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
 
 PUBLISHED = "published"
 DEFAULT_ROOT = Path("data/synthetic")
-MODEL_CONFIG = Path("model") / "config.json"  # a run's copy of its fitted generator (generators.base)
+MODEL_CONFIG = Path(MODEL_DIR) / CONFIG_FILE  # a run's copy of its fitted generator
 # Job names follow the job spec's pattern; run ids are new_run_id()'s form or any plain
 # folder name. Neither may climb out of the output root.
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
