@@ -17,6 +17,7 @@ from PIL import Image
 from pipeline.data import ImageData
 from pipeline.errors import SourceError
 from pipeline.images import IMAGE_COLUMN, to_array
+from pipeline.sources.fingerprint import existing_source
 from pipeline.spec import SourceSpec
 
 log = logging.getLogger(__name__)
@@ -32,9 +33,7 @@ def load_images(spec: SourceSpec) -> ImageData:
     Grey sources stay one channel; a source with any colour image becomes RGB. Unreadable
     files stop the load (`on_bad_image: fail`) or are skipped, logged and listed in
     `ImageData.skipped` (`skip`)."""
-    path = Path(spec.path)
-    if not path.exists():
-        raise SourceError(f"source not found: {path} (check source.path in the job spec)")
+    path = existing_source(spec.path)
     if path.is_dir():
         names, openers, labels, label_name = _folder(path, spec.label)
     elif path.suffix.lower() in PARQUET:
