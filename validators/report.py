@@ -8,14 +8,14 @@ real and synthetic records for the figures."""
 from __future__ import annotations
 
 import html
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from pipeline.data import SourceData
+from pipeline.manifest import MANIFEST, read_manifest
 from validators import gx
-from validators.gate import VALIDATION_DIR, read_outcome
+from validators.gate import VALIDATION_DIR, read_outcome, read_result
 from validators.outcome import SUITES, Outcome, describe
 from validators.plots import figures
 
@@ -46,13 +46,12 @@ def _mark(ok: bool) -> str:
 
 def _run_facts(run_dir: Path, spec: Any) -> list[tuple[str, str]]:
     facts = [("run", run_dir.name.removeprefix(".tmp-"))]
-    manifest = run_dir / "manifest.json"
     if spec is not None:
         facts += [("job", spec.name), ("modality", spec.source.modality), ("generator", spec.generator_name),
                   ("source", str(spec.source.path)), ("requested records", f"{spec.sample.rows:,}"),
                   ("seed", str(spec.sample.seed))]
-    elif manifest.is_file():
-        data = json.loads(manifest.read_text())
+    elif (run_dir / MANIFEST).is_file():
+        data = read_manifest(run_dir)
         job = data.get("job") or {}
         facts += [("job", job.get("name", "?")), ("generator", (data.get("generator") or {}).get("name", "?")),
                   ("synthetic records", f"{(data.get('rows') or {}).get('synthetic', '?'):,}")]
@@ -135,7 +134,7 @@ def write_report(run_dir: str | Path, *, source: SourceData, synthetic: SourceDa
     outcome = outcome or read_outcome(run_dir)
     folder = run_dir / VALIDATION_DIR
     suites = {n: gx.read_json(folder / f"{n}.suite.json") for n in SUITES}
-    results = {n: gx.read_json(folder / f"{n}.result.json") for n in SUITES}
+    results = {n: read_result(run_dir, n) for n in SUITES}
     if synthetic is None:
         from pipeline.outputs import load_synthetic
 
