@@ -71,6 +71,15 @@ def one_cpu_thread(device: torch.device) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+@contextlib.contextmanager
+def seeded_torch(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed torch's global RNG (CPU, and `device` when it is a GPU) for weight
+    initialisation and put the caller's state back afterwards, so a fit is reproducible
+    without side effects."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
+
 
 class Generator(ABC):
     """Base class of every generator plugin. Register a subclass with

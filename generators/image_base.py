@@ -13,7 +13,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from generators.base import Generator, resolve_device
+from generators.base import Generator, resolve_device, seeded_torch
 from pipeline.data import ImageData
 from pipeline.errors import BadInputError
 from pipeline.progress import Progress
@@ -52,9 +52,10 @@ def snap_table(images: np.ndarray, max_levels: int) -> list[int]:
     return levels[np.abs(np.arange(256)[:, None] - levels[None, :].astype(int)).argmin(1)].tolist()
 
 
-def batches(n: int, batch_size: int, generator: torch.Generator | None = None) -> list[torch.Tensor]:
-    """Shuffled index batches for one epoch; the last, smaller batch is kept."""
-    return list(torch.randperm(n, generator=generator).split(batch_size))
+def batches(n: int, batch_size: int) -> list[torch.Tensor]:
+    """Shuffled index batches for one epoch (torch's global RNG, seeded by `fit`); the
+    last, smaller batch is kept."""
+    return list(torch.randperm(n).split(batch_size))
 
 
 class ImageGenerator(Generator):
@@ -109,9 +110,7 @@ class ImageGenerator(Generator):
             self.label_name_ = data.label_name or "label"
             self.condition_values_ = {self.label_name_: self.classes_}
             y = torch.from_numpy(index.astype(np.int64)).to(self.device_)
-        devices = [self.device_] if self.device_.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self.params.seed)
+        with seeded_torch(self.params.seed, self.device_):
             self.nets_ = {name: net.to(self.device_) for name, net in self._build().items()}
             self._train(to_tensor(data.images).to(self.device_), y, progress)
         for net in self.nets_.values():

@@ -17,7 +17,6 @@ static column therefore always produce exactly that value. Entity ids are new:
 
 from __future__ import annotations
 
-import contextlib
 from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -28,7 +27,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from generators.base import Generator, resolve_device
+from generators.base import Generator, resolve_device, seeded_torch
 from generators.encoding import TableEncoder
 from pipeline.data import TimeSeriesData
 from pipeline.errors import ConditionError
@@ -93,6 +92,13 @@ def _time_values(series: pd.Series) -> np.ndarray:
     return series.astype("datetime64[ns]").to_numpy().view("int64")
 
 
+def entity_ids(n: int, offset: int, numeric: bool) -> np.ndarray:
+    """Ids for sequences offset .. offset+n-1 of a request: unique across chunks, numbers
+    when the source's are, else zero-padded text that sorts like the numbers."""
+    numbers = np.arange(offset, offset + n)
+    return numbers if numeric else np.array([f"synthetic-{i:0{ID_DIGITS}d}" for i in numbers], dtype=object)
+
+
 def frequency(frame: pd.DataFrame, entity: str, time: str) -> dict[str, Any]:
     """The source's time step: a pandas frequency for calendar steps (months have no
     fixed length), else the most common step between consecutive rows of an entity."""
@@ -127,15 +133,6 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> 
     """Mean squared error over existing steps only: padding never teaches anything."""
     m = mask.unsqueeze(-1).expand_as(pred)
     return ((pred - target) ** 2 * m).sum() / m.sum().clamp(min=1)
-
-
-@contextlib.contextmanager
-def seeded(seed: int, device: torch.device) -> Iterator[None]:
-    """Seed torch's global RNG for weight initialisation without disturbing the caller's."""
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
 
 
 # ---- the codec ------------------------------------------------------------------------
@@ -222,10 +219,11 @@ class SequenceCodec:
     def entity_ids(self, n: int, offset: int) -> pd.Series:
         """New ids `offset .. offset + n - 1`: numbers when the source's are, else padded text."""
         col = self.profile_.column(self.entity_)
-        ids = np.arange(offset, offset + n)
-        if col.kind in ("integer", "numeric"):
+        numeric = col.kind in ("integer", "numeric")
+        ids = entity_ids(n, offset, numeric)
+        if numeric:
             return pd.Series(ids).astype(col.dtype)
-        return pd.Series([f"synthetic-{i:0{ID_DIGITS}d}" for i in ids], dtype="string" if col.dtype == "string" else object)
+        return pd.Series(ids, dtype="string" if col.dtype == "string" else object)
 
     def decode(self, x: np.ndarray, rows: np.ndarray, offset: int) -> pd.DataFrame:
         """Generated features (n, T, F) of plans `rows` -> long format in the source's schema."""
@@ -291,7 +289,7 @@ class SequenceGenerator(Generator):
     def _fit(self, data: TimeSeriesData, *, progress: Progress) -> None:
         self.codec_ = SequenceCodec().fit(data)
         self.device_ = resolve_device(self.device)
-        with seeded(self.params.seed, self.device_):
+        with seeded_torch(self.params.seed, self.device_):
             self.model_ = self._build().to(self.device_)
         generator = torch.Generator(device=self.device_).manual_seed(self.params.seed)
         self.model_.train()
