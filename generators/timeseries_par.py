@@ -15,18 +15,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from generators.registry import register
 from generators.sdv_base import TABLE, SDVGenerator, no_bars, quiet, reseed, sdv_metadata, seeded
+from generators.sequences import entity_ids
 from pipeline.data import TimeSeriesData
 from pipeline.progress import Progress
 from pipeline.schema import conform
-
-ID_DIGITS = 9  # zero-padded text ids sort like numbers up to a billion entities
-
 
 class PARParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -47,14 +44,6 @@ def time_step(frame: pd.DataFrame, entity: str, time: str) -> Any | None:
     when the source is irregular."""
     steps = frame.groupby(entity, sort=False)[time].diff().dropna().unique()
     return steps[0] if len(steps) == 1 else None
-
-
-def entity_ids(n: int, offset: int, numeric: bool) -> np.ndarray:
-    """Ids for sequences offset .. offset+n-1 of a request: unique across chunks, numbers
-    when the source's are, else zero-padded text that sorts like the numbers (the same
-    form as the native time-series generators in generators/sequences.py)."""
-    numbers = np.arange(offset, offset + n)
-    return numbers if numeric else np.array([f"synthetic-{i:0{ID_DIGITS}d}" for i in numbers], dtype=object)
 
 
 @register("timeseries/par")
