@@ -88,7 +88,7 @@ def run_contract(run_dir: Path, source: SourceData, suite: Any, *, chunk_rows: i
 
 
 def metric_bounds(
-    modality: str, overrides: dict[str, Any] | None, target: str | None, metrics: dict[str, float] | None = None,
+    modality: str, overrides: dict[str, Any] | None, target: str | None, metrics: dict[str, float],
 ) -> dict[str, Bound]:
     """The bounds that apply to this run. A fidelity metric that does not apply to the
     data (Cramér's V with one categorical column, cross-correlation of one feature,
@@ -97,12 +97,10 @@ def metric_bounds(
     bounds = thresholds_for(modality, overrides)
     if target is None:
         bounds = {m: b for m, b in bounds.items() if m not in TARGET_METRICS}
-    if metrics is not None:
-        absent = sorted(m for m in bounds if m.startswith("fidelity.") and m not in metrics)
-        if absent:
-            log.info("fidelity metrics not applicable to this data, not gated: %s", ", ".join(absent))
-        bounds = {m: b for m, b in bounds.items() if m not in absent}
-    return bounds
+    absent = sorted(m for m in bounds if m.startswith("fidelity.") and m not in metrics)
+    if absent:
+        log.info("fidelity metrics not applicable to this data, not gated: %s", ", ".join(absent))
+    return {m: b for m, b in bounds.items() if m not in absent}
 
 
 def _empty_suite_failure(name: str, modality: str) -> Failure:
