@@ -1,6 +1,6 @@
-"""What every synthpipe diffusion model shares: the cosine noise schedule and the
-sinusoidal timestep embedding. One definition, so the tabular, time-series and image
-models cannot drift apart on them."""
+"""What every synthpipe diffusion model shares: the cosine noise schedule, the lookup
+of per-sample schedule values and the sinusoidal timestep embedding. One definition,
+so the tabular, time-series and image models cannot drift apart on them."""
 
 from __future__ import annotations
 
@@ -17,6 +17,12 @@ def cosine_alphas_cumprod(timesteps: int, s: float = 0.008) -> torch.Tensor:
     f = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2
     betas = (1 - f[1:] / f[:-1]).clamp(max=0.999)
     return torch.cumprod(1 - betas, dim=0).float()
+
+
+def extract(values: torch.Tensor, t: torch.Tensor, ndim: int) -> torch.Tensor:
+    """Per-sample schedule values `values[t]`, shaped (len(t), 1, ...) to broadcast over
+    a batch with `ndim` dimensions (rows, sequences or images)."""
+    return values[t].reshape(len(t), *(1,) * (ndim - 1))
 
 
 def sinusoidal_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:

@@ -2,7 +2,7 @@
 class-conditional with classifier-free guidance (Ho & Salimans, 2022) when the source
 has labels, sampled with DDIM (Song et al., 2021) in a few steps.
 
-Read top to bottom: helpers -> the diffusion model (forward process and loss) -> the
+Read top to bottom: the diffusion model (forward process and loss) -> the
 sampler -> the registered generator. The DDIM update with `eta = 1` and every one of
 the `timesteps` steps is the original DDPM ancestral sampler, so one sampler serves both
 (`sampling_steps: 1000, eta: 1` reproduces DDPM)."""
@@ -16,19 +16,11 @@ from pydantic import Field
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from generators.diffusion_schedule import cosine_alphas_cumprod
+from generators.diffusion_schedule import cosine_alphas_cumprod, extract
 from generators.image_base import ImageGenerator, ImageParams, batches
 from generators.registry import register
 from generators.unet import UNet
 from pipeline.progress import Progress
-
-# ---- helpers ------------------------------------------------------------------------------
-
-
-def extract(values: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """`values[t]` shaped to broadcast over (B, C, H, W)."""
-    return values[t][:, None, None, None]
-
 
 # ---- the diffusion model ---------------------------------------------------------------------
 
@@ -43,7 +35,7 @@ class GaussianDiffusion(nn.Module):
 
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """x_t ~ q(x_t | x_0)."""
-        a = extract(self.alphas_cumprod, t)
+        a = extract(self.alphas_cumprod, t, x0.ndim)
         return a.sqrt() * x0 + (1 - a).sqrt() * noise
 
     def forward(self, x0: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:

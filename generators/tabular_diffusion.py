@@ -47,7 +47,7 @@ from torch import nn
 
 from generators.base import Generator, resolve_device, seeded_torch
 from generators.encoding import TableEncoder
-from generators.diffusion_schedule import SinusoidalPosEmb, cosine_alphas_cumprod
+from generators.diffusion_schedule import SinusoidalPosEmb, cosine_alphas_cumprod, extract
 from generators.registry import register
 from pipeline.data import TabularData
 from pipeline.progress import Progress
@@ -55,14 +55,6 @@ from pipeline.progress import Progress
 # The quantile-normal encoding lives within ±5.2 (scikit-learn clips at 1e-7 tails):
 # predicted clean numerics are clamped there, as image DDPMs clamp to [-1, 1].
 CLIP = 5.2
-
-
-# ---- helpers --------------------------------------------------------------------------
-
-
-def extract(a: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """a[t] as a column that broadcasts over a (rows, features) batch."""
-    return a[t].unsqueeze(-1)
 
 
 # ---- building blocks ------------------------------------------------------------------
@@ -127,7 +119,7 @@ class TabularDiffusion(nn.Module):
         return torch.cat((matrix[:, :n], matrix[:, n:] * 2 - 1), dim=1)
 
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        return extract(self.sqrt_alphas_cumprod, t) * x0 + extract(self.sqrt_one_minus_alphas_cumprod, t) * noise
+        return extract(self.sqrt_alphas_cumprod, t, 2) * x0 + extract(self.sqrt_one_minus_alphas_cumprod, t, 2) * noise
 
     def model_predictions(
         self, x_t: torch.Tensor, t: torch.Tensor, known: tuple[torch.Tensor, torch.Tensor]
@@ -136,8 +128,8 @@ class TabularDiffusion(nn.Module):
         given channels: shown to the denoiser clean, and kept as their own prediction."""
         given, values = known
         out = self.denoiser(torch.where(given, values, x_t), given, t)
-        sqrt_ab = extract(self.sqrt_alphas_cumprod, t)
-        sqrt_1m_ab = extract(self.sqrt_one_minus_alphas_cumprod, t)
+        sqrt_ab = extract(self.sqrt_alphas_cumprod, t, 2)
+        sqrt_1m_ab = extract(self.sqrt_one_minus_alphas_cumprod, t, 2)
         n = self.n_continuous
         parts = [(sqrt_ab * x_t[:, :n] - sqrt_1m_ab * out[:, :n]).clamp(-CLIP, CLIP)]
         parts += [out[:, a:b].softmax(dim=1) * 2 - 1 for a, b in self.spans]
@@ -162,7 +154,7 @@ class TabularDiffusion(nn.Module):
         given = F.pad(spans, (0, 1))[:, self.channel_span]
         out = self.denoiser(torch.where(given, x0, self.q_sample(x0, t, noise)), given, t)
         n = self.n_continuous
-        v = extract(self.sqrt_alphas_cumprod, t) * noise - extract(self.sqrt_one_minus_alphas_cumprod, t) * x0
+        v = extract(self.sqrt_alphas_cumprod, t, 2) * noise - extract(self.sqrt_one_minus_alphas_cumprod, t, 2) * x0
         losses = [F.mse_loss(out[:, :n], v[:, :n])] if n else []
         for i, (a, b) in enumerate(self.spans):
             ce = F.cross_entropy(out[:, a:b], matrix[:, a:b].argmax(dim=1), reduction="none")

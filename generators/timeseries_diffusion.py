@@ -1,7 +1,7 @@
 """`timeseries/diffusion`: a denoising diffusion model (DDPM, Ho et al. 2020) over whole
 sequences padded to the longest, with a fast deterministic DDIM sampler (Song et al. 2021).
 
-Reads top to bottom: helpers -> building blocks -> denoiser -> diffusion (loss and
+Reads top to bottom: building blocks -> denoiser -> diffusion (loss and
 sampler) -> generator plugin. The denoiser is a 1-D convolutional stack of gated,
 dilated residual blocks (as in DiffWave): dilations 1, 2, 4, 8 ... give every step a
 receptive field over the whole sequence without changing its length, so any sequence
@@ -18,7 +18,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from generators.diffusion_schedule import SinusoidalPosEmb, cosine_alphas_cumprod
+from generators.diffusion_schedule import SinusoidalPosEmb, cosine_alphas_cumprod, extract
 from generators.registry import register
 from generators.sequences import SequenceGenerator, SequenceParams, Sequences, masked_mse, minibatches
 from pipeline.progress import Progress
@@ -36,14 +36,6 @@ class DiffusionParams(SequenceParams):
     depth: int = Field(6, gt=0)  # residual blocks, dilations 1, 2, 4, 8, 1, 2: each step sees 37 steps around it
     timesteps: int = Field(1000, gt=1)  # training noise levels (DDPM's 1000)
     sampling_steps: int = Field(25, gt=0)  # DDIM steps at sampling: 40x fewer network calls than DDPM
-
-
-# ---- helpers --------------------------------------------------------------------------
-
-
-def extract(a: torch.Tensor, t: torch.Tensor, ndim: int) -> torch.Tensor:
-    """Per-sample schedule values `a[t]`, shaped to broadcast over (B, T, F)."""
-    return a.gather(-1, t).reshape(t.shape[0], *((1,) * (ndim - 1)))
 
 
 # ---- building blocks ------------------------------------------------------------------
