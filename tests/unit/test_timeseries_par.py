@@ -10,7 +10,8 @@ import pytest
 from generators import get, load_generator
 from pipeline.data import TimeSeriesData
 from pipeline.errors import ConditionError
-from pipeline.schema import conform, profile_table
+from pipeline.schema import conform
+
 
 @pytest.fixture(scope="module")
 def panel(timeseries_source) -> TimeSeriesData:
