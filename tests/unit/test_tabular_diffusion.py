@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from generators import get, load_generator
-from generators.tabular_diffusion import TabularDiffusionGenerator, cosine_alphas_cumprod
+from generators.diffusion_schedule import cosine_alphas_cumprod
+from generators.tabular_diffusion import TabularDiffusionGenerator
 from pipeline.errors import BadInputError, ConditionError
 from pipeline.schema import conform
 
