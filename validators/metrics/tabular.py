@@ -147,9 +147,10 @@ def utility_ratio(
             y = numeric_values(frame[target])
         return _model_frame(frame, profile, features), y
 
+    x_test, y_test = xy(holdout, MAX_UTILITY_ROWS, 2)  # one test set for both models
+
     def score(fit_on: pd.DataFrame, offset: int) -> float:
         x_fit, y_fit = xy(fit_on, MAX_UTILITY_ROWS, offset)
-        x_test, y_test = xy(holdout, MAX_UTILITY_ROWS, 2)
         common = dict(max_iter=BOOSTING_ITERATIONS, categorical_features="from_dtype", early_stopping=False)
         if kind in CATEGORICAL_KINDS:
             if len(np.unique(y_fit)) < 2:
