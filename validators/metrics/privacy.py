@@ -45,7 +45,11 @@ def row_hashes(x: np.ndarray) -> np.ndarray:
 
 def exact_copy_rate(train: np.ndarray, records: np.ndarray) -> float:
     """Fraction of `records` identical to some training record (all of train, by hashing)."""
-    return float(np.isin(row_hashes(records), row_hashes(train)).mean())
+    return _copy_rate(row_hashes(train), records)
+
+
+def _copy_rate(train_hashes: np.ndarray, records: np.ndarray) -> float:
+    return float(np.isin(row_hashes(records), train_hashes).mean())
 
 
 def dcr_share(train: np.ndarray, holdout: np.ndarray, synthetic: np.ndarray) -> float:
@@ -103,7 +107,8 @@ def privacy_metrics(train: np.ndarray, holdout: np.ndarray, synthetic: np.ndarra
     train_ref, hold_ref = sample_rows(train, MAX_REFERENCE, rng), sample_rows(holdout, MAX_REFERENCE, rng)
     n_attack = min(len(train), len(holdout), MAX_ATTACK)
     members, non_members = sample_rows(train, n_attack, rng), sample_rows(holdout, n_attack, rng)
-    copies, natural = exact_copy_rate(train, synthetic), exact_copy_rate(train, holdout)
+    train_hashes = row_hashes(train)  # hashed once for both copy rates
+    copies, natural = _copy_rate(train_hashes, synthetic), _copy_rate(train_hashes, holdout)
     # the queries' two nearest training records serve NNDR, and the first of them DCR
     d_train = nearest(train_ref, queries, k=2)
     syn_nndr, hold_nndr = _nndr(d_train), nndr(train_ref, sample_rows(holdout, MAX_QUERIES, rng))
