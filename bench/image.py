@@ -25,9 +25,9 @@ import numpy as np  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 
 from generators import families, get  # noqa: E402
-from pipeline.data import ImageData  # noqa: E402
+from pipeline.core.data import ImageData  # noqa: E402
 from pipeline.sources import load_source  # noqa: E402
-from pipeline.spec import SourceSpec  # noqa: E402
+from pipeline.core.spec import SourceSpec  # noqa: E402
 from pipeline.split import split_source  # noqa: E402
 
 SOURCE = ROOT / "data" / "sources" / "digits.parquet"

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from generators import families, get, load_generator  # noqa: E402
 from pipeline.sink import plan_parts, write_part  # noqa: E402
 from pipeline.sources import load_source  # noqa: E402
-from pipeline.spec import SourceSpec  # noqa: E402
+from pipeline.core.spec import SourceSpec  # noqa: E402
 from pipeline.split import split_source  # noqa: E402
 
 SOURCE = ROOT / "data" / "sources" / "penguins.csv"

@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from generators import families, get  # noqa: E402
-from pipeline.data import TimeSeriesData  # noqa: E402
+from pipeline.core.data import TimeSeriesData  # noqa: E402
 from pipeline.sources import load_source  # noqa: E402
-from pipeline.spec import SourceSpec  # noqa: E402
+from pipeline.core.spec import SourceSpec  # noqa: E402
 from pipeline.split import split_source  # noqa: E402
 from validators.metrics.representation import TabularEncoder  # noqa: E402
 from validators.metrics.timeseries import discriminative_score, sequences, timeseries_fidelity  # noqa: E402

@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 from sklearn.datasets import load_breast_cancer
 
-from pipeline.data import TabularData
-from pipeline.schema import profile_table
+from pipeline.core.data import TabularData
+from pipeline.core.schema import profile_table
 from validators.metrics import compute_metrics
 
 RESULTS = Path(__file__).parent / "results" / "validation.json"

@@ -15,8 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from flows.display import console, progress_bars, quiet_expected_errors
-from pipeline.data import RECORD_UNIT
-from pipeline.errors import BadInputError, SynthpipeError
+from pipeline.core.data import RECORD_UNIT
+from pipeline.core.errors import BadInputError, QuarantinedError, SynthpipeError
+from pipeline.core.manifest import Status
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="synthpipe: fit, sample, validate, publish synthetic data.")
 
@@ -48,9 +49,9 @@ def _run_job(
     job_file: Path, overrides: dict[str, Any], *, dask_address: str | None = None, dask_workers: int | None = None,
     **flow_args: Any,
 ) -> int:
-    from pipeline.spec import load_spec
+    from pipeline.jobs import load_job
 
-    spec = load_spec(job_file, overrides)  # bad input fails here, before Prefect starts
+    spec = load_job(job_file, overrides)  # bad input fails here, before Prefect starts
     from pipeline.sources.fingerprint import existing_source
 
     existing_source(spec.source.path)
@@ -67,13 +68,18 @@ def _run_job(
     with progress_bars():
         summary = flow(job=spec.model_dump(mode="json"), **flow_args)
     _print_summary(summary)
-    return 0 if summary["status"] == "published" else 1
+    return exit_code(summary)
+
+
+def exit_code(summary: dict[str, Any]) -> int:
+    """0 for a published run, 1 for a quarantined one."""
+    return 0 if summary["status"] == Status.PUBLISHED.value else QuarantinedError.exit_code
 
 
 def _print_summary(summary: dict[str, Any], out: Console = console) -> None:
     console = out
     status = summary["status"]
-    colour = "green" if status == "published" else "red"
+    colour = "green" if status == Status.PUBLISHED.value else "red"
     console.print(f"\n[bold {colour}]{status}[/]  {summary['run_dir']}")
     console.print(f"report: {summary['report']}")
     rows = summary["rows"]
@@ -210,11 +216,11 @@ def validate(run_dir: Path = typer.Argument(..., help="a run folder, or a job fo
     """Re-run the contract, fidelity and privacy suites on an existing run."""
 
     def go() -> int:
-        from flows.revalidate import revalidate
+        from pipeline.revalidate import revalidate
 
         summary = revalidate(run_dir)
         _print_summary(summary)
-        return 0 if summary["status"] == "published" else 1
+        return exit_code(summary)
 
     _guard(go)
 
@@ -227,7 +233,7 @@ def report(
     """Rebuild report.html for a run and print where it is."""
 
     def go() -> int:
-        from flows.revalidate import rebuild_report
+        from pipeline.revalidate import rebuild_report
 
         path = rebuild_report(run_dir)
         print(path)

@@ -15,8 +15,9 @@ from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 
 from flows.synthesize import synthesize
-from pipeline.errors import SpecError
-from pipeline.spec import JobSpec, load_spec
+from pipeline.core.errors import SpecError
+from pipeline.core.spec import JobSpec
+from pipeline.jobs import load_job
 
 CONCURRENCY_PER_JOB = 1
 
@@ -33,7 +34,7 @@ def job_files(jobs_dir: Path) -> list[Path]:
 
 def load_jobs(jobs_dir: Path) -> list[tuple[Path, JobSpec]]:
     """Every job of a folder, validated; two jobs with one name are refused."""
-    jobs = [(path, load_spec(path)) for path in job_files(jobs_dir)]
+    jobs = [(path, load_job(path)) for path in job_files(jobs_dir)]
     names = [spec.name for _, spec in jobs]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

@@ -1,4 +1,4 @@
-"""Terminal output for the CLI: rich progress bars behind pipeline.progress, and a
+"""Terminal output for the CLI: rich progress bars behind pipeline.core.progress, and a
 logging filter that keeps tracebacks of expected errors (bad input) off the screen."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Iterator
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from pipeline.errors import SynthpipeError
-from pipeline.progress import Tracker, use_display
+from pipeline.core.errors import SynthpipeError
+from pipeline.core.progress import Tracker, use_display
 
 console = Console(stderr=True, soft_wrap=True)  # paths and failure lines stay whole, copy-pasteable
 

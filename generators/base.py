@@ -5,9 +5,10 @@ class's pydantic `Params`), `fit` learns and returns self, learned state lives i
 trailing-underscore attributes. Public methods validate, then call the private
 `_fit` / `_sample_chunk` / `_export` / `_restore` a subclass implements.
 
-Sampling is chunked: chunk `i` of a request is drawn with its own seed derived from
-(seed, i), so the same seed gives the same rows, a sharded run (one chunk per task)
-gives the same rows as a single-process run, and memory never holds more than a chunk.
+Sampling is chunked by the sampling plan (`pipeline.core.plan`): a chunk carries its
+own seed and the index of its first record, so the same seed gives the same rows, a
+sharded run gives the same rows as a single-process run, and memory never holds more
+than a chunk.
 """
 
 from __future__ import annotations
@@ -20,29 +21,23 @@ from typing import Any, ClassVar, Iterator
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipeline.data import Batch, SourceData
-from pipeline.errors import BadInputError, ConditionError, NotFittedError, UnsafeCheckpointError
-from pipeline.progress import Progress, silent
+from pipeline.core.data import Batch, SourceData
+from pipeline.core.errors import BadInputError, ConditionError, NotFittedError, UnsafeCheckpointError
+from pipeline.core.plan import Chunk, plan_chunks
+from pipeline.core.progress import Progress, silent
+from pipeline.core.runfiles import CONFIG_FILE, WEIGHTS_FILE
+from pipeline.core.seeding import seeded
+from pipeline.core.threads import thread_policy
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "weights.pt"
+class GeneratorParams(BaseModel):
+    """What every generator's `Params` extends: the fit seed, so a generator fitted
+    outside the pipeline (`get("tabular/gan")().fit(x)`) is reproducible too."""
 
-
-class NoParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-
-def chunk_seed(seed: int, index: int) -> int:
-    """A well-mixed 32-bit seed for chunk `index` of a request seeded with `seed`."""
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
-
-
-def chunk_sizes(n: int, batch_size: int) -> list[int]:
-    """`n` split into chunks of `batch_size` (the last one smaller)."""
-    full, rest = divmod(n, batch_size)
-    return [batch_size] * full + ([rest] if rest else [])
+    seed: int = Field(0, ge=0)  # weight initialisation, batch order, training noise: a refit gives the same model
 
 
 def resolve_device(device: str) -> torch.device:
@@ -54,32 +49,6 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-@contextlib.contextmanager
-def one_cpu_thread(device: torch.device) -> Iterator[None]:
-    """Run small models single-threaded on CPU: a GRU step with batch 64 took
-    0.07 s on one thread and 3-9 s on two on the shared 2-core machine (threads
-    spin-waiting on each other); these models are too small to gain from intra-op
-    threads, and parallel sampling shards give the parallelism instead."""
-    if device.type != "cpu":
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-@contextlib.contextmanager
-def seeded_torch(seed: int, device: torch.device) -> Iterator[None]:
-    """Seed torch's global RNG (CPU, and `device` when it is a GPU) for weight
-    initialisation and put the caller's state back afterwards, so a fit is reproducible
-    without side effects."""
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        yield
-
 
 class Generator(ABC):
     """Base class of every generator plugin. Register a subclass with
@@ -87,8 +56,8 @@ class Generator(ABC):
 
     modality: ClassVar[str]
     family: ClassVar[str]
-    Params: ClassVar[type[BaseModel]] = NoParams
-    # Small models run faster on one CPU thread (see one_cpu_thread); big ones say False.
+    Params: ClassVar[type[GeneratorParams]] = GeneratorParams
+    # Small models run faster on one CPU thread (pipeline.core.threads); big ones say False.
     single_cpu_thread: ClassVar[bool] = True
 
     def __init__(self, *, device: str = "auto", **params: Any) -> None:
@@ -114,7 +83,7 @@ class Generator(ABC):
         """Learn from `data`; returns self."""
         if data.modality != self.modality:
             raise BadInputError(f"{self.name} fits {self.modality} data, got {data.modality}")
-        with self._thread_policy():
+        with self._thread_policy(), seeded(self.params.seed, resolve_device(self.device)):
             self._fit(data, progress=progress or silent)
         self.fitted_ = True
         return self
@@ -125,20 +94,16 @@ class Generator(ABC):
         """Yield `n` records (rows, sequences or images) in chunks of `batch_size`."""
         if n <= 0:
             raise BadInputError(f"sample.rows must be > 0, got {n}")
-        for index, size in enumerate(chunk_sizes(n, batch_size)):
-            yield self.sample_chunk(index, size, seed=seed, conditions=conditions, batch_size=batch_size)
+        for chunk in plan_chunks(n, batch_size, seed=seed):
+            yield self.sample_chunk(chunk, conditions=conditions)
 
-    def sample_chunk(
-        self, index: int, size: int, *, seed: int, conditions: dict[str, Any] | None = None, batch_size: int
-    ) -> Batch:
-        """Chunk `index` of a request: what `sample` yields at that position. Shards call
-        this directly, so any worker can draw any chunk."""
+    def sample_chunk(self, chunk: Chunk, *, conditions: dict[str, Any] | None = None) -> Batch:
+        """One chunk of a request's plan: what `sample` yields at that position. Shards
+        call this directly, so any worker can draw any chunk."""
         self._check_fitted()
         self.check_conditions(conditions)
         with self._thread_policy():
-            return self._sample_chunk(
-                size, seed=chunk_seed(seed, index), conditions=conditions or None, offset=index * batch_size
-            )
+            return self._sample_chunk(chunk.size, seed=chunk.seed, conditions=conditions or None, offset=chunk.offset)
 
     def check_conditions(self, conditions: dict[str, Any] | None) -> None:
         """Refuse conditions on columns the generator cannot condition on, or values it never saw."""
@@ -208,9 +173,7 @@ class Generator(ABC):
         """Inverse of `_export`."""
 
     def _thread_policy(self) -> contextlib.AbstractContextManager:
-        if not self.single_cpu_thread:
-            return contextlib.nullcontext()
-        return one_cpu_thread(resolve_device(self.device))
+        return thread_policy(resolve_device(self.device), single=self.single_cpu_thread)
 
     def _check_fitted(self) -> None:
         if not self.fitted_:

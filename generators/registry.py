@@ -7,7 +7,7 @@ import importlib
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Callable, TypeVar
 
-from pipeline.errors import UnknownGeneratorError
+from pipeline.core.errors import UnknownGeneratorError
 
 if TYPE_CHECKING:
     from generators.base import Generator
@@ -20,15 +20,15 @@ _loaded = False
 # Modules whose import registers the built-in generators. SDV-backed modules import
 # SDV only inside their methods, so listing them here costs nothing.
 BUILTIN_MODULES = (
-    "generators.tabular_sdv",  # tabular/copula, tabular/gan, tabular/vae (SDV)
-    "generators.tabular_diffusion",  # tabular/diffusion
-    "generators.timeseries_gan",
-    "generators.timeseries_vae",
-    "generators.timeseries_diffusion",
-    "generators.timeseries_par",  # timeseries/par (SDV)
-    "generators.image_gan",
-    "generators.image_vae",
-    "generators.image_diffusion",
+    "generators.tabular.sdv",  # tabular/copula, tabular/gan, tabular/vae (SDV)
+    "generators.tabular.diffusion",  # tabular/diffusion
+    "generators.timeseries.gan",
+    "generators.timeseries.vae",
+    "generators.timeseries.diffusion",
+    "generators.timeseries.par",  # timeseries/par (SDV)
+    "generators.image.gan",
+    "generators.image.vae",
+    "generators.image.diffusion",
 )
 
 

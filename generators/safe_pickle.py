@@ -30,7 +30,7 @@ import pickle
 from pathlib import Path
 from typing import Any, Callable
 
-from pipeline.errors import BadInputError, UnsafeCheckpointError
+from pipeline.core.errors import BadInputError, UnsafeCheckpointError
 
 PROTOCOL = 5
 

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import io
-import random
 import threading
 import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
-import torch
 
 from generators import safe_pickle
 from generators.base import Generator, resolve_device
-from pipeline.schema import ColumnKind, TableProfile
+from pipeline.core.plan import Chunk
+from pipeline.core.schema import ColumnKind, TableProfile
 
 TABLE = "table"  # SDV 2.0 takes and returns a dict of tables; ours has one
 SYNTHESIZER_FILE = "synthesizer.pkl"
@@ -50,22 +48,6 @@ def sdv_metadata(profile: TableProfile, **table: Any) -> Any:
     columns = {c.name: {"sdtype": SDTYPES[c.kind]} for c in profile.columns}
     columns.update(table.pop("columns", {}))
     return Metadata.load_from_dict({"tables": {TABLE: {"columns": columns, **table}}})
-
-
-@contextlib.contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """Seed the global numpy / torch / random generators that SDV's models draw from,
-    and put back their previous state afterwards so callers see no side effect."""
-    np_state, torch_state, py_state = np.random.get_state(), torch.get_rng_state(), random.getstate()
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    random.seed(seed)
-    try:
-        yield
-    finally:
-        np.random.set_state(np_state)
-        torch.set_rng_state(torch_state)
-        random.setstate(py_state)
 
 
 @contextlib.contextmanager
@@ -107,10 +89,10 @@ class SDVGenerator(Generator):
     def enable_gpu(self) -> bool:
         return resolve_device(self.device).type == "cuda"
 
-    def sample_chunk(self, index: int, size: int, **kwargs: Any) -> Any:
+    def sample_chunk(self, chunk: Chunk, **kwargs: Any) -> Any:
         """As the base class, one chunk at a time per process (see `_SAMPLING`)."""
         with _SAMPLING:
-            return super().sample_chunk(index, size, **kwargs)
+            return super().sample_chunk(chunk, **kwargs)
 
     def canonical(self, conditions: dict[str, Any]) -> dict[str, Any]:
         """Conditions with each value replaced by the source value it names ("true" -> True,

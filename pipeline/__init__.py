@@ -1,2 +1,4 @@
-"""Orchestration-free core of synthpipe: job spec, sources, profiles, Parquet sinks,
-manifests, publishing, consumption API and CLI. Never imports `flows/` or Prefect."""
+"""synthpipe without an orchestrator: `pipeline.core` (what everything shares), the
+pipeline steps (sources, split, fit, sink, publish, revalidate, augment) that call
+`generators/` and `validators/`, and the read API (`consume`, `torch_dataset`) that
+downstream training uses. Never imports `flows/` or Prefect."""

@@ -30,20 +30,18 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from generators.base import CONFIG_FILE
-from pipeline.errors import BadInputError, QuarantinedError, RunNotFoundError
-from pipeline.manifest import MANIFEST, read_manifest
-from pipeline.publish import MODEL_DIR
-from pipeline.runs import LATEST, TMP_PREFIX, latest_run, resolve_run_dir
-from pipeline.schema import ColumnProfile, TableProfile
-from pipeline.sink import part_files
+from pipeline.core.errors import BadInputError, QuarantinedError, RunNotFoundError
+from pipeline.core.manifest import Manifest, read_manifest
+from pipeline.core.runfiles import (
+    CONFIG_FILE, LATEST, MANIFEST, MODEL_DIR, TMP_PREFIX, latest_run, part_files, resolve_run_dir,
+)
+from pipeline.core.schema import ColumnProfile, TableProfile
 
 if TYPE_CHECKING:
     from torch.utils.data import IterableDataset
 
     from pipeline.torch_dataset import Encoding
 
-PUBLISHED = "published"
 DEFAULT_ROOT = Path("data/synthetic")
 MODEL_CONFIG = Path(MODEL_DIR) / CONFIG_FILE  # a run's copy of its fitted generator
 # Job names follow the job spec's pattern; run ids are new_run_id()'s form or any plain
@@ -88,15 +86,14 @@ def load_run(path: str | Path, *, allow_quarantined: bool = False) -> "Synthetic
     """A run folder given directly (or a job folder: its LATEST run)."""
     run_dir = resolve_run_dir(path)
     manifest = read_manifest(run_dir)
-    status = manifest.get("status")
-    if status != PUBLISHED and not allow_quarantined:
+    if not manifest.published and not allow_quarantined:
         raise QuarantinedError(
-            f"run {run_dir.name} is {status or 'not published'}{_why(manifest)}; it did not pass validation, "
+            f"run {run_dir.name} is {manifest.status}{_why(manifest)}; it did not pass validation, "
             f"see {run_dir / MANIFEST} — pass allow_quarantined=True to read it anyway"
         )
     if not part_files(run_dir):
         raise RunNotFoundError(f"run folder {run_dir} has no part-*.parquet files: it holds no data")
-    return SyntheticDataset(run_dir=run_dir, manifest=manifest)
+    return SyntheticDataset(run_dir=run_dir, manifest=manifest.to_json())
 
 
 def _describe_runs(job_root: Path) -> str:
@@ -105,22 +102,17 @@ def _describe_runs(job_root: Path) -> str:
     for d in sorted(job_root.iterdir()):
         if d.is_dir() and not d.name.startswith(TMP_PREFIX) and (d / MANIFEST).is_file():
             try:
-                status = read_manifest(d).get("status", "unknown")
-            except (OSError, json.JSONDecodeError):
+                status = str(read_manifest(d).status)
+            except RunNotFoundError:
                 status = "unreadable manifest"
             runs.append(f"{d.name} ({status})")
     return ", ".join(runs) or "none"
 
 
-def _why(manifest: dict[str, Any]) -> str:
+def _why(manifest: Manifest) -> str:
     """`: 2 failing expectation(s), first: <the gate's own line>` from the manifest."""
-    failures = manifest.get("failures") or []
-    if not failures:
-        return ""
-    from validators.outcome import Failure  # light: no Great Expectations import
-
-    first = str(Failure(**failures[0])) if isinstance(failures[0], dict) else str(failures[0])
-    return f": {len(failures)} failing expectation(s), first: {first}"
+    lines = manifest.failure_lines()
+    return f": {len(lines)} failing expectation(s), first: {lines[0]}" if lines else ""
 
 
 class SyntheticDataset:
@@ -150,7 +142,7 @@ class SyntheticDataset:
 
     @property
     def layout(self) -> dict[str, Any]:
-        """What a reader needs besides the schema (pipeline.manifest.source_layout):
+        """What a reader needs besides the schema (the source data class's `layout()`):
         entity, time and static columns of time series; size, mode, label and classes of images."""
         layout = self.manifest.get("layout")
         if layout is None:
@@ -236,7 +228,7 @@ class SyntheticDataset:
         return TabularRows(self.files, encoding, profile.column(target) if target else None, **stream)
 
     def _images(self, target: str | None, stream: dict[str, Any]) -> "IterableDataset":
-        from pipeline.images import IMAGE_COLUMN
+        from pipeline.core.images import IMAGE_COLUMN
         from pipeline.torch_dataset import ImageRows
 
         others = [n for n in self.to_pyarrow().schema.names if n != IMAGE_COLUMN]

@@ -1,27 +1,25 @@
 """Fit a generator, or reuse the one fitted on the same source with the same settings.
 
-The cache key is (source fingerprint, generator, params, seed, holdout): a scheduled
-run whose source has not changed skips the fit. Models are written to a hidden folder
-and renamed when complete, like run folders."""
+The cache key is (source fingerprint, generator, effective params, seed, holdout,
+source options): a scheduled run whose source has not changed skips the fit. Models
+are written to a hidden folder and renamed when complete, like run folders."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import random
 import secrets
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-import torch
-
-from generators import get
-from pipeline.data import SourceData
-from pipeline.progress import Progress
-from pipeline.spec import JobSpec
+from generators import Generator, get
+from pipeline.core.data import SourceData
+from pipeline.core.progress import Progress
+from pipeline.core.runfiles import CONFIG_FILE
+from pipeline.core.spec import JobSpec
 
 MODELS_DIR = ".models"
 
@@ -31,40 +29,45 @@ class FittedModel:
     path: Path  # checkpoint folder (config.json + weights)
     cache_key: str
     reused: bool  # True when an earlier fit was loaded instead of fitting
+    params: dict[str, Any] = field(default_factory=dict)  # effective generator params, defaults included
 
 
-def cache_key(spec: JobSpec, fingerprint: str) -> str:
+def configured(spec: JobSpec) -> Generator:
+    """The job's generator, unfitted: its params are validated here, before any data is read."""
+    return get(spec.generator_name)(device=spec.generator.device, **spec.generator.params)
+
+
+def cache_key(spec: JobSpec, fingerprint: str, params: dict[str, Any]) -> str:
     payload = {
         "fingerprint": fingerprint,
         "generator": spec.generator_name,
-        "params": spec.generator.params,
-        "seed": spec.sample.seed,
+        "params": params,
+        "seed": spec.sample.seed,  # seeds the train / holdout split
         "holdout": spec.validation.holdout,
         "source": spec.source.model_dump(mode="json", exclude={"path"}),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def seed_everything(seed: int) -> None:
-    """Training draws from the global RNGs (SDV does): seed them all."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 def fit_or_reuse(
     spec: JobSpec, train: SourceData, fingerprint: str, *, refit: bool = False, progress: Progress | None = None
 ) -> FittedModel:
-    key = cache_key(spec, fingerprint)
+    generator = configured(spec)
+    params = generator.params.model_dump(mode="json")
+    key = cache_key(spec, fingerprint, params)
     target = spec.run_root / MODELS_DIR / key
     if target.is_dir() and not refit:
-        return FittedModel(path=target, cache_key=key, reused=True)
-    seed_everything(spec.sample.seed)
-    generator = get(spec.generator_name)(device=spec.generator.device, **spec.generator.params)
+        return FittedModel(path=target, cache_key=key, reused=True, params=params)
     generator.fit(train, progress=progress)
     tmp = target.parent / f".tmp-{key}-{secrets.token_hex(3)}"
     generator.save(tmp)
     if target.exists():  # --refit: replace the cached model only once the new one is complete
         shutil.rmtree(target)
     os.rename(tmp, target)
-    return FittedModel(path=target, cache_key=key, reused=False)
+    return FittedModel(path=target, cache_key=key, reused=False, params=params)
+
+
+def resumed(model_dir: Path) -> FittedModel:
+    """The model an interrupted run was started with (its own copy, not the cache)."""
+    config = json.loads((model_dir / CONFIG_FILE).read_text())
+    return FittedModel(path=model_dir, cache_key="resumed", reused=True, params=config["params"])

@@ -1,5 +1,6 @@
-"""Run lifecycle: open a run folder (or reopen an interrupted one), then publish or
-quarantine it. Only published runs move `LATEST`; nothing is ever overwritten."""
+"""Run lifecycle: open a run folder (or reopen an interrupted one), write its manifest,
+then publish or quarantine it. Only published runs move `LATEST`; nothing is ever
+overwritten."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import RunNotFoundError
-from pipeline.manifest import write_manifest
+from pipeline.core.data import SourceData
+from pipeline.core.errors import RunNotFoundError
+from pipeline.core.manifest import GeneratorRecord, Manifest, SourceRecord, library_versions, write_manifest
+from pipeline.core.runfiles import JOB_FILE, MODEL_DIR, count_rows
+from pipeline.core.spec import JobSpec
+from pipeline.fitting import FittedModel
+from pipeline.jobs import parse_job
 from pipeline.runs import RunFolder, new_run_id, set_latest
-from pipeline.spec import JobSpec, parse_spec
-
-JOB_FILE = "job.json"
-MODEL_DIR = "model"
 
 
 def open_run(spec: JobSpec, model_path: Path, *, source_fingerprint: str, balance: str | None = None) -> RunFolder:
@@ -41,13 +43,40 @@ def reopen_run(job_root: Path, run_id: str) -> tuple[RunFolder, JobSpec, dict[st
         )
     job = json.loads((run.tmp / JOB_FILE).read_text())
     facts = job.pop("_run", {})
-    return run, parse_spec(job), facts
+    return run, parse_job(job), facts
 
 
-def finish_run(run: RunFolder, manifest: dict[str, Any], *, published: bool) -> Path:
+def build_manifest(
+    run: RunFolder, spec: JobSpec, *, model: FittedModel, source: SourceData, train: SourceData,
+    holdout: SourceData, fingerprint: str, outcome: Any, requested: int, added: dict[Any, int] | None,
+    balance: str | None, timings: dict[str, float],
+) -> Manifest:
+    """Everything needed to trust, reproduce and trace the run (pipeline.core.manifest)."""
+    return Manifest(
+        run_id=run.run_id,
+        status=outcome.status,
+        job=spec.model_dump(mode="json"),
+        generator=GeneratorRecord(name=spec.generator_name, params=model.params, cache_key=model.cache_key,
+                                  reused_fit=model.reused),
+        seed=spec.sample.seed,
+        source=SourceRecord(path=str(spec.source.path), fingerprint=fingerprint),
+        rows={"source": len(source), "train": len(train), "holdout": len(holdout),
+              "synthetic": count_rows(run.tmp), "requested": requested},
+        balance={"target": balance, "added": {str(k): v for k, v in added.items()}} if added else None,
+        schema=source.profile.model_dump(mode="json") if hasattr(source, "profile") else None,
+        layout=source.layout(),
+        libraries=library_versions(),
+        timings=timings,
+        metrics=outcome.metrics,
+        suites=outcome.suites,
+        failures=outcome.to_dict()["failures"],
+    )
+
+
+def finish_run(run: RunFolder, manifest: Manifest) -> Path:
     """Write the manifest, rename the run folder into place, and move LATEST if published."""
     write_manifest(run.tmp, manifest)
     final = run.commit()
-    if published:
+    if manifest.published:
         set_latest(run.job_root, run.run_id)
     return final

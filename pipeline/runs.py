@@ -9,10 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipeline.errors import RunNotFoundError
-
-LATEST = "LATEST"
-TMP_PREFIX = ".tmp-"
+from pipeline.core.runfiles import LATEST, TMP_PREFIX
 
 
 def new_run_id() -> str:
@@ -57,20 +54,3 @@ def set_latest(job_root: Path, run_id: str) -> None:
     tmp = job_root / f".{LATEST}.{secrets.token_hex(4)}"
     tmp.write_text(run_id + "\n")
     os.replace(tmp, job_root / LATEST)
-
-
-def latest_run(job_root: Path) -> Path:
-    pointer = job_root / LATEST
-    if not pointer.is_file():
-        raise RunNotFoundError(f"no published run under {job_root} (no {LATEST} file): run the job first")
-    return job_root / pointer.read_text().strip()
-
-
-def resolve_run_dir(path: str | Path) -> Path:
-    """A run folder given directly, or a job folder (its LATEST run)."""
-    path = Path(path)
-    if (path / "manifest.json").is_file():
-        return path
-    if (path / LATEST).is_file():
-        return latest_run(path)
-    raise RunNotFoundError(f"{path} is not a run folder (no manifest.json) nor a job folder with {LATEST}")

@@ -1,71 +1,25 @@
 """Parquet sink: sampled chunks streamed into part files of a run folder.
 
-A request of `rows` records is cut into chunks of `batch_size` (each with its own seed,
-see generators.base) and chunks are grouped into parts, one Parquet file each. A part is
+The sampling plan (`pipeline.core.plan`) says which chunks each part holds; a part is
 the unit of work a shard does: any worker can write any part, and a finished part is
-never written twice (resume). Memory holds one row group, never the dataset."""
+never written twice (resume). Memory holds one row group, never the dataset. Reading
+parts back is `pipeline.core.runfiles`'s job."""
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from generators.base import Generator, chunk_sizes
-from pipeline.data import Batch, ImageData
+from generators.base import Generator
+from pipeline.core.data import batch_to_table
+from pipeline.core.plan import PartPlan
 
 ROW_GROUP_BYTES = 32 * 1024 * 1024  # tens of MB: efficient for streaming readers
-PART_RECORDS = {"tabular": 500_000, "timeseries": 20_000, "image": 20_000}  # records per part file
-
-
-@dataclass(frozen=True)
-class PartPlan:
-    """One part file's work: which chunks, with which seed and conditions. Self-contained,
-    so any worker can write it and a resumed run can tell what is missing."""
-
-    index: int
-    first_chunk: int
-    sizes: tuple[int, ...]  # chunk sizes of this part
-    seed: int = 0
-    conditions: dict[str, Any] | None = None
-
-    @property
-    def rows(self) -> int:
-        return sum(self.sizes)
-
-    @property
-    def filename(self) -> str:
-        return f"part-{self.index:05d}.parquet"
-
-
-def plan_parts(
-    rows: int, batch_size: int, modality: str, *, seed: int = 0, conditions: dict[str, Any] | None = None,
-    first_index: int = 0, records_per_file: int | None = None,
-) -> list[PartPlan]:
-    """Group chunks into parts of about `records_per_file` (default PART_RECORDS[modality])
-    records, numbered from `first_index` (several requests, e.g. one per class when
-    balancing, share a run)."""
-    sizes = chunk_sizes(rows, batch_size)
-    per_part = max(1, (records_per_file or PART_RECORDS[modality]) // batch_size)
-    return [
-        PartPlan(index=first_index + i, first_chunk=start, sizes=tuple(sizes[start : start + per_part]),
-                 seed=seed, conditions=conditions)
-        for i, start in enumerate(range(0, len(sizes), per_part))
-    ]
-
-
-def batch_to_table(batch: Batch) -> pa.Table:
-    """The output contract's Arrow form of one batch."""
-    if isinstance(batch, ImageData):
-        from pipeline.images import images_to_table
-
-        return images_to_table(batch)
-    return pa.Table.from_pandas(batch, preserve_index=False)
 
 
 def with_provenance(table: pa.Table, provenance: dict[str, Any]) -> pa.Table:
@@ -110,7 +64,6 @@ def write_part(
     part: PartPlan,
     out_dir: Path,
     *,
-    batch_size: int,
     provenance: dict[str, Any] | None = None,
     progress: Any = None,
 ) -> Path:
@@ -123,12 +76,10 @@ def write_part(
     writer = _RowGroupWriter(tmp, {**(provenance or {}), "part": part.index, "seed": part.seed,
                                    "conditions": part.conditions})
     try:
-        for offset, size in enumerate(part.sizes):
-            chunk = part.first_chunk + offset
-            batch = generator.sample_chunk(chunk, size, seed=part.seed, conditions=part.conditions, batch_size=batch_size)
-            writer.add(batch_to_table(batch))
+        for chunk in part.chunks:
+            writer.add(batch_to_table(generator.sample_chunk(chunk, conditions=part.conditions)))
             if progress is not None:
-                progress(size)
+                progress(chunk.size)
         writer.close()
         os.rename(tmp, final)
     except BaseException:
@@ -137,30 +88,3 @@ def write_part(
         tmp.unlink(missing_ok=True)
         raise
     return final
-
-
-def part_files(run_dir: Path) -> list[Path]:
-    return sorted(run_dir.glob("part-*.parquet"))
-
-
-def row_groups(run_dir: Path) -> Iterator[pa.Table]:
-    """The run's data one row group at a time, in part order: memory holds one group."""
-    for path in part_files(run_dir):
-        pf = pq.ParquetFile(path)
-        for i in range(pf.num_row_groups):
-            yield pf.read_row_group(i)
-
-
-def read_output(run_dir: Path, *, max_rows: int | None = None) -> pa.Table:
-    """The run's parts as one Arrow table (optionally only the first `max_rows`)."""
-    tables, total = [], 0
-    for t in row_groups(run_dir):
-        tables.append(t)
-        total += t.num_rows
-        if max_rows is not None and total >= max_rows:
-            return pa.concat_tables(tables).slice(0, max_rows)
-    return pa.concat_tables(tables) if tables else pa.table({})
-
-
-def count_rows(run_dir: Path) -> int:
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in part_files(run_dir))

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.data import ImageData, SourceData, TabularData, TimeSeriesData
-from pipeline.errors import SourceError
+from pipeline.core.data import SourceData
+from pipeline.core.errors import SourceError
 
 MIN_TRAIN = 10  # records (rows, sequences, images) a generator needs at the very least
 
@@ -22,20 +22,5 @@ def split_source(data: SourceData, holdout: float, *, seed: int) -> tuple[Source
         )
     order = np.random.default_rng(seed).permutation(n)
     hold_idx, train_idx = np.sort(order[:n_holdout]), np.sort(order[n_holdout:])
-    return _take(data, train_idx), _take(data, hold_idx)
+    return data.take(train_idx), data.take(hold_idx)
 
-
-def _take(data: SourceData, idx: np.ndarray) -> SourceData:
-    if isinstance(data, TabularData):
-        return TabularData(frame=data.frame.iloc[idx].reset_index(drop=True), profile=data.profile)
-    if isinstance(data, TimeSeriesData):
-        entities = data.frame[data.entity].drop_duplicates().to_numpy()[idx]
-        frame = data.frame[data.frame[data.entity].isin(entities)].reset_index(drop=True)
-        return TimeSeriesData(
-            frame=frame, profile=data.profile, entity=data.entity, time=data.time,
-            static=list(data.static), features=list(data.features),
-        )
-    if isinstance(data, ImageData):
-        labels = None if data.labels is None else data.labels[idx]
-        return ImageData(images=data.images[idx], labels=labels, label_name=data.label_name)
-    raise TypeError(f"unknown source data {type(data).__name__}")

@@ -46,8 +46,8 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import IterableDataset, default_collate, get_worker_info
 
-from pipeline.errors import BadInputError
-from pipeline.schema import ColumnProfile
+from pipeline.core.errors import BadInputError
+from pipeline.core.schema import ColumnProfile
 
 CATEGORICAL_MODES = ("codes", "onehot")
 IGNORE_INDEX = -100  # nn.CrossEntropyLoss's default ignore_index: rows with a null class target are skipped
@@ -264,7 +264,7 @@ class ImageRows(_Streaming):
         return self._index[value]
 
     def __iter__(self) -> Iterator[torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:
-        from pipeline.images import IMAGE_COLUMN, decode_png
+        from pipeline.core.images import IMAGE_COLUMN, decode_png
 
         columns = [IMAGE_COLUMN] + ([self.label] if self.label else [])
         for path, group in self._my_units():

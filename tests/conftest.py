@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 import flows  # noqa: F401  (sets the offline Prefect / GX environment defaults before they load)
-from pipeline.data import TabularData
-from pipeline.schema import profile_table
+from pipeline.core.data import TabularData
+from pipeline.core.schema import profile_table
 from pipeline.sources import read_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +58,7 @@ def timeseries_source():
     """Grunfeld investment panel (data/sources/grunfeld.csv): 11 firms x 20 years, a
     static industry per firm, three numeric features; loaded by the real loader."""
     from pipeline.sources.timeseries import load_timeseries
-    from pipeline.spec import SourceSpec
+    from pipeline.core.spec import SourceSpec
 
     spec = SourceSpec(modality="timeseries", path=ROOT / "data" / "sources" / "grunfeld.csv", entity="firm", time="year")
     return load_timeseries(spec)
@@ -68,9 +68,9 @@ def timeseries_source():
 def image_source():
     """The first 200 of scikit-learn's handwritten digits (data/sources/digits.parquet):
     8x8 grey, every class 0-9 present; loaded by the real loader."""
-    from pipeline.data import ImageData
+    from pipeline.core.data import ImageData
     from pipeline.sources.image import load_images
-    from pipeline.spec import SourceSpec
+    from pipeline.core.spec import SourceSpec
 
     digits = load_images(SourceSpec(modality="image", path=ROOT / "data" / "sources" / "digits.parquet"))
     return ImageData(images=digits.images[:200], labels=digits.labels[:200], label_name=digits.label_name)

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.data import ImageData, SourceData, TimeSeriesData
-from pipeline.schema import ColumnProfile, profile_column
+from pipeline.core.data import ImageData, SourceData, TimeSeriesData
+from pipeline.core.schema import ColumnProfile, profile_column
 from validators import gx
 
 # Absolute slack on a column's null share: the output may hold at most the source's share

@@ -13,25 +13,22 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from pipeline.data import SourceData, TimeSeriesData
-from pipeline.progress import Progress
-from pipeline.sink import count_rows, part_files
+from pipeline.core.data import SourceData
+from pipeline.core.progress import Progress
+from pipeline.core.runfiles import VALIDATION_DIR, count_rows, load_synthetic, output_chunks
 from validators import gx
 from validators.contract import build_contract_suite, contract_table
-from validators.outcome import Failure, Outcome, failures
+from pipeline.core.manifest import Failure
+from validators.outcome import Outcome, failures
 from validators.suites import METRIC_SUITES, build_metric_suite, metrics_table
 from validators.thresholds import Bound, thresholds_for
 
 log = logging.getLogger(__name__)
 
-VALIDATION_DIR = "validation"
 OUTCOME_FILE = "outcome.json"
 # Records per contract chunk: ~4 s of GX work and tens of MB for 200k table rows; images
 # carry their PNG bytes and are decoded, so fewer of them.
@@ -42,35 +39,10 @@ METRIC_RECORDS = 100_000  # records (rows, sequences, images) the metrics are co
 TARGET_METRICS = ("fidelity.utility_ratio",)
 
 
-def output_chunks(
-    run_dir: Path, *, rows: int = CHUNK_ROWS["tabular"], entity: str | None = None
-) -> Iterator[pd.DataFrame]:
-    """The run's output as DataFrames of at most about `rows` rows, read row batch by row
-    batch. With `entity`, a chunk never ends inside a sequence: the trailing entity's rows
-    are carried into the next chunk."""
-    carry: pd.DataFrame | None = None
-    for path in part_files(Path(run_dir)):
-        pf = pq.ParquetFile(path)
-        for batch in pf.iter_batches(batch_size=rows):
-            # the file schema carries the pandas metadata that restores dtypes such as Int64
-            frame = pa.Table.from_batches([batch]).replace_schema_metadata(pf.schema_arrow.metadata).to_pandas()
-            if carry is not None:
-                frame, carry = pd.concat([carry, frame], ignore_index=True), None
-            if entity is not None and entity in frame and len(frame):
-                is_last = frame[entity].eq(frame[entity].iloc[-1]).to_numpy()
-                trailing = np.logical_and.accumulate(is_last[::-1])[::-1]
-                carry, frame = frame[trailing], frame[~trailing]
-                if frame.empty:
-                    continue
-            yield frame.reset_index(drop=True)
-    if carry is not None and len(carry):
-        yield carry.reset_index(drop=True)
-
-
 def run_contract(run_dir: Path, source: SourceData, suite: Any, *, chunk_rows: int | None = None,
                  progress: Progress | None = None) -> dict[str, Any]:
     """The contract suite on every chunk of the output, merged into one GX result."""
-    entity = source.entity if isinstance(source, TimeSeriesData) else None
+    entity = source.layout().get("entity")
     chunk_rows = chunk_rows or CHUNK_ROWS[source.modality]
     total, done = count_rows(Path(run_dir)), 0
     seen: set = set()
@@ -145,7 +117,6 @@ def validate_run(
     results = {"contract": run_contract(run_dir, source, suites["contract"], chunk_rows=chunk_rows, progress=progress)}
 
     if metrics is None:
-        from pipeline.outputs import load_synthetic
         from validators.metrics import compute_metrics
 
         if synthetic is None:
@@ -165,7 +136,7 @@ def validate_run(
         failing += failures(name, results[name])
         if not suite.expectations:
             failing.append(_empty_suite_failure(name, source.modality))
-    outcome = Outcome(suites=passed, failures=failing, metrics=metrics)
+    outcome = Outcome(suites=passed, failures=failing, metrics=metrics, synthetic=synthetic)
     gx.write_json(out_dir / OUTCOME_FILE, outcome.to_dict())
     log.info("validation of %s: %s (%s)", run_dir, outcome.status,
              ", ".join(f"{k} {'passed' if v else 'FAILED'}" for k, v in passed.items()))

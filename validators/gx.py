@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from pipeline.errors import BadInputError
+from pipeline.core.errors import BadInputError
 
 if TYPE_CHECKING:
     from great_expectations import ExpectationSuite

@@ -9,40 +9,29 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pipeline.core.manifest import Failure, Status
 from validators.gx import exception_message
 
 SUITES = ("contract", "fidelity", "privacy")
 MAX_EXAMPLES = 5  # unexpected values quoted per failure
 
 
-@dataclass(frozen=True)
-class Failure:
-    suite: str
-    target: str  # column, metric, or "table"
-    check: str  # what the expectation requires, in words
-    observed: str
-    expected: str
-    why: str = ""
-
-    def __str__(self) -> str:
-        why = f" ({self.why})" if self.why else ""
-        return f"{self.suite}: {self.target}: {self.check}: observed {self.observed}; expected {self.expected}{why}"
-
-
 @dataclass
 class Outcome:
-    """`status` is "published" only when every suite passed."""
+    """`status` is published only when every suite passed."""
 
     suites: dict[str, bool]
     failures: list[Failure]
     metrics: dict[str, float]
-    status: str = field(init=False)
+    # the synthetic records the metrics were computed on, for the report (not stored)
+    synthetic: Any = field(default=None, repr=False, compare=False)
+    status: Status = field(init=False)
 
     def __post_init__(self) -> None:
-        self.status = "published" if self.suites and all(self.suites.values()) else "quarantined"
+        self.status = Status.PUBLISHED if self.suites and all(self.suites.values()) else Status.QUARANTINED
 
     def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "suites": dict(self.suites), "metrics": dict(self.metrics),
+        return {"status": self.status.value, "suites": dict(self.suites), "metrics": dict(self.metrics),
                 "failures": [asdict(f) for f in self.failures]}
 
     @classmethod

@@ -10,8 +10,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from pipeline.data import ImageData, TabularData, TimeSeriesData
-from pipeline.schema import TableProfile
+from pipeline.core.data import ImageData, TabularData, TimeSeriesData
+from pipeline.core.schema import TableProfile
 
 REAL, SYNTHETIC = "#1f77b4", "#ff7f0e"
 MAX_PANELS = 24  # marginal panels per report: wide tables show their first columns

@@ -12,10 +12,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pipeline.data import SourceData
-from pipeline.manifest import MANIFEST, read_manifest
+from pipeline.core.data import SourceData
+from pipeline.core.manifest import read_manifest
+from pipeline.core.runfiles import MANIFEST, VALIDATION_DIR, load_synthetic
 from validators import gx
-from validators.gate import VALIDATION_DIR, read_outcome, read_result
+from validators.gate import read_outcome, read_result
 from validators.outcome import SUITES, Outcome, describe
 from validators.plots import figures
 
@@ -51,10 +52,9 @@ def _run_facts(run_dir: Path, spec: Any) -> list[tuple[str, str]]:
                   ("source", str(spec.source.path)), ("requested records", f"{spec.sample.rows:,}"),
                   ("seed", str(spec.sample.seed))]
     elif (run_dir / MANIFEST).is_file():
-        data = read_manifest(run_dir)
-        job = data.get("job") or {}
-        facts += [("job", job.get("name", "?")), ("generator", (data.get("generator") or {}).get("name", "?")),
-                  ("synthetic records", f"{(data.get('rows') or {}).get('synthetic', '?'):,}")]
+        manifest = read_manifest(run_dir)
+        facts += [("job", manifest.job.get("name", "?")), ("generator", manifest.generator.name),
+                  ("synthetic records", f"{manifest.rows.get('synthetic', 0):,}")]
     facts.append(("report written", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")))
     return facts
 
@@ -129,15 +129,16 @@ def render(run_dir: Path, outcome: Outcome, suites: dict[str, dict], results: di
 def write_report(run_dir: str | Path, *, source: SourceData, synthetic: SourceData | None = None,
                  outcome: Outcome | None = None, spec: Any = None) -> Path:
     """Write `run_dir/report.html` from the run's `validation/` folder (run `validate_run`
-    first). `synthetic` defaults to the first FIGURE_RECORDS records of the run."""
+    first). `synthetic` defaults to what the gate computed the metrics on (kept in the
+    outcome of this process), else the first FIGURE_RECORDS records of the run."""
     run_dir = Path(run_dir)
     outcome = outcome or read_outcome(run_dir)
     folder = run_dir / VALIDATION_DIR
     suites = {n: gx.read_json(folder / f"{n}.suite.json") for n in SUITES}
     results = {n: read_result(run_dir, n) for n in SUITES}
     if synthetic is None:
-        from pipeline.outputs import load_synthetic
-
+        synthetic = outcome.synthetic
+    if synthetic is None:
         synthetic = load_synthetic(run_dir, source, max_records=FIGURE_RECORDS)
     path = run_dir / REPORT
     tmp = run_dir / f".{REPORT}.tmp"

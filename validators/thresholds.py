@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pipeline.errors import SpecError
+from pipeline.core.errors import SpecError
 
 
 @dataclass(frozen=True)

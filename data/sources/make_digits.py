@@ -10,8 +10,8 @@ import numpy as np
 import pyarrow.parquet as pq
 from sklearn.datasets import load_digits
 
-from pipeline.data import ImageData
-from pipeline.images import images_to_table
+from pipeline.core.data import ImageData
+from pipeline.core.images import images_to_table
 
 if __name__ == "__main__":
     digits = load_digits()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pipeline.data import SourceData
+from pipeline.core.data import SourceData
 from pipeline.sources.fingerprint import fingerprint
 from pipeline.sources.tabular import load_tabular, read_table
-from pipeline.spec import SourceSpec
+from pipeline.core.spec import SourceSpec
 
 
 def load_source(spec: SourceSpec) -> SourceData:

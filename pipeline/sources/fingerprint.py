@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from pipeline.errors import SourceError
+from pipeline.core.errors import SourceError
 
 _CHUNK = 1 << 20
 

@@ -14,11 +14,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from pipeline.data import ImageData
-from pipeline.errors import SourceError
-from pipeline.images import IMAGE_COLUMN, to_array
+from pipeline.core.data import ImageData
+from pipeline.core.errors import SourceError
+from pipeline.core.images import IMAGE_COLUMN, to_array
 from pipeline.sources.fingerprint import existing_source
-from pipeline.spec import SourceSpec
+from pipeline.core.spec import SourceSpec
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.data import TabularData
-from pipeline.errors import SourceError
-from pipeline.schema import profile_table
+from pipeline.core.data import TabularData
+from pipeline.core.errors import SourceError
+from pipeline.core.schema import profile_table
 from pipeline.sources.fingerprint import existing_source
-from pipeline.spec import SourceSpec
+from pipeline.core.spec import SourceSpec
 
 READERS = (".csv", ".parquet", ".pq")
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.data import TimeSeriesData
-from pipeline.errors import SourceError
-from pipeline.schema import profile_table
+from pipeline.core.data import TimeSeriesData
+from pipeline.core.errors import SourceError
+from pipeline.core.schema import profile_table
 from pipeline.sources.tabular import read_table
-from pipeline.spec import SourceSpec
+from pipeline.core.spec import SourceSpec
 
 MIN_STEPS = 2  # a sequence model learns transitions: one step has none
 WINDOW_COLUMN = "window"  # the entity column made when a single series is cut into windows

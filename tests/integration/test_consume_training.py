@@ -19,11 +19,11 @@ from torch.utils.data import DataLoader
 
 from generators import get
 from pipeline.consume import load
-from pipeline.images import table_to_images
-from pipeline.manifest import source_layout
+from pipeline.core.images import table_to_images
+from pipeline.core.manifest import source_layout
 from pipeline.publish import finish_run, open_run
 from pipeline.sink import count_rows, plan_parts, write_part
-from pipeline.spec import parse_spec
+from pipeline.core.spec import parse_spec
 from pipeline.split import split_source
 from pipeline.sources import fingerprint
 from pipeline.torch_dataset import encode_target

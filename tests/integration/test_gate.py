@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.schema import conform
+from pipeline.core.schema import conform
 from pipeline.split import split_source
 from validators import gx
 from validators.gate import output_chunks, read_outcome, run_contract, validate_run

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from pipeline.augment import balance_plan, reference_data
-from pipeline.data import ImageData
-from pipeline.errors import BadInputError
+from pipeline.core.data import ImageData
+from pipeline.core.errors import BadInputError
 from pipeline.split import split_source
 
 

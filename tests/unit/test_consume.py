@@ -17,12 +17,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from pipeline.consume import load, load_run
-from pipeline.data import ImageData
-from pipeline.errors import BadInputError, QuarantinedError, RunNotFoundError
-from pipeline.images import images_to_table, table_to_images
-from pipeline.manifest import source_layout, write_manifest
+from pipeline.core.data import ImageData
+from pipeline.core.errors import BadInputError, QuarantinedError, RunNotFoundError
+from pipeline.core.images import images_to_table, table_to_images
+from pipeline.core.manifest import source_layout, write_manifest
 from pipeline.runs import RunFolder, set_latest
-from pipeline.schema import profile_table
+from pipeline.core.schema import profile_table
 from pipeline.sink import with_provenance
 from pipeline.torch_dataset import IGNORE_INDEX, collate_sequences
 from validators.outcome import Failure

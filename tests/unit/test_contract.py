@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.data import ImageData, TimeSeriesData
-from pipeline.errors import BadInputError
-from pipeline.images import images_to_table
-from pipeline.schema import conform
-from pipeline.spec import SourceSpec
+from pipeline.core.data import ImageData, TimeSeriesData
+from pipeline.core.errors import BadInputError
+from pipeline.core.images import images_to_table
+from pipeline.core.schema import conform
+from pipeline.core.spec import SourceSpec
 from pipeline.sources import load_source
 from tests.conftest import ROOT
 from validators import gx

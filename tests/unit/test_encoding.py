@@ -11,9 +11,9 @@ import pytest
 import statsmodels.api as sm
 import torch
 
-from generators.encoding import TableEncoder
-from pipeline.errors import BadInputError, ConditionError
-from pipeline.schema import conform, profile_table
+from generators.tabular.encoding import TableEncoder
+from pipeline.core.errors import BadInputError, ConditionError
+from pipeline.core.schema import conform, profile_table
 
 
 @pytest.fixture(scope="module")

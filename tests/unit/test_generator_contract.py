@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from generators import available, get, load_generator
-from pipeline.data import ImageData
-from pipeline.errors import ConditionError, NotFittedError
-from pipeline.schema import conform
+from pipeline.core.data import ImageData
+from pipeline.core.errors import ConditionError, NotFittedError
+from pipeline.core.schema import conform
 from tests.conftest import FAST_PARAMS
 
 N, BATCH = 25, 10  # three chunks: 10, 10, 5

@@ -10,10 +10,10 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from generators import get, load_generator
-from pipeline.data import ImageData
-from pipeline.errors import BadInputError, ConditionError
+from pipeline.core.data import ImageData
+from pipeline.core.errors import BadInputError, ConditionError
 from pipeline.sources.image import load_images
-from pipeline.spec import SourceSpec
+from pipeline.core.spec import SourceSpec
 from tests.conftest import FAST_PARAMS, ROOT
 
 FAMILIES = ["image/gan", "image/vae", "image/diffusion"]

@@ -12,12 +12,12 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from pipeline.data import ImageData
-from pipeline.errors import SourceError
-from pipeline.images import images_to_table
+from pipeline.core.data import ImageData
+from pipeline.core.errors import SourceError
+from pipeline.core.images import images_to_table
 from pipeline.sources import load_source
 from pipeline.sources.image import load_images
-from pipeline.spec import SourceSpec
+from pipeline.core.spec import SourceSpec
 from tests.conftest import ROOT
 
 DIGITS = ROOT / "data" / "sources" / "digits.parquet"

@@ -10,11 +10,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.data import ImageData
-from pipeline.errors import BadInputError
-from pipeline.images import IMAGE_TYPE, decode_png, encode_png, images_to_table, table_to_images
+from pipeline.core.data import ImageData
+from pipeline.core.errors import BadInputError
+from pipeline.core.images import IMAGE_TYPE, decode_png, encode_png, images_to_table, table_to_images
 from pipeline.sources.image import load_images
-from pipeline.spec import SourceSpec
+from pipeline.core.spec import SourceSpec
 from tests.conftest import ROOT
 
 

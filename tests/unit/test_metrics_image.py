@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from pipeline.data import ImageData
-from pipeline.errors import BadInputError
+from pipeline.core.data import ImageData
+from pipeline.core.errors import BadInputError
 from validators.metrics import compute_metrics
 from validators.metrics.image import image_fidelity, pixel_histogram_tvd
 from validators.metrics.privacy import privacy_metrics

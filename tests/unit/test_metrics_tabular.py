@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 
-from pipeline.data import TabularData
-from pipeline.errors import BadInputError
-from pipeline.schema import profile_table
+from pipeline.core.data import TabularData
+from pipeline.core.errors import BadInputError
+from pipeline.core.schema import profile_table
 from validators.metrics import compute_metrics
 from validators.metrics.tabular import column_similarity, missing_rate_diff
 from validators.thresholds import DEFAULTS, failing

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from pipeline.data import TimeSeriesData
-from pipeline.schema import profile_table
+from pipeline.core.data import TimeSeriesData
+from pipeline.core.schema import profile_table
 from validators.metrics import compute_metrics
 from validators.metrics.privacy import privacy_metrics
 from validators.metrics.representation import fit_vectors

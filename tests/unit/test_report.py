@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.data import ImageData
-from pipeline.images import images_to_table
-from pipeline.schema import conform
-from pipeline.spec import SourceSpec
+from pipeline.core.data import ImageData
+from pipeline.core.images import images_to_table
+from pipeline.core.schema import conform
+from pipeline.core.spec import SourceSpec
 from pipeline.sources import load_source
 from tests.conftest import ROOT
 from validators.gate import validate_run

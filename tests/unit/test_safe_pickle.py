@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from generators import safe_pickle
-from pipeline.errors import BadInputError, UnsafeCheckpointError
+from pipeline.core.errors import BadInputError, UnsafeCheckpointError
 
 
 class _RunsShell:

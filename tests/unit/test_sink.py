@@ -9,9 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from generators.base import Generator
-from pipeline.data import TabularData
+from pipeline.core.data import TabularData
 from pipeline.runs import RunFolder, latest_run, set_latest
-from pipeline.schema import profile_table
+from pipeline.core.schema import profile_table
 from pipeline.sink import PART_RECORDS, plan_parts, read_output, write_part
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.errors import SourceError
-from pipeline.schema import conform, profile_table
+from pipeline.core.errors import SourceError
+from pipeline.core.schema import conform, profile_table
 from pipeline.sources import fingerprint, read_table
 
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import SpecError
-from pipeline.spec import load_spec, parse_spec
+from pipeline.core.errors import SpecError
+from pipeline.core.spec import load_spec, parse_spec
 
 BASE = {
     "name": "churn-augment",

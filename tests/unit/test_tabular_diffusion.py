@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from generators import get, load_generator
-from generators.diffusion_schedule import cosine_alphas_cumprod
-from generators.tabular_diffusion import TabularDiffusionGenerator
-from pipeline.errors import BadInputError, ConditionError
-from pipeline.schema import conform
+from generators.diffusion import cosine_alphas_cumprod
+from generators.tabular.diffusion import TabularDiffusionGenerator
+from pipeline.core.errors import BadInputError, ConditionError
+from pipeline.core.schema import conform
 
 # Small and quick, but trained enough for marginals and null rates to show.
 PARAMS = {"epochs": 60, "batch_size": 32, "hidden": 64, "depth": 1}

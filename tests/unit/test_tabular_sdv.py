@@ -14,8 +14,8 @@ import pytest
 
 from generators import get, load_generator
 from generators.sdv_base import SYNTHESIZER_FILE
-from pipeline.errors import BadInputError, ConditionError, UnsafeCheckpointError
-from pipeline.schema import conform
+from pipeline.core.errors import BadInputError, ConditionError, UnsafeCheckpointError
+from pipeline.core.schema import conform
 
 FAST = {"tabular/copula": {}, "tabular/gan": {"epochs": 2, "batch_size": 100}, "tabular/vae": {"epochs": 2}}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.errors import SpecError
+from pipeline.core.errors import SpecError
 from validators.metrics import compute_metrics
 from validators.thresholds import DEFAULTS, Bound, failing, thresholds_for
 

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from generators import get, load_generator
-from pipeline.errors import ConditionError
-from pipeline.schema import conform
+from pipeline.core.errors import ConditionError
+from pipeline.core.schema import conform
 from pipeline.sources.timeseries import load_timeseries
-from pipeline.spec import SourceSpec
+from pipeline.core.spec import SourceSpec
 from tests.conftest import FAST_PARAMS
 from tests.unit.test_timeseries_source import FERTILITY, quarterly_gdp, travel_modes, write
 

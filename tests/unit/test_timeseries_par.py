@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from generators import get, load_generator
-from pipeline.data import TimeSeriesData
-from pipeline.errors import ConditionError
-from pipeline.schema import conform
+from pipeline.core.data import TimeSeriesData
+from pipeline.core.errors import ConditionError
+from pipeline.core.schema import conform
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from statsmodels.datasets import macrodata, modechoice
 
-from pipeline.errors import SourceError
+from pipeline.core.errors import SourceError
 from pipeline.sources import load_source
 from pipeline.sources.timeseries import WINDOW_COLUMN, load_timeseries
-from pipeline.spec import SourceSpec
+from pipeline.core.spec import SourceSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 GRUNFELD = ROOT / "data" / "sources" / "grunfeld.csv"

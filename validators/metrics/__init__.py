@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 import math
 
-from pipeline.data import ImageData, SourceData, TabularData, TimeSeriesData
-from pipeline.errors import BadInputError
+from pipeline.core.data import ImageData, SourceData, TabularData, TimeSeriesData
+from pipeline.core.errors import BadInputError
 from validators.metrics.privacy import privacy_metrics
 from validators.metrics.representation import fit_vectors
-from validators.metrics.threads import limited_threads
+from pipeline.core.threads import limited_threads
 
 log = logging.getLogger(__name__)
 

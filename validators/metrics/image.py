@@ -21,9 +21,9 @@ from prdc import compute_prdc
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from pipeline.data import ImageData
+from pipeline.core.data import ImageData
 from validators.metrics.representation import IMAGE_SIDE  # the CNN sees what privacy measures
-from validators.metrics.threads import limited_threads
+from pipeline.core.threads import limited_threads
 
 FEATURES = 64  # feature width: FID's covariance needs a few times more images than this
 MAX_TRAIN_IMAGES = 5_000  # images the feature CNN is trained on

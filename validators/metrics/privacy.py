@@ -17,7 +17,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import NearestNeighbors
 
-from validators.metrics.threads import limited_threads
+from pipeline.core.threads import limited_threads
 
 QUERY_CHUNK = 4096  # query rows per kneighbors call: bounds the distance block in memory
 MAX_QUERIES = 10_000  # synthetic records scored by DCR / NNDR: standard error of a share < 0.005

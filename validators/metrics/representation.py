@@ -16,8 +16,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from pipeline.data import ImageData, SourceData, TabularData, TimeSeriesData
-from pipeline.schema import TableProfile
+from pipeline.core.data import ImageData, SourceData, TabularData, TimeSeriesData
+from pipeline.core.schema import TableProfile
 
 NUMERIC_KINDS = ("numeric", "integer", "datetime")
 CATEGORICAL_KINDS = ("categorical", "boolean")

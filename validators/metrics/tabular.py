@@ -17,9 +17,9 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.metrics import f1_score, r2_score
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-from pipeline.schema import TableProfile
+from pipeline.core.schema import TableProfile
 from validators.metrics.representation import CATEGORICAL_KINDS, NUMERIC_KINDS, category_values, numeric_values
-from validators.metrics.threads import limited_threads
+from pipeline.core.threads import limited_threads
 
 log = logging.getLogger(__name__)
 

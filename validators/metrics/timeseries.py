@@ -15,10 +15,10 @@ from scipy.stats import ks_2samp
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from pipeline.data import TimeSeriesData
+from pipeline.core.data import TimeSeriesData
 from validators.metrics.representation import NUMERIC_KINDS, TabularEncoder, numeric_values
 from validators.metrics.tabular import column_similarity
-from validators.metrics.threads import limited_threads
+from pipeline.core.threads import limited_threads
 
 MAX_SEQUENCES = 1_000  # sequences per side for the two learned scores
 MAX_STEPS = 24  # learned scores see a random window of at most this many steps (cost is linear in it)

@@ -13,9 +13,9 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from generators.image_base import ImageGenerator, ImageParams, batches
+from generators.image.base import ImageGenerator, ImageParams, batches
 from generators.registry import register
-from pipeline.progress import Progress
+from pipeline.core.progress import Progress
 
 
 class VaeParams(ImageParams):

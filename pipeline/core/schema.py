@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from pipeline.errors import SourceError
+from pipeline.core.errors import SourceError
 
 ColumnKind = Literal["numeric", "integer", "categorical", "boolean", "datetime"]
 

@@ -42,15 +42,16 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 from torch import nn
 
-from generators.base import Generator, resolve_device, seeded_torch
-from generators.encoding import TableEncoder
-from generators.diffusion_schedule import SinusoidalPosEmb, cosine_alphas_cumprod, extract
+from generators.base import Generator, GeneratorParams, resolve_device
+from pipeline.core.seeding import seeded
+from generators.tabular.encoding import TableEncoder
+from generators.diffusion import SinusoidalPosEmb, cosine_alphas_cumprod, extract
 from generators.registry import register
-from pipeline.data import TabularData
-from pipeline.progress import Progress
+from pipeline.core.data import TabularData
+from pipeline.core.progress import Progress
 
 # The quantile-normal encoding lives within ±5.2 (scikit-learn clips at 1e-7 tails):
 # predicted clean numerics are clamped there, as image DDPMs clamp to [-1, 1].
@@ -195,7 +196,7 @@ class TabularDiffusion(nn.Module):
 # ---- the generator --------------------------------------------------------------------
 
 
-class DiffusionParams(BaseModel):
+class DiffusionParams(GeneratorParams):
     model_config = ConfigDict(extra="forbid")
 
     epochs: int = Field(300, ge=1)  # passes over the table; small tables need many
@@ -213,7 +214,6 @@ class DiffusionParams(BaseModel):
     # Share of training rows that see some categorical columns clean: teaches the
     # conditionals that `conditions` sample from, at a small cost to the joint.
     given_prob: float = Field(0.5, ge=0, lt=1)
-    seed: int = 0  # initialisation and training noise: the same fit twice gives the same model
 
     @model_validator(mode="after")
     def _steps_within_schedule(self) -> "DiffusionParams":
@@ -244,7 +244,7 @@ class TabularDiffusionGenerator(Generator):
         self.device_ = resolve_device(self.device)
         self.encoder_ = TableEncoder().fit(data.frame, data.profile)
         matrix = torch.from_numpy(self.encoder_.transform(data.frame)).to(self.device_)
-        with seeded_torch(self.params.seed, self.device_):
+        with seeded(self.params.seed, self.device_):
             self.model_ = self._build(self.encoder_).to(self.device_)
         self.model_.train()
         # One CPU thread (the base class's policy): two intra-op threads made a training step

@@ -14,7 +14,7 @@ Matrix layout: the `n_continuous` continuous channels first, then the one-hot sp
 so a model can split `x[:, :n_continuous]` from `x[:, n_continuous:]` (TabDDPM-style).
 
 Decoding rounds and clips integers to the source range, rounds numerics to the
-source's decimals and ends with `pipeline.schema.conform`, so the output has the
+source's decimals and ends with `pipeline.core.schema.conform`, so the output has the
 source's columns and exact dtypes. The fitted state is JSON plus plain tensors.
 """
 
@@ -28,8 +28,8 @@ import pandas as pd
 import torch
 from sklearn.preprocessing import QuantileTransformer
 
-from pipeline.errors import BadInputError, ConditionError
-from pipeline.schema import ColumnProfile, TableProfile, conform
+from pipeline.core.errors import BadInputError, ConditionError
+from pipeline.core.schema import ColumnProfile, TableProfile, conform
 
 CONTINUOUS = ("numeric", "integer", "datetime")
 DISCRETE = ("categorical", "boolean")

@@ -24,21 +24,22 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from torch import nn
 
-from generators.base import Generator, resolve_device, seeded_torch
-from generators.encoding import TableEncoder
-from pipeline.data import TimeSeriesData
-from pipeline.errors import ConditionError
-from pipeline.progress import Progress
-from pipeline.schema import TableProfile, conform
+from generators.base import Generator, GeneratorParams, resolve_device
+from pipeline.core.seeding import seeded
+from generators.tabular.encoding import TableEncoder
+from pipeline.core.data import TimeSeriesData
+from pipeline.core.errors import ConditionError
+from pipeline.core.progress import Progress
+from pipeline.core.schema import TableProfile, conform
 
 PLAN_CHANNELS = 2  # conditioning channels after the static encoding: length and start, both in [0, 1]
 ID_DIGITS = 9  # zero-padded text ids sort like numbers up to a billion entities
 
 
-class SequenceParams(BaseModel):
+class SequenceParams(GeneratorParams):
     """Hyper-parameters every native time-series generator has."""
 
     model_config = ConfigDict(extra="forbid")
@@ -46,7 +47,6 @@ class SequenceParams(BaseModel):
     epochs: int = Field(300, gt=0)  # passes over all sequences; a few hundred suit sources of a few hundred entities
     batch_size: int = Field(64, gt=0)  # sequences per step; small sources get several steps per epoch
     lr: float = Field(1e-3, gt=0)  # Adam learning rate, the usual default for these model sizes
-    seed: int = Field(0, ge=0)  # seeds weight initialisation and batch order: a refit gives the same model
 
 
 @dataclass
@@ -289,7 +289,7 @@ class SequenceGenerator(Generator):
     def _fit(self, data: TimeSeriesData, *, progress: Progress) -> None:
         self.codec_ = SequenceCodec().fit(data)
         self.device_ = resolve_device(self.device)
-        with seeded_torch(self.params.seed, self.device_):
+        with seeded(self.params.seed, self.device_):
             self.model_ = self._build().to(self.device_)
         generator = torch.Generator(device=self.device_).manual_seed(self.params.seed)
         self.model_.train()

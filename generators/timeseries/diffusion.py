@@ -18,10 +18,10 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from generators.diffusion_schedule import SinusoidalPosEmb, cosine_alphas_cumprod, extract
+from generators.diffusion import SinusoidalPosEmb, cosine_alphas_cumprod, extract
 from generators.registry import register
-from generators.sequences import SequenceGenerator, SequenceParams, Sequences, masked_mse, minibatches
-from pipeline.progress import Progress
+from generators.timeseries.base import SequenceGenerator, SequenceParams, Sequences, masked_mse, minibatches
+from pipeline.core.progress import Progress
 
 # The encoder's Gaussian channels lie within about +-5.2 (scikit-learn's quantile
 # transform clips there) and one-hot channels within [0, 1]: predictions of the clean

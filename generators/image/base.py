@@ -10,16 +10,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from torch import nn
 
-from generators.base import Generator, resolve_device, seeded_torch
-from pipeline.data import ImageData
-from pipeline.errors import BadInputError
-from pipeline.progress import Progress
+from generators.base import Generator, GeneratorParams, resolve_device
+from pipeline.core.seeding import seeded
+from pipeline.core.data import ImageData
+from pipeline.core.errors import BadInputError
+from pipeline.core.progress import Progress
 
 
-class ImageParams(BaseModel):
+class ImageParams(GeneratorParams):
     """Training settings every image family has."""
 
     model_config = ConfigDict(extra="forbid")
@@ -28,7 +29,6 @@ class ImageParams(BaseModel):
     batch_size: int = Field(64, gt=0)  # images per optimiser step
     lr: float = Field(2e-4, gt=0)  # Adam learning rate
     sample_batch: int = Field(500, gt=0)  # images per forward pass when sampling: bounds memory, not output
-    seed: int = Field(0, ge=0)  # fit seed: the same data and params give the same weights on CPU
     max_levels: int = Field(32, ge=0, le=256)  # source using <= this many pixel values (digits: 17): outputs snap to them
     one_thread: bool = True  # CPU: one intra-op thread; these small nets ran 5-15x slower on two contended cores
 
@@ -110,7 +110,7 @@ class ImageGenerator(Generator):
             self.label_name_ = data.label_name or "label"
             self.condition_values_ = {self.label_name_: self.classes_}
             y = torch.from_numpy(index.astype(np.int64)).to(self.device_)
-        with seeded_torch(self.params.seed, self.device_):
+        with seeded(self.params.seed, self.device_):
             self.nets_ = {name: net.to(self.device_) for name, net in self._build().items()}
             self._train(to_tensor(data.images).to(self.device_), y, progress)
         for net in self.nets_.values():

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from generators.diffusion_schedule import sinusoidal_embedding
+from generators.diffusion import sinusoidal_embedding
 
 # ---- helpers ------------------------------------------------------------------------------
 

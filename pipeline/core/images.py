@@ -18,8 +18,8 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
-from pipeline.data import ImageData
-from pipeline.errors import BadInputError
+from pipeline.core.data import ImageData
+from pipeline.core.errors import BadInputError
 
 IMAGE_COLUMN = "image"
 IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])

@@ -25,8 +25,8 @@ from pydantic import Field
 from torch import nn
 
 from generators.registry import register
-from generators.sequences import SequenceGenerator, SequenceParams, Sequences, masked_mse, minibatches
-from pipeline.progress import Progress
+from generators.timeseries.base import SequenceGenerator, SequenceParams, Sequences, masked_mse, minibatches
+from pipeline.core.progress import Progress
 
 
 class TimeGANParams(SequenceParams):

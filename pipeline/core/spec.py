@@ -1,16 +1,20 @@
 """The job spec: one YAML file says what to learn from, which generator, how much to
-sample and how strictly to validate. Every error names the field and what is allowed."""
+sample and how strictly to validate. Every error names the field and what is allowed.
+
+The spec knows no generator: the registered names are handed in (`generators=`), so
+the core never imports the plugins; `pipeline.jobs` passes the registry's."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from collections.abc import Collection
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
-from pipeline.errors import SpecError
+from pipeline.core.errors import SpecError
 
 Modality = Literal["tabular", "timeseries", "image"]
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
@@ -62,12 +66,13 @@ class JobSpec(_Strict):
     schedule: str | None = None  # cron, used by deployments
 
     @model_validator(mode="after")
-    def _check_generator(self) -> "JobSpec":
-        from generators import registry
-
+    def _check_generator(self, info: ValidationInfo) -> "JobSpec":
+        available = (info.context or {}).get("generators")
+        if available is None:
+            raise ValueError("internal: parse job specs with parse_spec(data, generators=...)")
         name = f"{self.source.modality}/{self.generator.family}"
-        families = registry.families(self.source.modality)
-        if name not in registry.available():
+        families = [n.split("/", 1)[1] for n in sorted(available) if n.startswith(self.source.modality + "/")]
+        if name not in available:
             raise ValueError(
                 f"generator.family: {self.generator.family!r} is not available for modality "
                 f"{self.source.modality!r}; allowed: {', '.join(families) or 'none registered'}"
@@ -101,10 +106,11 @@ def _format_error(err: ValidationError) -> str:
     return "invalid job spec: " + "; ".join(parts)
 
 
-def parse_spec(data: dict[str, Any]) -> JobSpec:
-    """Validate a job spec given as a dict (YAML, Prefect parameters, tests)."""
+def parse_spec(data: dict[str, Any], *, generators: Collection[str]) -> JobSpec:
+    """Validate a job spec given as a dict (YAML, Prefect parameters, tests) against the
+    registered `generators` ("modality/family" names)."""
     try:
-        return JobSpec.model_validate(data)
+        return JobSpec.model_validate(data, context={"generators": set(generators)})
     except ValidationError as err:
         raise SpecError(_format_error(err)) from None
 
@@ -126,7 +132,7 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | None) -> d
     return data
 
 
-def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> JobSpec:
+def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, *, generators: Collection[str]) -> JobSpec:
     """Read a YAML job file; relative paths inside it resolve from the current directory
     first, then from the job file's folder. `overrides` are dotted keys
     (`{"sample.rows": 5000}`) set before validation, as CLI flags do."""
@@ -147,4 +153,4 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> JobS
         candidate = Path(src["path"])
         if not candidate.is_absolute() and not candidate.exists() and (path.parent / candidate).exists():
             src["path"] = str(path.parent / candidate)
-    return parse_spec(data)
+    return parse_spec(data, generators=generators)

@@ -21,8 +21,8 @@ from pydantic import Field
 from torch import nn
 
 from generators.registry import register
-from generators.sequences import SequenceGenerator, SequenceParams, Sequences, minibatches
-from pipeline.progress import Progress
+from generators.timeseries.base import SequenceGenerator, SequenceParams, Sequences, minibatches
+from pipeline.core.progress import Progress
 
 
 class TimeVAEParams(SequenceParams):

@@ -1,4 +1,4 @@
-"""image/diffusion: DDPM (Ho et al., 2020) with the small UNet of `generators.unet`,
+"""image/diffusion: DDPM (Ho et al., 2020) with the small UNet of `generators.image.unet`,
 class-conditional with classifier-free guidance (Ho & Salimans, 2022) when the source
 has labels, sampled with DDIM (Song et al., 2021) in a few steps.
 
@@ -16,11 +16,11 @@ from pydantic import Field
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from generators.diffusion_schedule import cosine_alphas_cumprod, extract
-from generators.image_base import ImageGenerator, ImageParams, batches
+from generators.diffusion import cosine_alphas_cumprod, extract
+from generators.image.base import ImageGenerator, ImageParams, batches
 from generators.registry import register
-from generators.unet import UNet
-from pipeline.progress import Progress
+from generators.image.unet import UNet
+from pipeline.core.progress import Progress
 
 # ---- the diffusion model ---------------------------------------------------------------------
 

@@ -16,14 +16,15 @@ from abc import abstractmethod
 from typing import Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from generators.base import GeneratorParams
 from generators.registry import register
 from generators.sdv_base import TABLE, SDVGenerator, no_bars, quiet, reseed, sdv_metadata
-from pipeline.data import TabularData
-from pipeline.errors import ConditionError
-from pipeline.progress import Progress
-from pipeline.schema import conform
+from pipeline.core.data import TabularData
+from pipeline.core.errors import ConditionError
+from pipeline.core.progress import Progress
+from pipeline.core.schema import conform
 
 # Rejection rounds SDV may spend per batch to meet a condition (its default is 100): a
 # rare category under a barely trained GAN needs more.
@@ -82,7 +83,7 @@ class SDVTabular(SDVGenerator):
         return pd.concat(parts, ignore_index=True)
 
 
-class _Params(BaseModel):
+class _Params(GeneratorParams):
     model_config = ConfigDict(extra="forbid")
     # Clip numeric columns to the source's min / max: no impossible values in the output.
     enforce_min_max_values: bool = True

@@ -16,16 +16,18 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from generators.base import GeneratorParams
 from generators.registry import register
-from generators.sdv_base import TABLE, SDVGenerator, no_bars, quiet, reseed, sdv_metadata, seeded
-from generators.sequences import entity_ids
-from pipeline.data import TimeSeriesData
-from pipeline.progress import Progress
-from pipeline.schema import conform
+from generators.sdv_base import TABLE, SDVGenerator, no_bars, quiet, reseed, sdv_metadata
+from generators.timeseries.base import entity_ids
+from pipeline.core.data import TimeSeriesData
+from pipeline.core.progress import Progress
+from pipeline.core.seeding import seeded
+from pipeline.core.schema import conform
 
-class PARParams(BaseModel):
+class PARParams(GeneratorParams):
     model_config = ConfigDict(extra="forbid")
     # Passes over all sequences (SDV's default); PAR's GRU is small, so CPU copes.
     epochs: int = Field(128, gt=0)

@@ -1,0 +1,185 @@
+"""In-memory source data, one dataclass per modality, handed from sources to generators
+and validators. Tabular and time-series batches are DataFrames in the output contract's
+shape; image batches are `ImageData` (uint8 arrays) that the sink encodes to PNG.
+
+What differs between modalities is a method of the data class (`take`, `restrict`,
+`class_values`, `layout`, `from_table`), so callers never switch on the type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Union
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from pipeline.core.errors import BadInputError
+from pipeline.core.schema import TableProfile
+
+
+@dataclass
+class TabularData:
+    """One table: its rows and the profile (schema) learned from the source."""
+
+    frame: pd.DataFrame
+    profile: TableProfile
+    modality: str = field(default="tabular", init=False)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def take(self, idx: np.ndarray) -> "TabularData":
+        """Records `idx` (positions), in that order."""
+        return self.with_frame(self.frame.iloc[idx].reset_index(drop=True))
+
+    def with_frame(self, frame: pd.DataFrame) -> "TabularData":
+        return replace(self, frame=frame)
+
+    def restrict(self, column: str, values: list[Any]) -> "TabularData":
+        """Only the records whose `column` is one of `values`."""
+        return self.with_frame(self.frame[self.frame[column].isin(values)].reset_index(drop=True))
+
+    def class_values(self, target: str) -> pd.Series:
+        """One class per record, for balancing on `target`."""
+        if target not in self.frame.columns:
+            raise BadInputError(f"--target {target!r} is not a column; columns: {', '.join(self.frame.columns)}")
+        if self.profile.column(target).kind not in ("categorical", "boolean", "integer"):
+            raise BadInputError(f"--target {target!r} is continuous; balancing needs a class column")
+        return self.frame[target]
+
+    def known_values(self, column: str) -> list[Any]:
+        """The distinct non-null values of `column`."""
+        return self.frame[column].dropna().unique().tolist()
+
+    def layout(self) -> dict[str, Any]:
+        """What a reader needs besides the schema: nothing for a table."""
+        return {}
+
+    def from_table(self, table: pa.Table) -> "TabularData":
+        """Output records read back from Parquet, shaped like this source."""
+        return self.with_frame(table.to_pandas())
+
+
+@dataclass
+class TimeSeriesData:
+    """Long format, one row per (entity, time step), sorted by both.
+
+    `static` columns are constant within an entity; `features` vary over time."""
+
+    frame: pd.DataFrame
+    profile: TableProfile
+    entity: str
+    time: str
+    static: list[str]
+    features: list[str]
+    modality: str = field(default="timeseries", init=False)
+
+    def __len__(self) -> int:
+        """Number of sequences (entities), the unit `rows` counts for time series."""
+        return int(self.frame[self.entity].nunique())
+
+    def entities(self) -> np.ndarray:
+        """Entity keys in the frame's order."""
+        return self.frame[self.entity].drop_duplicates().to_numpy()
+
+    def take(self, idx: np.ndarray) -> "TimeSeriesData":
+        """Whole sequences of the entities at positions `idx`."""
+        return self.with_frame(self.frame[self.frame[self.entity].isin(self.entities()[idx])].reset_index(drop=True))
+
+    def with_frame(self, frame: pd.DataFrame) -> "TimeSeriesData":
+        return replace(self, frame=frame, static=list(self.static), features=list(self.features))
+
+    def restrict(self, column: str, values: list[Any]) -> "TimeSeriesData":
+        return self.with_frame(self.frame[self.frame[column].isin(values)].reset_index(drop=True))
+
+    def class_values(self, target: str) -> pd.Series:
+        """One class per entity: balancing needs a static column."""
+        if target not in self.static:
+            raise BadInputError(
+                f"--target {target!r} is not a static column of this time series; static columns: "
+                f"{', '.join(self.static) or 'none'} (a class must be constant within an entity)"
+            )
+        return self.frame.drop_duplicates(self.entity)[target]
+
+    def known_values(self, column: str) -> list[Any]:
+        return self.frame[column].dropna().unique().tolist()
+
+    def layout(self) -> dict[str, Any]:
+        """Sequence keys: what a reader needs to cut the long format into sequences."""
+        return {"entity": self.entity, "time": self.time, "static": list(self.static),
+                "features": list(self.features)}
+
+    def from_table(self, table: pa.Table) -> "TimeSeriesData":
+        return self.with_frame(table.to_pandas())
+
+
+@dataclass
+class ImageData:
+    """Images as uint8 `(N, H, W, C)` with C = 1 (mode "L") or 3 (mode "RGB").
+
+    `labels` holds one class per image when the source has them; `label_name` is the
+    label column name used in the output."""
+
+    images: np.ndarray
+    labels: np.ndarray | None = None
+    label_name: str | None = None
+    skipped: list[str] = field(default_factory=list)  # unreadable source files left out (on_bad_image: skip)
+    modality: str = field(default="image", init=False)
+
+    @property
+    def mode(self) -> str:
+        return "L" if self.images.shape[-1] == 1 else "RGB"
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width)."""
+        return int(self.images.shape[1]), int(self.images.shape[2])
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def take(self, idx: np.ndarray) -> "ImageData":
+        labels = None if self.labels is None else self.labels[idx]
+        return ImageData(images=self.images[idx], labels=labels, label_name=self.label_name)
+
+    def restrict(self, column: str, values: list[Any]) -> "ImageData":
+        """Only the images whose label is one of `values` (`column` names the label)."""
+        return self.take(np.flatnonzero(np.isin(self.labels, values)))
+
+    def class_values(self, target: str) -> pd.Series:
+        if self.labels is None or target not in (self.label_name, "label"):
+            raise BadInputError(
+                f"--target {target!r}: images can only be balanced on their label"
+                + (f" ({self.label_name!r})" if self.labels is not None else ", and this source has none")
+            )
+        return pd.Series(self.labels)
+
+    def known_values(self, column: str) -> list[Any]:
+        return [] if self.labels is None else list(dict.fromkeys(self.labels.tolist()))
+
+    def layout(self) -> dict[str, Any]:
+        """Size, mode and classes: what a reader needs to decode and label the images."""
+        classes = None if self.labels is None else sorted({v.item() if hasattr(v, "item") else v for v in self.labels})
+        return {"height": self.size[0], "width": self.size[1], "mode": self.mode,
+                "label": self.label_name, "classes": classes}
+
+    def from_table(self, table: pa.Table) -> "ImageData":
+        from pipeline.core.images import table_to_images
+
+        return table_to_images(table)
+
+
+SourceData = Union[TabularData, TimeSeriesData, ImageData]
+Batch = Union[pd.DataFrame, ImageData]
+# What `sample.rows` counts in each modality, in words for people.
+RECORD_UNIT = {"tabular": "rows", "timeseries": "sequences", "image": "images"}
+
+
+def batch_to_table(batch: Batch) -> pa.Table:
+    """The output contract's Arrow form of one sampled batch."""
+    if isinstance(batch, ImageData):
+        from pipeline.core.images import images_to_table
+
+        return images_to_table(batch)
+    return pa.Table.from_pandas(batch, preserve_index=False)

@@ -1,0 +1,91 @@
+"""The sampling plan: which records each chunk and each part file of a request holds.
+
+A request of `rows` records is cut into chunks; chunk `i` is drawn with its own seed
+derived from (seed, i) and knows the index of its first record (`offset`), so any
+worker can draw any chunk and a sharded run writes the same records as a single
+process. Chunks are grouped into parts, one Parquet file each: the unit of work of a
+shard and of resume. This module is the one home of chunk seeds and offsets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+PART_RECORDS = {"tabular": 500_000, "timeseries": 20_000, "image": 20_000}  # default records per part file
+
+
+def chunk_seed(seed: int, index: int) -> int:
+    """A well-mixed 32-bit seed for chunk `index` of a request seeded with `seed`."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One chunk of a request: its position, size, first record and seed."""
+
+    index: int
+    size: int
+    offset: int  # index of the chunk's first record in the whole request
+    seed: int  # the chunk's own seed, derived from the request's seed and `index`
+
+
+def plan_chunks(rows: int, batch_size: int, *, seed: int) -> list[Chunk]:
+    """`rows` records cut into chunks of `batch_size` (the last one smaller)."""
+    full, rest = divmod(rows, batch_size)
+    sizes = [batch_size] * full + ([rest] if rest else [])
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int) if sizes else []
+    return [Chunk(index=i, size=s, offset=int(o), seed=chunk_seed(seed, i)) for i, (s, o) in enumerate(zip(sizes, offsets))]
+
+
+@dataclass(frozen=True)
+class PartPlan:
+    """One part file's work: which chunks, with which conditions. Self-contained, so any
+    worker can write it and a resumed run can tell what is missing."""
+
+    index: int
+    chunks: tuple[Chunk, ...]
+    seed: int = 0  # the request's seed (recorded as provenance)
+    conditions: dict[str, Any] | None = None
+
+    @property
+    def rows(self) -> int:
+        return sum(c.size for c in self.chunks)
+
+    @property
+    def filename(self) -> str:
+        return f"part-{self.index:05d}.parquet"
+
+
+def plan_parts(
+    rows: int, batch_size: int, modality: str, *, seed: int = 0, conditions: dict[str, Any] | None = None,
+    first_index: int = 0, records_per_file: int | None = None,
+) -> list[PartPlan]:
+    """Group chunks into parts of about `records_per_file` (default PART_RECORDS[modality])
+    records, numbered from `first_index` (several requests, e.g. one per class when
+    balancing, share a run)."""
+    chunks = plan_chunks(rows, batch_size, seed=seed)
+    per_part = max(1, (records_per_file or PART_RECORDS[modality]) // batch_size)
+    return [
+        PartPlan(index=first_index + i, chunks=tuple(chunks[start : start + per_part]), seed=seed, conditions=conditions)
+        for i, start in enumerate(range(0, len(chunks), per_part))
+    ]
+
+
+def sampling_plan(
+    rows: int, *, seed: int, batch_size: int, modality: str, conditions: dict[str, Any] | None = None,
+    records_per_file: int | None = None, balance: tuple[str, dict[Any, int]] | None = None,
+) -> list[PartPlan]:
+    """One request (rows, conditions), or, when balancing on `(column, {class: rows})`,
+    one request per minority class with its own derived seed; the plan alone
+    reproduces the output."""
+    layout = dict(batch_size=batch_size, modality=modality, records_per_file=records_per_file)
+    if not balance:
+        return plan_parts(rows, seed=seed, conditions=conditions, **layout)
+    target, added = balance
+    parts: list[PartPlan] = []
+    for i, (value, n) in enumerate(added.items()):
+        parts += plan_parts(n, seed=chunk_seed(seed, 2**31 + i), conditions={**(conditions or {}), target: value},
+                            first_index=len(parts), **layout)
+    return parts
