@@ -9,6 +9,7 @@ column's type, are refused by name."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +21,7 @@ from pipeline.core.errors import SourceError
 from pipeline.sources.arrow import frame_from_arrow
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"  # how Hive and Spark name the folder of a null partition value
 
 
 def parquet_files(folder: Path) -> list[Path]:
@@ -31,6 +33,21 @@ def parquet_files(folder: Path) -> list[Path]:
     )
 
 
+def _partition_schema(files: list[Path], folder: Path) -> pa.Schema:
+    """Hive keys from the folder names (`year=2020`), typed from their values: all
+    integers (or Hive's null) give int64, anything else text."""
+    values: dict[str, list[str]] = {}
+    for f in files:
+        for part in f.relative_to(folder).parent.parts:
+            if "=" in part:
+                key, value = part.split("=", 1)
+                values.setdefault(key, []).append(value)
+    return pa.schema([
+        pa.field(key, pa.int64() if all(re.fullmatch(r"-?\d+", v) or v == HIVE_NULL for v in vs) else pa.string())
+        for key, vs in values.items()
+    ])
+
+
 def _unified_schema(files: list[Path], partitions: pa.Schema, folder: Path) -> pa.Schema:
     """One schema for every file (a column missing from some files reads as nulls there),
     with the partition columns at the end."""
@@ -38,7 +55,7 @@ def _unified_schema(files: list[Path], partitions: pa.Schema, folder: Path) -> p
         schemas = [pq.read_schema(f) for f in files]
     except (pa.ArrowInvalid, OSError) as err:
         raise SourceError(f"cannot read a Parquet file of {folder}: it is corrupt or not Parquet ({err})") from None
-    clash = [f.name for f in partitions if any(f.name in s.names for s in schemas)]
+    clash = [name for name in partitions.names if any(name in s.names for s in schemas)]
     if clash:
         raise SourceError(f"column {clash[0]!r} of {folder} is both a partition folder name and a column inside the "
                           "files: rename one of them")
@@ -47,8 +64,7 @@ def _unified_schema(files: list[Path], partitions: pa.Schema, folder: Path) -> p
     except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
         raise SourceError(f"the Parquet files of {folder} disagree on a column's type ({err}): write them with one "
                           "schema") from None
-    return pa.schema(list(data) + [pa.field(f.name, pa.int64() if pa.types.is_integer(f.type) else f.type)
-                                   for f in partitions])
+    return pa.schema(list(data) + list(partitions))
 
 
 def open_dataset(folder: Path) -> ds.Dataset:
@@ -57,13 +73,10 @@ def open_dataset(folder: Path) -> ds.Dataset:
     if not files:
         raise SourceError(f"source folder {folder} holds no Parquet file (*.parquet, *.pq): a tabular or time-series "
                           "folder source is a Parquet dataset")
-    partitioning = ds.HivePartitioning.discover(infer_dictionary=False)
-    found = ds.dataset([str(f) for f in files], format="parquet", partitioning=partitioning,
-                       partition_base_dir=str(folder))
-    partitions = found.partitioning.schema if found.partitioning else pa.schema([])
+    partitions = _partition_schema(files, folder)
     schema = _unified_schema(files, partitions, folder)
     return ds.dataset([str(f) for f in files], format="parquet", schema=schema, partition_base_dir=str(folder),
-                      partitioning=ds.partitioning(pa.schema([schema.field(f.name) for f in partitions]), flavor="hive"))
+                      partitioning=ds.HivePartitioning(partitions, null_fallback=HIVE_NULL))
 
 
 def read_dataset(folder: Path) -> pd.DataFrame:
