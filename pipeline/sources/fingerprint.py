@@ -1,4 +1,5 @@
-"""Source fingerprint: sha256 of the content, so a changed source means a refit."""
+"""Source fingerprints: sha256 of the content (a file, a Parquet dataset's data files, a
+query's result), so a changed source means a refit and the same data never does."""
 
 from __future__ import annotations
 
@@ -42,7 +43,10 @@ def batches_fingerprint(batches: Iterable[pa.RecordBatch]) -> str:
     """sha256 over a query result: each record batch's schema and its Arrow IPC bytes,
     in result order. Exact (any changed value, row, column, type or row order changes
     it) at the cost of one read of the result; the batches come in fixed sizes
-    (`pipeline.sources.sql.BATCH_ROWS`), so the same rows give the same bytes."""
+    (`pipeline.sources.sql.BATCH_ROWS`), so the same rows give the same bytes however
+    the database stored or cut them. Not the query plus table statistics: those differ
+    per engine (SQLite has none unless ANALYZE ran), lag behind writes and miss views,
+    joins and `now()`, and a missed change would reuse a model fitted on other data."""
     digest = hashlib.sha256()
     for batch in batches:
         digest.update(batch.schema.remove_metadata().serialize())
