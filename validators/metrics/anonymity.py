@@ -25,6 +25,7 @@ seconds at any data size (bench/validation.py)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import warnings
 
@@ -119,10 +120,22 @@ def anonymeter_risks(
     return out
 
 
+@functools.cache
+def _evaluators() -> tuple[type, type, type]:
+    """anonymeter's evaluators, its numba kernels set to cache their machine code on disk:
+    compiling them costs ~40 s on this 2-core machine in every new process, loading ~1 s."""
+    from anonymeter.evaluators import InferenceEvaluator, LinkabilityEvaluator, SinglingOutEvaluator
+    from anonymeter.neighbors import mixed_types_kneighbors as kernels
+
+    for kernel in (kernels.gower_distance, kernels._nearest_neighbors):
+        kernel.enable_caching()
+    return SinglingOutEvaluator, LinkabilityEvaluator, InferenceEvaluator
+
+
 def _run(out: dict[str, float], ori: pd.DataFrame, control: pd.DataFrame, syn: pd.DataFrame, cols: list[str],
          n_attacks: int, rng: np.random.Generator, seed: int) -> None:
     """The three attacks, results into `out`."""
-    from anonymeter.evaluators import InferenceEvaluator, LinkabilityEvaluator, SinglingOutEvaluator
+    SinglingOutEvaluator, LinkabilityEvaluator, InferenceEvaluator = _evaluators()
 
     with warnings.catch_warnings():  # anonymeter warns when an attack is weak; the CI says so
         warnings.simplefilter("ignore")
