@@ -31,6 +31,10 @@ class Bound:
 # a series replayed; must pass = the real holdout, fresh real records, independent
 # noise, a model fitted on a disjoint slice. Numbers quoted as "pass max / fail min".
 # Record-level checks on encoded records, for every modality (validators/metrics/privacy.py).
+# dcr_share, nndr and nndr_vs_holdout are reported, not gated (REPORTED_PRIVACY): with an
+# honest time-block holdout the blocks differ in distribution, and i.i.d. noise then
+# scored dcr_share 1.0 on sunspot windows; in features learned from train, image noise
+# scored 0.86-0.95 (issue 10). The attacks below gate instead.
 PRIVACY: dict[str, Bound] = {
     "privacy.membership_auc": Bound(
         None, 0.65,
@@ -52,17 +56,14 @@ PRIVACY: dict[str, Bound] = {
         "synthetic records identical to a training record, beyond the rate at which real holdout "
         "records already repeat a training record; a copied training set scores 1.0",
     ),
-    "privacy.dcr_share": Bound(
-        None, 0.8,
-        "sanity check, size-corrected share of synthetic records closer to train than to the "
-        "holdout: 0.5 = no preference, 1.0 = every record sits on training data; CAL_DCR",
-    ),
-    "privacy.nndr_vs_holdout": Bound(
-        0.8, None,
-        "sanity check, synthetic nearest-neighbour distance ratio to train over the holdout's: ~1.0 "
-        "for unseen data, 0 for copies; CAL_NNDR",
-    ),
 }
+
+# Computed and shown in the report beside the gated metrics, deliberately without a bound.
+REPORTED_PRIVACY = (
+    "privacy.exact_copy_rate", "privacy.dcr_share", "privacy.nndr", "privacy.nndr_vs_holdout",
+    "privacy.singling_out_risk", "privacy.singling_out_risk_ci_high", "privacy.linkability_risk",
+    "privacy.linkability_risk_ci_high", "privacy.inference_risk", "privacy.inference_risk_ci_high",
+)
 
 # Attacks on the records' own columns, for tables and series (anonymeter, column leaks).
 # anonymeter's risk is gated on the lower end of its 95 % CI: on a 70-record holdout the

@@ -1,6 +1,6 @@
 """Privacy metrics: does the synthetic data give away the training records?
 
-The gate rests on attacks; distances are reported beside them as sanity checks (a
+The gate rests on attacks; DCR and NNDR are reported beside them as sanity checks (a
 distance check alone can pass while an attack succeeds: the "DCR delusion",
 arXiv 2505.01524). The holdout is the yardstick throughout: real data the generator
 never saw, so a generator that leaks nothing treats it like train.
@@ -112,7 +112,8 @@ def privacy_metrics(train: np.ndarray, holdout: np.ndarray, synthetic: np.ndarra
     d_train = nearest(train_ref, queries, k=2)
     d_hold_train = nearest(train_ref, sample_rows(holdout, MAX_QUERIES, rng), k=2)
     syn_nndr, hold_nndr = _nndr(d_train), _nndr(d_hold_train)
-    attack = membership_attack(train, hold_ref, sample_rows(synthetic, MAX_REFERENCE, rng), n_attack=MAX_ATTACK, rng=rng)
+    attack = membership_attack(train_ref, hold_ref, sample_rows(synthetic, MAX_REFERENCE, rng), n_attack=MAX_ATTACK,
+                               rng=rng)
     return {
         "privacy.exact_copy_rate": copies,
         "privacy.exact_copy_excess": max(0.0, copies - natural),
