@@ -39,17 +39,17 @@ PRIVACY: dict[str, Bound] = {
     "privacy.membership_auc": Bound(
         None, 0.65,
         "AUC of a density-ratio membership attack (synthetic vs holdout kNN density, train members "
-        "vs holdout non-members): 0.5 = no signal; CAL_MIA_AUC",
+        "vs holdout non-members): 0.5 = no signal; pass cases max 0.52 (fresh real fertility; penguins / digits 0.46-0.51), fail cases min 0.995 (fertility within 2 %); 0.65 is 3 sd above chance on a 70-record holdout",
     ),
     "privacy.membership_tpr_at_1fpr": Bound(
         None, 0.1,
         "share of training members the same attack names at a 1 % false-positive rate: chance "
-        "0.01 (a little more on small holdouts); CAL_MIA_TPR",
+        "0.01 (a little more on small holdouts); pass cases max 0.067 (86 penguins), fail cases min 0.98",
     ),
     "privacy.near_copy_share": Bound(
         None, 0.2,
         "share of synthetic records nearer to train than 95 % of holdout records are (chance 0.05): "
-        "catches replayed sequences and lightly perturbed copies; CAL_NEAR",
+        "catches replayed sequences and lightly perturbed copies; pass cases max 0.067, fail cases min 0.93 (fertility within 2 %; a replayed sunspot path 1.0)",
     ),
     "privacy.exact_copy_excess": Bound(
         None, 0.02,
@@ -73,20 +73,20 @@ ATTRIBUTE_PRIVACY: dict[str, Bound] = {
     "privacy.column_leak_excess": Bound(
         None, 0.1,
         "worst high-cardinality column (IDs, codes, text, timestamps): share of synthetic values "
-        "found in train minus the holdout's share; CAL_LEAK",
+        "found in train minus the holdout's share; pass cases 0.0 (fresh UUIDs, every real set), fail case 1.0 (UUIDs copied into otherwise fresh rows, which every record-level check passed)",
     ),
     "privacy.singling_out_risk_ci_low": Bound(
         None, 0.3,
-        "lower 95 % bound of anonymeter's singling-out risk (holdout as control); CAL_SINGLING",
+        "lower 95 % bound of anonymeter's singling-out risk (holdout as control); pass cases max 0.06, fail cases: copies 0.91-0.95, copies with 2 % noise only 0.0-0.35 (it misses continuous leaks, PITFALLS)",
     ),
     "privacy.linkability_risk_ci_low": Bound(
         None, 0.3,
         "lower 95 % bound of anonymeter's linkability risk (two column halves linked through the "
-        "synthetic rows); CAL_LINK",
+        "synthetic rows); pass cases max 0.0, fail cases min 0.62 (fertility within 2 %)",
     ),
     "privacy.inference_risk_ci_low": Bound(
         None, 0.3,
-        "lower 95 % bound of anonymeter's inference risk, worst of 3 secret columns; CAL_INFER",
+        "lower 95 % bound of anonymeter's inference risk, worst of 3 secret columns; pass cases max 0.06, fail cases min 0.80 (fertility within 2 %)",
     ),
 }
 

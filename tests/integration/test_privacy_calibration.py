@@ -232,12 +232,27 @@ def test_a_replayed_long_series_fails_and_its_holdout_passes(long_series):
     s, train, holdout = long_series["source"], long_series["train"], long_series["holdout"]
     replayed = _scaled(train, np.random.default_rng(6))  # the real path within 2 % on every date
     bad = privacy_failures("timeseries", all_privacy_metrics(s, train, holdout, replayed))
-    assert {"privacy.near_copy_share", "privacy.membership_auc"} <= bad, bad
+    assert {"privacy.near_copy_share", "privacy.membership_auc", "privacy.membership_tpr_at_1fpr",
+            "privacy.inference_risk_ci_low"} <= bad, bad
     assert privacy_failures("timeseries", all_privacy_metrics(s, train, holdout, holdout)) == set()
-    # the source's moments: noise with the training block's level scores membership AUC 0.80,
-    # as the 20th-century block has more sunspots (a time-block holdout is not exchangeable)
+
+
+@pytest.fixture(scope="module")
+def long_noise_failures(long_series) -> set[str]:
+    s, train, holdout = long_series["source"], long_series["train"], long_series["holdout"]
     noise = _series_noise(holdout, s, np.random.default_rng(7))
-    assert privacy_failures("timeseries", all_privacy_metrics(s, train, holdout, noise)) == set()
+    return privacy_failures("timeseries", all_privacy_metrics(s, train, holdout, noise))
+
+
+def test_noise_shaped_like_a_long_series_passes_every_check_but_one(long_noise_failures):
+    assert long_noise_failures <= {"privacy.membership_auc"}
+
+
+@pytest.mark.xfail(strict=True, reason="open: a time-block holdout is not exchangeable with train (the "
+                   "1924-2008 block has more sunspots), so the membership attack tells the blocks apart "
+                   "even through noise (AUC ~0.8)")
+def test_noise_shaped_like_a_long_series_passes_the_membership_attack(long_noise_failures):
+    assert "privacy.membership_auc" not in long_noise_failures
 
 
 # --- images: digits ------------------------------------------------------------------------
