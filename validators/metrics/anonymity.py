@@ -53,7 +53,7 @@ def _attack_frame(data: SourceData, source: SourceData, columns: list[str]) -> p
     kinds = {c.name: c.kind for c in source.profile.columns}
     if isinstance(data, TimeSeriesData):
         frame = _flatten(data)
-        kinds.update({c: "numeric" for c in frame.columns if c not in kinds})
+        kinds |= {"length": "numeric"} | {f"{f}@{i}": kinds[f] for f in data.features for i in range(SERIES_POINTS)}
     out = {}
     for c in columns:
         num = kinds[c] in ("numeric", "integer", "datetime")
