@@ -39,17 +39,17 @@ PRIVACY: dict[str, Bound] = {
     "privacy.membership_auc": Bound(
         None, 0.65,
         "AUC of a density-ratio membership attack (synthetic vs holdout kNN density, train members "
-        "vs holdout non-members): 0.5 = no signal; pass cases max 0.52 (fresh real fertility; penguins / digits 0.46-0.51), fail cases min 0.995 (fertility within 2 %); 0.65 is 3 sd above chance on a 70-record holdout",
+        "vs holdout non-members): 0.5 = no signal; pass cases max 0.52 (fresh real fertility; penguins / digits 0.46-0.51), fail cases min 0.995 (fertility within 2 %); corpus pass max 0.50, fail min 0.997; 0.65 is 3 sd above chance on a 70-record holdout",
     ),
     "privacy.membership_tpr_at_1fpr": Bound(
         None, 0.1,
         "share of training members the same attack names at a 1 % false-positive rate: chance "
-        "0.01 (a little more on small holdouts); pass cases max 0.067 (86 penguins), fail cases min 0.98",
+        "0.01 (a little more on small holdouts); pass cases max 0.067 (86 penguins), fail cases min 0.98; corpus pass max 0.019, fail min 0.997",
     ),
     "privacy.near_copy_share": Bound(
         None, 0.2,
         "share of synthetic records nearer to train than 95 % of holdout records are (chance 0.05): "
-        "catches replayed sequences and lightly perturbed copies; pass cases max 0.067, fail cases min 0.93 (fertility within 2 %; a replayed sunspot path 1.0)",
+        "catches replayed sequences and lightly perturbed copies; pass cases max 0.067, fail cases min 0.93 (fertility within 2 %; a replayed sunspot path 1.0); corpus pass max 0.053, fail min 1.0",
     ),
     "privacy.exact_copy_excess": Bound(
         None, 0.02,
@@ -73,7 +73,7 @@ ATTRIBUTE_PRIVACY: dict[str, Bound] = {
     "privacy.column_leak_excess": Bound(
         None, 0.1,
         "worst high-cardinality column (IDs, codes, text, timestamps): share of synthetic values "
-        "found in train minus the holdout's share; pass cases 0.0 (fresh UUIDs, every real set), fail case 1.0 (UUIDs copied into otherwise fresh rows, which every record-level check passed)",
+        "found in train minus the holdout's share; pass cases 0.0 (fresh UUIDs, every real set), fail case 1.0 (UUIDs copied into otherwise fresh rows, which every record-level check passed; the same on CreditCard, Wage and rwm5yr with their row ids)",
     ),
     "privacy.singling_out_risk_ci_low": Bound(
         None, 0.3,
