@@ -12,7 +12,7 @@ from typing import Any
 from pipeline.augment import reference_data
 from pipeline.core.data import SourceData
 from pipeline.core.errors import SourceError
-from pipeline.core.manifest import Manifest, Status, read_manifest, write_manifest
+from pipeline.core.manifest import Manifest, Status, read_manifest, verify_files, write_manifest
 from pipeline.core.runfiles import LATEST, MANIFEST, TMP_PREFIX, resolve_run_dir
 from pipeline.core.spec import JobSpec
 from pipeline.jobs import parse_job
@@ -24,7 +24,10 @@ from validators.report import write_report
 
 
 def _reload(run_dir: Path) -> tuple[Manifest, JobSpec, SourceData, SourceData, SourceData]:
+    """The run's manifest (its part files checked against it, sha256 included: judging
+    other data than was published would be meaningless), spec, source and split."""
     manifest = read_manifest(run_dir)
+    verify_files(run_dir, manifest, hashes=bool(manifest.files))  # a run from before checksums: sizes only
     spec = parse_job(manifest.job)
     now = fingerprint(spec.source.path)
     if now != manifest.source.fingerprint:
