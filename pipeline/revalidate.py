@@ -63,7 +63,7 @@ def revalidate(run_dir: str | Path) -> dict[str, Any]:
     run_dir = resolve_run_dir(run_dir)
     manifest, spec, source, train, holdout = _reload(run_dir)
     outcome = validate_run(run_dir, spec=spec, source=source, train=train, holdout=holdout)
-    report = write_report(run_dir, spec=spec, outcome=outcome, source=source)
+    report = write_report(run_dir, spec=spec, outcome=outcome, source=source, train=train, holdout=holdout)
     manifest = manifest.model_copy(update=dict(
         status=outcome.status, metrics=outcome.metrics, suites=outcome.suites,
         failures=outcome.to_dict()["failures"], revalidated_at=datetime.now(timezone.utc).isoformat()))
@@ -79,5 +79,5 @@ def revalidate(run_dir: str | Path) -> dict[str, Any]:
 
 def rebuild_report(run_dir: str | Path) -> Path:
     run_dir = resolve_run_dir(run_dir)
-    _, spec, source, _, _ = _reload(run_dir)
-    return write_report(run_dir, spec=spec, outcome=read_outcome(run_dir), source=source)
+    _, spec, source, train, holdout = _reload(run_dir)
+    return write_report(run_dir, spec=spec, outcome=read_outcome(run_dir), source=source, train=train, holdout=holdout)
