@@ -13,8 +13,9 @@ import pytest
 
 from generators import get, load_generator
 from pipeline.core.errors import ConditionError
+from pipeline.core.plan import plan_chunks
 from pipeline.core.schema import conform
-from pipeline.sources.timeseries import load_timeseries
+from pipeline.sources import load_source
 from pipeline.core.spec import SourceSpec
 from tests.conftest import FAST_PARAMS
 from tests.unit.test_timeseries_source import FERTILITY, quarterly_gdp, travel_modes, write
@@ -90,12 +91,14 @@ def test_progress_reports_every_epoch_with_a_finite_loss(fitted):
     assert done == total == len(calls) and math.isfinite(metrics["loss"])
 
 
-def test_a_refit_with_the_same_seed_gives_the_same_model(timeseries_source):
-    a = make("timeseries/diffusion").fit(timeseries_source)
-    b = make("timeseries/diffusion").fit(timeseries_source)
-    c = make("timeseries/diffusion", seed=1).fit(timeseries_source)
-    pd.testing.assert_frame_equal(next(a.sample(4, seed=0)), next(b.sample(4, seed=0)))
-    assert not next(a.sample(4, seed=0)).equals(next(c.sample(4, seed=0)))
+@pytest.mark.parametrize("batch_size", [4, 7])
+def test_a_chunk_holds_the_entities_of_its_plan_offset_whatever_the_batch_size(fitted, batch_size):
+    """Which records a chunk holds comes from the plan alone: its ids are offset ..
+    offset + size - 1, so any batch size numbers a request's sequences the same way."""
+    model, _ = fitted
+    for chunk in plan_chunks(11, batch_size, seed=5):
+        ids = model.sample_chunk(chunk)["firm"].unique().tolist()
+        assert ids == [f"synthetic-{i:09d}" for i in range(chunk.offset, chunk.offset + chunk.size)]
 
 
 @pytest.mark.parametrize("name", FAMILIES)
@@ -103,7 +106,7 @@ def test_unequal_lengths_come_from_the_source(name, tmp_path):
     frame = pd.read_csv(FERTILITY)
     n = frame.groupby("country").size()
     keep = list(n[n < 52].index) + list(n[n == 52].index[:20])  # every short country and 20 full ones
-    src = load_timeseries(
+    src = load_source(
         SourceSpec(modality="timeseries", path=write(frame[frame.country.isin(keep)], tmp_path), entity="country", time="year")
     )
     out = next(make(name).fit(src).sample(200, seed=0))
@@ -116,7 +119,7 @@ def test_unequal_lengths_come_from_the_source(name, tmp_path):
 @pytest.mark.parametrize("name", FAMILIES)
 def test_categorical_features_missing_values_and_numeric_statics(name, tmp_path):
     modes = travel_modes()
-    src = load_timeseries(
+    src = load_source(
         SourceSpec(
             modality="timeseries", path=write(modes[modes.individual <= 60], tmp_path), entity="individual", time="mode"
         )
@@ -131,7 +134,7 @@ def test_categorical_features_missing_values_and_numeric_statics(name, tmp_path)
 
 
 def test_timestamps_keep_the_source_frequency(tmp_path):
-    src = load_timeseries(
+    src = load_source(
         SourceSpec(modality="timeseries", path=write(quarterly_gdp(), tmp_path), time="date", window=12, stride=6)
     )
     out = next(make("timeseries/vae").fit(src).sample(10, seed=0))
