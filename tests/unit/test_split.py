@@ -13,7 +13,7 @@ from pipeline.core.data import TabularData, TimeSeriesData
 from pipeline.core.errors import SourceError
 from pipeline.core.schema import profile_table
 from pipeline.core.spec import SourceSpec
-from pipeline.sources.timeseries import load_timeseries
+from pipeline.sources import load_source
 from pipeline.split import gap_windows, record_keys, split_source
 from validators.metrics.privacy import dcr_share
 from validators.metrics.representation import fit_vectors
@@ -23,7 +23,7 @@ from validators.thresholds import PRIVACY
 def _series(tmp_path, frame: pd.DataFrame, time: str, window: int, stride: int | None) -> TimeSeriesData:
     path = tmp_path / "series.csv"
     frame.to_csv(path, index=False)
-    return load_timeseries(SourceSpec(modality="timeseries", path=path, time=time, window=window, stride=stride))
+    return load_source(SourceSpec(modality="timeseries", path=path, time=time, window=window, stride=stride))
 
 
 @pytest.fixture(scope="module")
