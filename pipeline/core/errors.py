@@ -42,6 +42,10 @@ class RunNotFoundError(BadInputError):
     """A run folder or job named by the user does not exist."""
 
 
+class IntegrityError(BadInputError):
+    """A run's part files are not the ones its manifest recorded (changed, missing or added)."""
+
+
 class QuarantinedError(SynthpipeError):
     """A quarantined run was asked for where only published runs are allowed."""
 

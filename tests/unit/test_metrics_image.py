@@ -11,8 +11,8 @@ from pipeline.core.data import ImageData
 from pipeline.core.errors import BadInputError
 from validators.metrics import compute_metrics
 from validators.metrics.image import image_fidelity, pixel_histogram_tvd
-from validators.metrics.privacy import privacy_metrics
-from validators.metrics.representation import fit_vectors
+from validators.metrics.privacy import dcr_share, privacy_metrics
+from validators.metrics.representation import ImageEncoder, fit_vectors
 from validators.gate import metric_bounds, metric_failures
 from validators.thresholds import DEFAULTS, PRIVACY as RECORD_PRIVACY
 
@@ -82,3 +82,47 @@ def test_histogram_distance_and_shape_check(digits):
     wrong = ImageData(np.zeros((10, 16, 16, 1), dtype=np.uint8))
     with pytest.raises(BadInputError, match="size"):
         compute_metrics(digits["source"], digits["train"], digits["holdout"], wrong)
+
+
+def _shifted(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """Moved by (dy, dx) pixels, the uncovered edge black."""
+    out = np.zeros_like(images)
+    h, w = images.shape[1:3]
+    out[:, max(dy, 0): h + min(dy, 0), max(dx, 0): w + min(dx, 0)] = \
+        images[:, max(-dy, 0): h + min(-dy, 0), max(-dx, 0): w + min(-dx, 0)]
+    return out
+
+
+def test_privacy_space_treats_train_and_holdout_alike(digits):
+    """Swapping the roles of train and holdout changes no distance: the space is fitted
+    on both pooled, never on the training images alone."""
+    train, holdout, fresh = digits["train"], digits["holdout"], digits["fresh"]
+    a = fit_vectors(train, holdout, fresh)
+    b = fit_vectors(holdout, train, fresh)
+    d = lambda x, y: np.linalg.norm(x[:50, None] - y[None, :50], axis=-1)  # noqa: E731
+    np.testing.assert_allclose(d(a[2], a[0]), d(b[2], b[1]), atol=1e-3)
+    np.testing.assert_allclose(d(a[2], a[1]), d(b[2], b[0]), atol=1e-3)
+
+
+def test_noise_and_unseen_digits_pass_dcr_while_posed_copies_fail(digits):
+    """Both ways on real digits: pure noise and unseen real digits sit no closer to train
+    than to the holdout; training digits copied, flipped or moved by a pixel do."""
+    train, holdout = digits["train"], digits["holdout"]
+    rng = np.random.default_rng(0)
+    picked = train.images[rng.choice(len(train), len(digits["fresh"]), replace=False)]
+    noise = rng.integers(0, 256, picked.shape).astype(np.uint8)
+    matched = np.clip(rng.normal(train.images.mean(), train.images.std(), picked.shape), 0, 255).astype(np.uint8)
+    bound = PRIVACY["privacy.dcr_share"].max
+
+    encoder = ImageEncoder().fit(train, holdout)  # what fit_vectors does, fitted once here
+    real = [encoder.transform(d) for d in (train, holdout)]
+
+    def share(images: np.ndarray) -> float:
+        return dcr_share(*real, encoder.transform(ImageData(images)))
+
+    for name, images in {"fresh": digits["fresh"].images, "uniform noise": noise, "matched noise": matched}.items():
+        assert share(images) <= bound, name
+    for name, images in {"copied": picked, "h-flipped": picked[:, :, ::-1], "v-flipped": picked[:, ::-1],
+                         "rotated 180": picked[:, ::-1, ::-1], "shifted right": _shifted(picked, 0, 1),
+                         "shifted left": _shifted(picked, 0, -1)}.items():
+        assert share(images) > bound, name
