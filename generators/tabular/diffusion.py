@@ -296,7 +296,7 @@ class TabularDiffusionGenerator(Generator):
         rows = self.model_.sample(
             n, steps=self.params.sampling_steps, generator=generator, known=self._known(conditions, self.device_)
         )
-        return self.encoder_.inverse_transform(rows)
+        return self.encoder_.inverse_transform(rows, start=offset)
 
     def _export(self) -> tuple[dict[str, Any], dict[str, Any]]:
         meta, tensors = self.encoder_.state()

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
 from pipeline.core.errors import SpecError
+from pipeline.core.schema import ColumnKind
 
 Modality = Literal["tabular", "timeseries", "image"]
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
@@ -34,6 +35,9 @@ class SourceSpec(_Strict):
     label: str | None = None  # image: class column (Parquet) or "label" for subfolder names
     size: tuple[int, int] | None = None  # image: (height, width) to resize to; default: the source size
     on_bad_image: Literal["fail", "skip"] = "fail"  # image: stop at an unreadable file, or skip and report it
+    # tabular: kind per column, overriding the profile's inference, e.g. {occ10: categorical}
+    # for integer codes, {customer: id} for a key generated fresh, {rank: numeric}.
+    columns: dict[str, ColumnKind] = Field(default_factory=dict)
 
 
 class GeneratorSpec(_Strict):
