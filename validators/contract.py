@@ -77,10 +77,17 @@ def _dtype_name(dtype: str) -> str | None:
     return d.name if isinstance(d, np.dtype) else type(d).__name__
 
 
+def _zone(col: ColumnProfile) -> Any:
+    return getattr(pd.api.types.pandas_dtype(col.dtype), "tz", None)
+
+
 def _type_expectation(col: ColumnProfile, *, exact: bool = False):
     """The column's type: the source's exact dtype when `exact` (tabular outputs), else
     any dtype of its kind (time series, whose static columns may widen)."""
     name = _dtype_name(col.dtype)
+    if exact and _zone(col) is not None:  # GX sees a zoned column's cells as Timestamps: compare dtype text
+        return _exp("ExpectColumnValuesToBeInSet", f"the source's dtype {col.dtype}",
+                    column=f"__dtype__{col.name}", value_set=[col.dtype])
     if exact and name is not None:
         return _exp("ExpectColumnValuesToBeInTypeList", f"the source's dtype {col.dtype}",
                     column=col.name, type_list=[name])
@@ -105,7 +112,7 @@ def _column_expectations(col: ColumnProfile, *, exact: bool = False) -> list:
             out.append(_exp("ExpectColumnValuesToBeBetween", f"{name}: on the source's grid (step {col.step:g})",
                             column=f"__grid__{name}", min_value=0, max_value=GRID_TOLERANCE))
     if col.kind == "datetime":
-        tz = getattr(pd.api.types.pandas_dtype(col.dtype), "tz", None)
+        tz = _zone(col)
         out.append(_exp("ExpectColumnValuesToBeBetween", "within the source's date range",
                         column=name, min_value=_iso(col.min, tz), max_value=_iso(col.max, tz)))
     if col.kind == "id":
@@ -306,6 +313,9 @@ def contract_table(source: SourceData, batch: pd.DataFrame, *, earlier_entities:
         for col in source.profile.of_kind("integer", "numeric"):
             if col.name in table and col.name not in skip and col.support is None and col.step:
                 facts[f"__grid__{col.name}"] = _off_grid(table[col.name], col)
+        for col in source.profile.of_kind("datetime"):
+            if col.name in table and _zone(col) is not None and not isinstance(source, TimeSeriesData):
+                facts[f"__dtype__{col.name}"] = np.full(len(table), str(table[col.name].dtype), dtype=object)
         for col in source.profile.of_kind("id"):
             if col.name in table:
                 facts[f"__real__{col.name}"] = table[col.name].isin(source.frame[col.name]).to_numpy()

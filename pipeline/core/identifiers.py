@@ -2,10 +2,10 @@
 in that format that are unique and never a real id.
 
 Integer ids continue after the source's largest (max + 1, max + 2, ...). Text ids
-(UUIDs, "C-000123", e-mail-like keys) are grouped by their shape, the class of each
-character (digit, lowercase, uppercase, other): each shape keeps, per position, the
-characters seen there, so a UUID keeps its dashes, its version digit and its hex
-alphabet. Within a shape every position is a digit in a mixed-radix number; all real
+(UUIDs, "C-000123", e-mail-like keys) are grouped by their shape: their length and
+where their punctuation sits. Each shape keeps, per position, the characters seen
+there, so a UUID keeps its dashes, its version digit and its hex alphabet, and
+"C-000123" its prefix and digits. Within a shape every position is a digit in a mixed-radix number; all real
 ids of that shape have numbers at most `last`, fresh ids are numbers above it, spread
 by an affine bijection over the rest of the space. Fresh ids are thereby unique (a
 bijection of the row index) and never real (all above `last`), and the format stores one
@@ -48,7 +48,7 @@ class IdFormat(BaseModel):
 
 
 def _char_class(ch: str) -> str:
-    return "d" if ch.isdigit() else "l" if ch.islower() else "u" if ch.isupper() else ch
+    return "a" if ch.isalnum() else ch
 
 
 def _number(value: str, charsets: list[str]) -> int:
