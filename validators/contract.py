@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.data import ImageData, SourceData, TimeSeriesData
+from pipeline.core.constraints import holds
 from pipeline.core.schema import ColumnProfile, profile_column
 from validators import gx
 
@@ -290,6 +291,8 @@ def build_contract_suite(source: SourceData) -> Any:
                 exps.extend(_column_expectations(col, exact=not isinstance(source, TimeSeriesData)))
         if isinstance(source, TimeSeriesData):
             exps.extend(_sequence_expectations(source))
+        exps += [_exp("ExpectColumnValuesToBeInSet", f"constraint {c.text}", column=f"__constraint__{i}",
+                      value_set=[True]) for i, c in enumerate(source.profile.constraints)]
     helpers = sorted({e.column for e in exps if getattr(e, "column", "").startswith("__")})
     columns = output_columns(source) + helpers
     table = _exp("ExpectTableColumnsToMatchOrderedList", "exactly the source's columns, in order",
@@ -316,6 +319,9 @@ def contract_table(source: SourceData, batch: pd.DataFrame, *, earlier_entities:
         for col in source.profile.of_kind("datetime"):
             if col.name in table and _zone(col) is not None and not isinstance(source, TimeSeriesData):
                 facts[f"__dtype__{col.name}"] = np.full(len(table), str(table[col.name].dtype), dtype=object)
+        for i, c in enumerate(source.profile.constraints):
+            if all(name in table for name in c.columns):
+                facts[f"__constraint__{i}"] = holds(c, table)
         for col in source.profile.of_kind("id"):
             if col.name in table:
                 facts[f"__real__{col.name}"] = table[col.name].isin(source.frame[col.name]).to_numpy()

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
+from pipeline.core.constraints import Constraint, bind, parse, repair
 from pipeline.core.errors import SourceError
 from pipeline.core.identifiers import IdFormat, learn_format
 
@@ -55,6 +56,7 @@ class TableProfile(BaseModel):
 
     columns: list[ColumnProfile]
     n_rows: int
+    constraints: list[Constraint] = []  # declared in the spec, checked against the source
 
     @property
     def names(self) -> list[str]:
@@ -179,11 +181,13 @@ def _check_flat(frame: pd.DataFrame) -> None:
 
 
 def profile_table(
-    frame: pd.DataFrame, *, kinds: dict[str, ColumnKind] | None = None, detect_ids: bool = False
+    frame: pd.DataFrame, *, kinds: dict[str, ColumnKind] | None = None, detect_ids: bool = False,
+    constraints: list[str] | None = None,
 ) -> TableProfile:
     """Profile every column; refuse tables a generator could not learn from. `kinds`
     overrides inferred kinds per column; `detect_ids` profiles key columns as `id`
-    (tables only: a time series' entity column is a key by design)."""
+    (tables only: a time series' entity column is a key by design); `constraints`
+    (the spec's text) must hold on every source row."""
     if frame.shape[1] == 0:
         raise SourceError("the source has no columns: check the file and its delimiter")
     if len(frame) == 0:
@@ -202,7 +206,11 @@ def profile_table(
     for c in frame.columns:
         if str(c) not in kinds and detect_ids and _is_id(frame[c]):
             kinds[str(c)] = "id"
-    return TableProfile(columns=[profile_column(frame[c], kinds.get(str(c))) for c in frame.columns], n_rows=len(frame))
+    return TableProfile(
+        columns=[profile_column(frame[c], kinds.get(str(c))) for c in frame.columns],
+        n_rows=len(frame),
+        constraints=[bind(parse(text), frame) for text in constraints or []],
+    )
 
 
 def snap(values: np.ndarray, col: ColumnProfile) -> np.ndarray:
@@ -241,4 +249,27 @@ def conform(frame: pd.DataFrame, profile: TableProfile) -> pd.DataFrame:
         else:
             s = s.astype(col.dtype if col.dtype != "category" else pd.CategoricalDtype(col.categories))
         out[col.name] = s.reset_index(drop=True)
-    return pd.DataFrame(out)
+    return _constrained(pd.DataFrame(out), profile)
+
+
+def _smallest_step(col: ColumnProfile) -> float:
+    """The increment that breaks an inequality's tie: the grid step, else 1 s for times."""
+    if col.kind == "datetime":
+        return 1e9
+    return col.step or (10.0 ** -col.decimals if col.decimals is not None else 1e-9)
+
+
+def _constrained(frame: pd.DataFrame, profile: TableProfile) -> pd.DataFrame:
+    """Repair every declared constraint, then give the touched columns their dtype back
+    (a computed formula rounded to its column's decimals)."""
+    for c in profile.constraints:
+        col = profile.column(c.columns[0])
+        frame = repair(c, frame, _smallest_step(col))
+        for name in c.columns:
+            prof = profile.column(name)
+            s = frame[name]
+            if prof.kind in ("numeric", "integer"):
+                s = pd.to_numeric(s).astype("float64")
+                s = s.round(prof.decimals if prof.decimals is not None else 12)
+            frame[name] = s.astype(prof.dtype if prof.dtype != "category" else pd.CategoricalDtype(prof.categories))
+    return frame

@@ -12,8 +12,9 @@ from collections.abc import Collection
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from pipeline.core.constraints import parse as parse_constraint
 from pipeline.core.errors import SpecError
 from pipeline.core.schema import ColumnKind
 
@@ -38,6 +39,16 @@ class SourceSpec(_Strict):
     # tabular: kind per column, overriding the profile's inference, e.g. {occ10: categorical}
     # for integer codes, {customer: id} for a key generated fresh, {rank: numeric}.
     columns: dict[str, ColumnKind] = Field(default_factory=dict)
+    # tabular: rules every output row keeps (pipeline/core/constraints.py), e.g.
+    # ["checkout > checkin", "charge = minutes * 0.17", "(city, country)", "0 <= age <= 120"]
+    constraints: list[str] = Field(default_factory=list)
+
+    @field_validator("constraints")
+    @classmethod
+    def _readable(cls, texts: list[str]) -> list[str]:
+        for text in texts:
+            parse_constraint(text)  # a ValueError names the constraint and the forms
+        return texts
 
 
 class GeneratorSpec(_Strict):

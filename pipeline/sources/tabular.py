@@ -96,5 +96,5 @@ def load_tabular(spec: SourceSpec) -> TabularData:
     overriding either."""
     frame = read_table(spec.path)
     frame.columns = [str(c) for c in frame.columns]
-    profile = profile_table(frame, kinds=spec.columns, detect_ids=True)
+    profile = profile_table(frame, kinds=spec.columns, detect_ids=True, constraints=spec.constraints)
     return TabularData(frame=frame.reset_index(drop=True), profile=profile)

