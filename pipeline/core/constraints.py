@@ -154,3 +154,42 @@ def repair(c: Constraint, frame: pd.DataFrame, step: float) -> pd.DataFrame:
             fixes = [best.get(v, fallback) for v in frame.loc[bad, first]]
             frame.loc[bad, c.columns] = pd.DataFrame(fixes, columns=c.columns, index=frame.index[bad]).astype(object)
     return frame
+
+
+# ---- proposals --------------------------------------------------------------------
+
+# A relation is proposed only from this many rows on, and a fixed combination only when
+# its first column's values repeat (on average) this often: fewer is coincidence.
+MIN_PROPOSAL_ROWS = 50
+MIN_LEVEL_REPEATS = 5
+_PROPOSAL_SAMPLE = 20_000  # rows read to look for relations on large tables
+
+
+def propose(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> list[str]:
+    """Constraints that hold exactly in the source, for the user to declare: linear
+    formulas `b = a * k` between numeric columns (within FORMULA_TOLERANCE in every row)
+    and fixed combinations `(a, b)` where `a` determines `b`. They are proposals: the
+    profile lists them (manifest `schema.proposed_constraints`), the spec decides."""
+    if len(frame) < MIN_PROPOSAL_ROWS:
+        return []
+    frame = frame.head(_PROPOSAL_SAMPLE)
+    out = []
+    for i, a in enumerate(numeric):
+        x = pd.to_numeric(frame[a]).astype(float).to_numpy()
+        for b in numeric[i + 1:]:
+            y = pd.to_numeric(frame[b]).astype(float).to_numpy()
+            both = ~np.isnan(x) & ~np.isnan(y) & (x != 0)
+            if both.sum() < MIN_PROPOSAL_ROWS:
+                continue
+            k = float(np.median(y[both] / x[both]))
+            rows = ~np.isnan(x) & ~np.isnan(y)
+            if k and np.all(np.abs(y[rows] - k * x[rows]) <= FORMULA_TOLERANCE * np.abs(k * x[rows]) + 1e-12):
+                out.append(f"{b} = {a} * {k:.4g}")
+    for a in categorical:
+        levels = frame[a].nunique()
+        if levels * MIN_LEVEL_REPEATS > len(frame):
+            continue
+        for b in categorical:
+            if b != a and 1 < frame[b].nunique() < levels and frame.groupby(a)[b].nunique().max() <= 1:
+                out.append(f"({a}, {b})")
+    return out

