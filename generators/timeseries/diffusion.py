@@ -22,7 +22,7 @@ from generators.diffusion import (
     SinusoidalPosEmb, ddim_step, ddim_timesteps, eps_from_x0, q_sample, register_schedule, v_target, x0_from_v,
 )
 from generators.registry import register
-from generators.timeseries.base import SequenceGenerator, SequenceParams, Sequences, masked_mse, minibatches
+from generators.timeseries.base import SequenceGenerator, SequenceParams, SequenceBatch, masked_mse, minibatches
 from pipeline.core.progress import Progress
 
 # The encoder's Gaussian channels lie within about +-5.2 (scikit-learn's quantile
@@ -97,7 +97,7 @@ class GaussianDiffusion(nn.Module):
         self.denoiser, self.timesteps = denoiser, timesteps
         register_schedule(self, timesteps)
 
-    def loss(self, b: Sequences, generator: torch.Generator) -> torch.Tensor:
+    def loss(self, b: SequenceBatch, generator: torch.Generator) -> torch.Tensor:
         """Predict the velocity v = sqrt(a) * noise - sqrt(1 - a) * x0 (Salimans & Ho 2022),
         on existing steps only: unlike the noise, v keeps a useful target at every noise
         level, so few-step sampling gets smooth sequences from short training."""
@@ -130,7 +130,7 @@ class DiffusionGenerator(SequenceGenerator):
         c, p = self.codec_, self.params
         return GaussianDiffusion(Denoiser(c.n_features, c.n_cond, c.max_len, p.channels, p.depth), timesteps=p.timesteps)
 
-    def _train(self, seqs: Sequences, progress: Progress, generator: torch.Generator) -> None:
+    def _train(self, seqs: SequenceBatch, progress: Progress, generator: torch.Generator) -> None:
         opt = torch.optim.Adam(self.model_.parameters(), lr=self.params.lr)
         for epoch in range(1, self.params.epochs + 1):
             for idx in minibatches(len(seqs), self.params.batch_size, generator):

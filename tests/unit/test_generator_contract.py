@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline.core.plan import plan_chunks
 from generators import available, get, load_generator
 from pipeline.core.data import ImageData
 from pipeline.core.errors import ConditionError, NotFittedError

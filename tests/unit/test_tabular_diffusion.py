@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline.core.plan import plan_chunks
 from generators import get, load_generator
 from generators.diffusion import cosine_alphas_cumprod, ddim_step, ddim_timesteps, q_sample, register_schedule
 from generators.tabular.diffusion import TabularDiffusionGenerator
