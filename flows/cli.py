@@ -52,9 +52,9 @@ def _run_job(
     from pipeline.jobs import load_job
 
     spec = load_job(job_file, overrides)  # bad input fails here, before Prefect starts
-    from pipeline.sources.fingerprint import existing_source
+    from pipeline.sources import check_reachable
 
-    existing_source(spec.source.path)
+    check_reachable(spec.source)
     quiet_expected_errors()
     from flows.synthesize import synthesize
 

@@ -28,7 +28,7 @@ from pipeline.core.progress import tracker
 from pipeline.core.runfiles import MODEL_DIR
 from pipeline.runs import RunFolder
 from pipeline.sink import write_part
-from pipeline.sources import fingerprint, load_source
+from pipeline.sources import load_source, source_fingerprint
 from pipeline.split import split_source
 from validators.gate import validate_run
 from validators.report import write_report
@@ -51,7 +51,7 @@ STEP = dict(cache_policy=NO_CACHE)
 
 @task(name="load-source", **IO)
 def load_source_task(job: jobs.JobRun):
-    source, fp = load_source(job.spec.source), fingerprint(job.spec.source.path)
+    source, fp = load_source(job.spec.source), source_fingerprint(job.spec.source)
     return source, fp, jobs.check_source(job, source, fp)
 
 

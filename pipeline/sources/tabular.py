@@ -91,10 +91,10 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise SourceError(f"cannot parse CSV file {path}: {err}") from None
 
 
-def load_tabular(spec: SourceSpec) -> TabularData:
-    """The table and its profile: kinds inferred, id columns detected, `source.columns`
-    overriding either."""
-    frame = read_table(spec.path)
+def load_tabular(spec: SourceSpec, frame: pd.DataFrame) -> TabularData:
+    """The source's table (`pipeline.sources.read_frame`) and its profile: kinds
+    inferred, id columns detected, `source.columns` overriding either, and
+    `source.constraints` checked on every row."""
     frame.columns = [str(c) for c in frame.columns]
     profile = profile_table(frame, kinds=spec.columns, detect_ids=True, constraints=spec.constraints)
     return TabularData(frame=frame.reset_index(drop=True), profile=profile)
