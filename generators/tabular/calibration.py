@@ -30,6 +30,7 @@ LEVELS = 1001
 # only once a shift crosses those gaps. Conditioned spans are never shifted.
 MAX_SHIFT = 30.0
 _ROUNDS = 80  # fixed-point rounds of the prior shift (each moves it by log(target / share))
+_SETTLED = 0.002  # stop once every class share is this close to the source's
 _EPS = 1e-12  # float32 softmax rounds the others of a sure class to 0: floor them here
 
 
@@ -58,6 +59,8 @@ class MarginalCalibration:
             scores = _log_scores(generated, (a, b))
             for _ in range(_ROUNDS):
                 share = np.bincount((scores + shift[a:b]).argmax(axis=1), minlength=b - a) / len(generated)
+                if np.abs(share - target).max() < _SETTLED:
+                    break
                 floor = 1 / len(generated)
                 shift[a:b] = np.clip(shift[a:b] + np.log((target + floor) / (share + floor)), -MAX_SHIFT, MAX_SHIFT)
         levels = np.linspace(0, 1, LEVELS)
