@@ -13,9 +13,8 @@ from dataclasses import replace
 
 from pipeline.core.data import ImageData, SourceData, TabularData, TimeSeriesData
 from pipeline.core.errors import BadInputError
-from validators.metrics.privacy import privacy_metrics
-from validators.metrics.representation import fit_vectors
 from pipeline.core.threads import limited_threads
+from validators.metrics.privacy import all_privacy_metrics
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +79,15 @@ def compute_metrics(
 
     `source` is the whole source (its profile), `train` / `holdout` the split the
     generator was fitted on / kept away from. Fidelity compares synthetic with train;
-    privacy measures synthetic against train with the holdout as the no-leak yardstick.
+    privacy attacks train through the synthetic data with the holdout as the no-leak
+    yardstick, on encoded records and, for column leaks and anonymeter, on the frames
+    with the source's profile (validators/metrics/privacy.py lists what runs where).
     Same inputs and seed, same numbers."""
     _check(source, train, holdout, synthetic, target)
     source, train, holdout, synthetic = (_without_ids(d) for d in (source, train, holdout, synthetic))
     with limited_threads():
         metrics = _fidelity(source, train, holdout, synthetic, target, seed)
-        metrics.update(privacy_metrics(*fit_vectors(train, holdout, synthetic), seed=seed))
+        metrics.update(all_privacy_metrics(source, train, holdout, synthetic, seed=seed))
     out = {}
     for name, value in metrics.items():
         value = float(value)
