@@ -46,7 +46,7 @@ def _png(fig) -> str:
 
 def _numbers(series: pd.Series) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(series):
-        series = (series - pd.Timestamp(0)).dt.total_seconds() / 86400  # days since 1970
+        series = (series - pd.Timestamp(0, tz=series.dt.tz)).dt.total_seconds() / 86400  # days since 1970 (zone kept)
     return pd.to_numeric(series, errors="coerce").dropna().to_numpy(dtype=float)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import replace
 
 from pipeline.core.data import ImageData, SourceData, TabularData, TimeSeriesData
 from pipeline.core.errors import BadInputError
@@ -55,6 +56,16 @@ def _check(source: SourceData, train: SourceData, holdout: SourceData, synthetic
         raise BadInputError("synthetic images must have the source's size and channels: resize them first")
 
 
+def _without_ids(data: SourceData) -> SourceData:
+    """A table without its id columns: fresh ids share nothing with real ones by design
+    (the contract checks them), so they have no distribution to compare or leak."""
+    if not isinstance(data, TabularData) or not data.profile.of_kind("id"):
+        return data
+    ids = [c.name for c in data.profile.of_kind("id")]
+    profile = data.profile.model_copy(update={"columns": [c for c in data.profile.columns if c.kind != "id"]})
+    return replace(data, frame=data.frame.drop(columns=ids), profile=profile)
+
+
 def compute_metrics(
     source: SourceData,
     train: SourceData,
@@ -73,6 +84,7 @@ def compute_metrics(
     with the source's profile (validators/metrics/privacy.py lists what runs where).
     Same inputs and seed, same numbers."""
     _check(source, train, holdout, synthetic, target)
+    source, train, holdout, synthetic = (_without_ids(d) for d in (source, train, holdout, synthetic))
     with limited_threads():
         metrics = _fidelity(source, train, holdout, synthetic, target, seed)
         metrics.update(all_privacy_metrics(source, train, holdout, synthetic, seed=seed))
