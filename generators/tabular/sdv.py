@@ -23,6 +23,7 @@ from generators.registry import register
 from generators.sdv_base import TABLE, SDVGenerator, no_bars, quiet, reseed, sdv_metadata
 from pipeline.core.data import TabularData
 from pipeline.core.errors import ConditionError
+from pipeline.core.identifiers import fresh_ids
 from pipeline.core.progress import Progress
 from pipeline.core.schema import conform
 
@@ -65,6 +66,8 @@ class SDVTabular(SDVGenerator):
         reseed(self.synthesizer_, seed)
         with quiet():
             frame = self._conditional(n, conditions) if conditions else self.synthesizer_.sample(n)[TABLE]
+        for col in self.profile_.of_kind("id"):  # fresh keys in the source's format, never a real one
+            frame[col.name] = fresh_ids(col.id_format, offset, len(frame))
         return conform(frame, self.profile_)
 
     def _conditional(self, n: int, conditions: dict[str, Any]) -> pd.DataFrame:

@@ -123,3 +123,19 @@ def test_invalid_params_are_clear_errors():
         get("tabular/copula")(epochs=3)
     with pytest.raises(BadInputError, match="default_distribution"):
         get("tabular/copula")(default_distribution="cauchy")
+
+
+def test_sdv_generators_emit_fresh_ids_never_real_ones(penguins):
+    """An id column (unique per row) is never modelled by SDV: every output key is new,
+    unique across chunks, and in the source's format."""
+    import uuid
+
+    from pipeline.core.data import TabularData
+    from pipeline.core.schema import profile_table
+
+    frame = penguins.frame.assign(key=[str(uuid.UUID(int=i * 7919 + 1, version=4)) for i in range(len(penguins))])
+    table = TabularData(frame=frame, profile=profile_table(frame, detect_ids=True))
+    assert table.profile.column("key").kind == "id"
+    out = pd.concat(get("tabular/copula")().fit(table).sample(600, seed=1, batch_size=200))
+    assert not set(out["key"]) & set(frame["key"])
+    assert out["key"].is_unique and out["key"].str.len().eq(36).all()
