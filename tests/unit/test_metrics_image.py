@@ -14,7 +14,7 @@ from validators.metrics.image import image_fidelity, pixel_histogram_tvd
 from validators.metrics.privacy import dcr_share, privacy_metrics
 from validators.metrics.representation import ImageEncoder, fit_vectors
 from validators.gate import metric_bounds, metric_failures
-from validators.thresholds import DEFAULTS, PRIVACY as RECORD_PRIVACY
+from validators.thresholds import DCR_SANITY, DEFAULTS, PRIVACY as RECORD_PRIVACY
 
 BOUNDS = DEFAULTS["image"]
 FIDELITY = {k: b for k, b in BOUNDS.items() if k.startswith("fidelity.")}
@@ -112,7 +112,7 @@ def test_noise_and_unseen_digits_pass_dcr_while_posed_copies_fail(digits):
     picked = train.images[rng.choice(len(train), len(digits["fresh"]), replace=False)]
     noise = rng.integers(0, 256, picked.shape).astype(np.uint8)
     matched = np.clip(rng.normal(train.images.mean(), train.images.std(), picked.shape), 0, 255).astype(np.uint8)
-    bound = 0.8  # dcr_share is reported, not gated (validators/thresholds.py): 0.5 = no preference, copies 1.0
+    bound = DCR_SANITY
 
     encoder = ImageEncoder().fit(train, holdout)  # what fit_vectors does, fitted once here
     real = [encoder.transform(d) for d in (train, holdout)]
