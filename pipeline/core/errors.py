@@ -1,13 +1,22 @@
 """Named exceptions. Every message says what is wrong and what to do about it.
 
-`exit_code` is what the CLI returns: 2 for bad input, 1 for a run that failed
-validation (quarantined)."""
+`exit_code` is what the CLI returns (README, "Exit codes"):
+
+| code | meaning |
+|---|---|
+| 0 | published |
+| 1 | quarantined: the run finished, a suite failed |
+| 2 | bad input: nothing was written |
+| 3 | internal or environment failure: disk full, read-only output, Prefect server not reachable, a bug |
+"""
+
+PUBLISHED, QUARANTINED, BAD_INPUT, FAILURE = 0, 1, 2, 3
 
 
 class SynthpipeError(Exception):
     """Base class: the CLI prints the message on one line, without a traceback."""
 
-    exit_code = 2
+    exit_code = BAD_INPUT
 
 
 class BadInputError(SynthpipeError):
@@ -42,7 +51,19 @@ class RunNotFoundError(BadInputError):
     """A run folder or job named by the user does not exist."""
 
 
+class OutputError(BadInputError):
+    """The output path cannot hold a run (a file, not writable, too little free space),
+    found before anything was fitted or written."""
+
+
 class QuarantinedError(SynthpipeError):
     """A quarantined run was asked for where only published runs are allowed."""
 
-    exit_code = 1
+    exit_code = QUARANTINED
+
+
+class EnvironmentFailure(SynthpipeError):
+    """The machine failed the run, not the input: the disk filled up, the output became
+    read-only, the Prefect server could not be reached. Retrying may heal it."""
+
+    exit_code = FAILURE
