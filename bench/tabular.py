@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from generators import families, get, load_generator  # noqa: E402
-from pipeline.sink import plan_parts, write_part  # noqa: E402
+from pipeline.core.plan import plan_parts  # noqa: E402
+from pipeline.sink import write_part  # noqa: E402
 from pipeline.sources import load_source  # noqa: E402
 from pipeline.core.spec import SourceSpec  # noqa: E402
 from pipeline.split import split_source  # noqa: E402
@@ -46,7 +47,7 @@ def _stream_to_parquet(model_dir: str, rows: int, out: mp.Queue) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         for part in plan_parts(rows, BATCH, "tabular"):
-            write_part(generator, part, Path(tmp), batch_size=BATCH)
+            write_part(generator, part, Path(tmp))
         seconds = time.perf_counter() - t
     out.put({"rss_before_mb": before, "peak_rss_mb": _rss_mb(), "seconds": seconds})
 

@@ -144,7 +144,7 @@ class CopulaGenerator(SDVTabular):
     def _synthesizer(self, metadata: Any) -> Any:
         from sdv.single_table import GaussianCopulaSynthesizer
 
-        return GaussianCopulaSynthesizer(metadata, **self.params.model_dump())
+        return GaussianCopulaSynthesizer(metadata, **self.params.model_dump(exclude={"seed"}))
 
 
 @register("tabular/gan")
@@ -156,7 +156,7 @@ class CTGANGenerator(SDVTabular):
     def _synthesizer(self, metadata: Any) -> Any:
         from sdv.single_table import CTGANSynthesizer
 
-        return CTGANSynthesizer(metadata, enable_gpu=self.enable_gpu, **self.params.model_dump())
+        return CTGANSynthesizer(metadata, enable_gpu=self.enable_gpu, **self.params.model_dump(exclude={"seed"}))
 
 
 @register("tabular/vae")
@@ -168,4 +168,4 @@ class TVAEGenerator(SDVTabular):
     def _synthesizer(self, metadata: Any) -> Any:
         from sdv.single_table import TVAESynthesizer
 
-        return TVAESynthesizer(metadata, enable_gpu=self.enable_gpu, **self.params.model_dump())
+        return TVAESynthesizer(metadata, enable_gpu=self.enable_gpu, **self.params.model_dump(exclude={"seed"}))

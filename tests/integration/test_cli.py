@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from pipeline.sink import read_output
+from pipeline.core.runfiles import read_output
 import pytest
 from typer.testing import CliRunner
 

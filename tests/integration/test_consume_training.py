@@ -20,10 +20,12 @@ from torch.utils.data import DataLoader
 from generators import get
 from pipeline.consume import load
 from pipeline.core.images import table_to_images
-from pipeline.core.manifest import source_layout
+from pipeline.core.manifest import GeneratorRecord, Manifest, SourceRecord, Status
+from pipeline.core.plan import plan_parts
+from pipeline.core.runfiles import count_rows
+from pipeline.jobs import parse_job
 from pipeline.publish import finish_run, open_run
-from pipeline.sink import count_rows, plan_parts, write_part
-from pipeline.core.spec import parse_spec
+from pipeline.sink import write_part
 from pipeline.split import split_source
 from pipeline.sources import fingerprint
 from pipeline.torch_dataset import encode_target
@@ -45,24 +47,27 @@ def publish(spec, generator, source, model_dir: Path) -> None:
     run = open_run(spec, model_dir, source_fingerprint=fingerprint(spec.source.path))
     for part in plan_parts(spec.sample.rows, spec.sample.batch_size, spec.source.modality,
                            seed=spec.sample.seed, conditions=spec.sample.conditions):
-        write_part(generator, part, run.tmp, batch_size=spec.sample.batch_size,
-                   provenance={"job": spec.name, "run_id": run.run_id})
+        write_part(generator, part, run.tmp, provenance={"job": spec.name, "run_id": run.run_id})
     schema = source.profile.model_dump(mode="json") if hasattr(source, "profile") else None
-    finish_run(run, {
-        "run_id": run.run_id,
-        "status": "published",
-        "job": spec.model_dump(mode="json"),
-        "schema": schema,
-        "layout": source_layout(source),
-        "rows": {"source": len(source), "synthetic": count_rows(run.tmp)},
-    }, published=True)
+    finish_run(run, Manifest(
+        run_id=run.run_id,
+        status=Status.PUBLISHED,
+        job=spec.model_dump(mode="json"),
+        generator=GeneratorRecord(name=generator.name, params=generator.params.model_dump(mode="json"),
+                                  cache_key="test", reused_fit=False),
+        seed=spec.sample.seed,
+        source=SourceRecord(path=str(spec.source.path), fingerprint=fingerprint(spec.source.path)),
+        schema=schema,
+        layout=source.layout(),
+        rows={"source": len(source), "synthetic": count_rows(run.tmp)},
+    ))
 
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory, penguins):
     """A published copula run of job `penguins` and the real holdout it never saw."""
     root = tmp_path_factory.mktemp("synthetic")
-    spec = parse_spec({
+    spec = parse_job({
         "name": "penguins",
         "source": {"modality": "tabular", "path": "data/sources/penguins.csv"},
         "generator": {"family": "copula"},
@@ -111,7 +116,7 @@ def test_logistic_regression_on_synthetic_output_beats_chance_on_real_data(publi
 
 def test_image_labels_index_the_fitted_classes_even_when_one_class_is_sampled(tmp_path):
     digits = table_to_images(pq.read_table(ROOT / "data" / "sources" / "digits.parquet").slice(0, 200), label="label")
-    spec = parse_spec({
+    spec = parse_job({
         "name": "digits",
         "source": {"modality": "image", "path": "data/sources/digits.parquet", "label": "label"},
         "generator": {"family": "vae"},

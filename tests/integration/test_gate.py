@@ -15,7 +15,8 @@ import pytest
 from pipeline.core.schema import conform
 from pipeline.split import split_source
 from validators import gx
-from validators.gate import output_chunks, read_outcome, run_contract, validate_run
+from pipeline.core.runfiles import output_chunks
+from validators.gate import read_outcome, run_contract, validate_run
 from validators.contract import build_contract_suite
 from validators.thresholds import Bound
 

@@ -18,7 +18,7 @@ import yaml
 from typer.testing import CliRunner
 
 from flows.cli import app
-from pipeline.sink import part_files, read_output
+from pipeline.core.runfiles import part_files, read_output
 from tests.conftest import PENGUINS, ROOT
 
 runner = CliRunner()

@@ -20,12 +20,11 @@ from pipeline.consume import load, load_run
 from pipeline.core.data import ImageData
 from pipeline.core.errors import BadInputError, QuarantinedError, RunNotFoundError
 from pipeline.core.images import images_to_table, table_to_images
-from pipeline.core.manifest import source_layout, write_manifest
+from pipeline.core.manifest import Failure, GeneratorRecord, Manifest, SourceRecord, write_manifest
 from pipeline.runs import RunFolder, set_latest
 from pipeline.core.schema import profile_table
 from pipeline.sink import with_provenance
 from pipeline.torch_dataset import IGNORE_INDEX, collate_sequences
-from validators.outcome import Failure
 
 ROOT = Path(__file__).resolve().parents[2]
 MIA_FAILURE = Failure(suite="privacy", target="membership_inference_auc", check="at most the threshold",
@@ -51,16 +50,19 @@ def write_run(
     for i, table in enumerate(tables):
         table = with_provenance(table, {"job": job, "run_id": run_id, "part": i})
         pq.write_table(table, run.tmp / f"part-{i:05d}.parquet", row_group_size=row_group_size)
-    write_manifest(run.tmp, {
-        "run_id": run_id,
-        "status": status,
-        "job": {"name": job, "source": source},
-        "rows": {"synthetic": sum(t.num_rows for t in tables)},
-        "schema": schema,
-        "layout": layout or {},
-        "metrics": {"privacy.exact_copy_rate": 0.0},
-        "failures": [] if status == "published" else [asdict(MIA_FAILURE)],
-    })
+    write_manifest(run.tmp, Manifest(
+        run_id=run_id,
+        status=status,
+        job={"name": job, "source": source},
+        generator=GeneratorRecord(name=f"{source['modality']}/test", params={}, cache_key="test", reused_fit=False),
+        seed=0,
+        source=SourceRecord(path=str(source.get("path", "")), fingerprint="sha256:test"),
+        rows={"synthetic": sum(t.num_rows for t in tables)},
+        schema=schema,
+        layout=layout or {},
+        metrics={"privacy.exact_copy_rate": 0.0},
+        failures=[] if status == "published" else [asdict(MIA_FAILURE)],
+    ))
     final = run.commit()
     if latest:
         set_latest(root / job, run_id)
@@ -269,7 +271,7 @@ def test_images_decode_to_chw_in_unit_range_with_class_index(tmp_path, digits):
     parts = [images_to_table(ImageData(digits.images[:70], digits.labels[:70], "label")),
              images_to_table(ImageData(digits.images[70:], digits.labels[70:], "label"))]
     write_run(tmp_path, "digits", "r1", parts, source={"modality": "image", "label": "label"}, schema=None,
-              layout=source_layout(digits), latest=True, row_group_size=32)
+              layout=digits.layout(), latest=True, row_group_size=32)
     images = load("digits", root=tmp_path).torch()
     assert images.classes == list(range(10))  # no model/ folder: the source's classes, from the layout
     items = _all(images)
@@ -299,7 +301,7 @@ def grunfeld(timeseries_source):
 
 @pytest.fixture(scope="module")
 def grunfeld_layout(timeseries_source) -> dict:
-    return source_layout(timeseries_source)
+    return timeseries_source.layout()
 
 
 def test_sequences_per_entity_with_static_target(tmp_path, grunfeld, grunfeld_layout):

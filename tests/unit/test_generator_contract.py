@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.core.plan import plan_chunks
 from generators import available, get, load_generator
 from pipeline.core.data import ImageData
 from pipeline.core.errors import ConditionError, NotFittedError
@@ -81,7 +82,7 @@ def test_same_seed_same_output_different_seed_different(fitted):
 def test_a_chunk_drawn_alone_equals_the_same_chunk_in_sequence(fitted):
     generator, _ = fitted
     whole = list(generator.sample(N, seed=5, batch_size=BATCH))
-    assert _same(generator.sample_chunk(1, BATCH, seed=5, batch_size=BATCH), whole[1])
+    assert _same(generator.sample_chunk(plan_chunks(3 * BATCH, BATCH, seed=5)[1]), whole[1])
 
 
 def test_save_load_round_trip(fitted, tmp_path):

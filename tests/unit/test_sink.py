@@ -10,9 +10,12 @@ import pytest
 
 from generators.base import Generator
 from pipeline.core.data import TabularData
-from pipeline.runs import RunFolder, latest_run, set_latest
+from pipeline.core.runfiles import latest_run
+from pipeline.runs import RunFolder, set_latest
 from pipeline.core.schema import profile_table
-from pipeline.sink import PART_RECORDS, plan_parts, read_output, write_part
+from pipeline.core.plan import PART_RECORDS, plan_parts
+from pipeline.core.runfiles import read_output
+from pipeline.sink import write_part
 
 
 class Resample(Generator):
@@ -50,14 +53,15 @@ def test_parts_group_chunks_and_keep_chunk_seeds():
     parts = plan_parts(1_234_567, 10_000, "tabular")
     per_part = PART_RECORDS["tabular"] // 10_000
     assert sum(p.rows for p in parts) == 1_234_567
-    assert [p.first_chunk for p in parts] == list(range(0, 124, per_part))
-    assert parts[-1].sizes[-1] == 4_567
+    assert [p.chunks[0].index for p in parts] == list(range(0, 124, per_part))
+    assert [p.chunks[0].offset for p in parts] == [i * 10_000 for i in range(0, 124, per_part)]
+    assert parts[-1].chunks[-1].size == 4_567
 
 
 def test_part_written_with_provenance(table, tmp_path):
     gen = Resample().fit(table)
     part = plan_parts(2500, 1000, "tabular", seed=1)[0]
-    path = write_part(gen, part, tmp_path, batch_size=1000, provenance={"job": "j"})
+    path = write_part(gen, part, tmp_path, provenance={"job": "j"})
     meta = pq.ParquetFile(path).schema_arrow.metadata
     assert json.loads(meta[b"synthpipe.job"]) == "j" and json.loads(meta[b"synthpipe.part"]) == 0
     assert json.loads(meta[b"synthpipe.seed"]) == 1
@@ -69,16 +73,16 @@ def test_interrupted_part_leaves_nothing_visible(table, tmp_path):
     gen = Resample(fail_at_chunk=2).fit(table)
     part = plan_parts(5000, 1000, "tabular")[0]
     with pytest.raises(OSError, match="disk full"):
-        write_part(gen, part, tmp_path, batch_size=1000)
+        write_part(gen, part, tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_finished_part_is_not_rewritten(table, tmp_path):
     gen = Resample().fit(table)
     part = plan_parts(100, 50, "tabular")[0]
-    first = write_part(gen, part, tmp_path, batch_size=50)
+    first = write_part(gen, part, tmp_path)
     mtime = first.stat().st_mtime_ns
-    write_part(gen, part, tmp_path, batch_size=50)
+    write_part(gen, part, tmp_path)
     assert first.stat().st_mtime_ns == mtime
 
 

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.core.errors import SpecError
-from pipeline.core.spec import load_spec, parse_spec
+from pipeline.core.spec import parse_spec
+from pipeline.jobs import load_job, parse_job
 
 BASE = {
     "name": "churn-augment",
@@ -26,7 +27,7 @@ def _with(**changes):
 
 
 def test_defaults_fill_optional_sections():
-    spec = parse_spec(BASE)
+    spec = parse_job(BASE)
     assert spec.sample.rows == 1000 and spec.validation.holdout == 0.2
     assert spec.generator_name == "tabular/copula"
     assert spec.run_root == Path("data/synthetic/churn-augment")
@@ -47,19 +48,19 @@ def test_defaults_fill_optional_sections():
 )
 def test_bad_fields_name_the_field(changes, fragment):
     with pytest.raises(SpecError) as err:
-        parse_spec(_with(**changes))
+        parse_job(_with(**changes))
     assert fragment in str(err.value)
 
 
 def test_unknown_family_lists_allowed_ones():
     with pytest.raises(SpecError, match=r"allowed: .*copula"):
-        parse_spec(_with(generator__family="nope"))
+        parse_job(_with(generator__family="nope"))
 
 
 def test_yaml_overrides_like_cli_flags(tmp_path):
     job = tmp_path / "job.yaml"
     job.write_text("name: j\nsource: {modality: tabular, path: x.csv}\ngenerator: {family: copula}\nsample: {rows: 10}\n")
-    spec = load_spec(job, {"sample.rows": 5000, "sample.seed": 3})
+    spec = load_job(job, {"sample.rows": 5000, "sample.seed": 3})
     assert (spec.sample.rows, spec.sample.seed) == (5000, 3)
 
 
@@ -67,15 +68,22 @@ def test_invalid_yaml_names_the_line(tmp_path):
     job = tmp_path / "job.yaml"
     job.write_text("name: j\nsource: [unclosed\n")
     with pytest.raises(SpecError, match=r"invalid YAML .* line"):
-        load_spec(job)
+        load_job(job)
 
 
 def test_missing_job_file():
     with pytest.raises(SpecError, match="job file not found"):
-        load_spec("no/such/job.yaml")
+        load_job("no/such/job.yaml")
 
 
 def test_relative_source_path_resolves_from_job_folder(tmp_path):
     (tmp_path / "t.csv").write_text("a\n1\n")
     (tmp_path / "job.yaml").write_text("name: j\nsource: {modality: tabular, path: t.csv}\ngenerator: {family: copula}\n")
-    assert load_spec(tmp_path / "job.yaml").source.path == tmp_path / "t.csv"
+    assert load_job(tmp_path / "job.yaml").source.path == tmp_path / "t.csv"
+
+
+def test_the_spec_checks_families_against_the_names_it_is_given():
+    """The core spec imports no generator: the allowed families are injected."""
+    assert parse_spec(BASE, generators={"tabular/copula"}).generator_name == "tabular/copula"
+    with pytest.raises(SpecError, match="allowed: diffusion"):
+        parse_spec(BASE, generators={"tabular/diffusion", "image/gan"})

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+from pipeline.core.plan import plan_chunks
 from generators import get, load_generator
 from generators.diffusion import cosine_alphas_cumprod
 from generators.tabular.diffusion import TabularDiffusionGenerator
@@ -88,7 +89,7 @@ def test_same_seed_same_rows_different_seed_different(fitted):
 def test_a_chunk_drawn_alone_equals_the_same_chunk_of_a_request(fitted):
     model, _ = fitted
     whole = list(model.sample(250, seed=9, batch_size=100))
-    pd.testing.assert_frame_equal(model.sample_chunk(2, 50, seed=9, batch_size=100), whole[2])
+    pd.testing.assert_frame_equal(model.sample_chunk(plan_chunks(250, 100, seed=9)[2]), whole[2])
 
 
 def test_fit_is_seeded_and_leaves_the_global_rng_alone(penguins):
