@@ -91,13 +91,13 @@ class HideRunFailures(logging.Filter):
     Drop those records from console handlers; the API handler keeps them for the UI."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not record.name.startswith(("prefect.flow_runs", "prefect.task_runs")):
+        if not record.name.startswith("prefect"):
             return True
-        if record.exc_info and isinstance(record.exc_info[1], SynthpipeError):
-            return False
-        if record.levelno >= logging.ERROR:
+        if record.exc_info or record.levelno >= logging.ERROR:
             return False
         message = record.getMessage()
+        if "Traceback (most recent call last)" in message:  # Prefect inlines some tracebacks in the text
+            return False
         return not message.startswith(("Finished in state Failed", "Finished in state Crashed",
                                        "Finished in state Quarantined"))
 

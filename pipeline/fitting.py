@@ -22,12 +22,13 @@ from filelock import FileLock
 
 from generators import Generator, get, load_generator
 from pipeline.core.data import SourceData
-from pipeline.core.errors import BadInputError
+from pipeline.core.errors import BadInputError, EnvironmentFailure
 from pipeline.core.progress import Progress
 from pipeline.core.runfiles import CONFIG_FILE
 from pipeline.core.spec import JobSpec
 
 MODELS_DIR = ".models"
+DISK_FULL_BYTES = 1 << 20  # a save that failed with less than this free failed for want of space
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,12 @@ def fit_or_reuse(
         tmp = target.parent / f".tmp-{key}-{secrets.token_hex(3)}"
         try:
             generator.save(tmp)
-        except BaseException:  # e.g. the disk filled up: leave no half-written model behind
+        except BaseException as err:  # e.g. the disk filled up: leave no half-written model behind
             shutil.rmtree(tmp, ignore_errors=True)
+            free = shutil.disk_usage(target.parent).free
+            if free < DISK_FULL_BYTES:  # torch reports a full disk as a RuntimeError ("unexpected pos")
+                raise EnvironmentFailure(f"disk full writing the fitted model to {target.parent} ({free // 1024} KB "
+                                         "free): free some space and run again; nothing was published") from err
             raise
         if target.exists():  # --refit: replace the cached model only once the new one is complete
             shutil.rmtree(target)

@@ -44,7 +44,9 @@ class UnsafeCheckpointError(BadInputError):
 
 
 class NotFittedError(SynthpipeError):
-    """`sample` or `save` was called before `fit`."""
+    """`sample` or `save` was called before `fit`: a bug in the caller."""
+
+    exit_code = FAILURE
 
 
 class RunNotFoundError(BadInputError):

@@ -313,8 +313,8 @@ CASES = [
     # augment
     Case("augment-target-missing", lambda t: ["augment", job(t), "--target", "wings"], 2,
          "--target 'wings' is not a column"),
-    Case("augment-target-continuous", lambda t: ["augment", job(t), "--target", "body_mass_g"], 2,
-         "--target 'body_mass_g' is continuous"),
+    Case("augment-target-continuous", lambda t: ["augment", job(t), "--target", "bill_length_mm"], 2,
+         "--target 'bill_length_mm' is continuous"),
     Case("augment-no-balance", lambda t: ["augment", job(t), "--target", "species", "--no-balance"], 2,
          "augment needs --balance"),
     Case("augment-already-balanced",
