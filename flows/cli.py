@@ -100,8 +100,9 @@ def _run_job(
 
     job = prepare(job_file, overrides, balance=balance, resume=resume)
     preflight(job)
-    quiet_run_failures(OPTIONS["debug"])
     from flows.synthesize import run_synthesize, synthesize
+
+    quiet_run_failures(OPTIONS["debug"])
 
     flow = synthesize
     if dask_address or dask_workers:

@@ -106,7 +106,9 @@ def quiet_run_failures(debug: bool = False) -> None:
     """Install `HideRunFailures` on Prefect's console handlers (not with --debug), and
     point console handlers whose stream was closed (an embedding caller swapped stderr)
     at the current one."""
-    import prefect.logging  # noqa: F401  (sets up Prefect's handlers, so we can reach them)
+    from prefect.logging.configuration import ensure_logging_setup
+
+    ensure_logging_setup()  # Prefect builds its handlers on first use: build them now, so we reach them
 
     loggers = [logging.getLogger()] + [
         lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)

@@ -92,6 +92,14 @@ def test_rows_flag_must_be_positive(tmp_path):
     _bad(tmp_path, ["run", str(_job(tmp_path)), "--rows", "-3"], "sample.rows")
 
 
+def test_help_states_the_exit_codes():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    for promise in ("0 published", "1 quarantined", "2 bad input", "3 internal or environment failure"):
+        assert promise in text
+
+
 def test_invalid_yaml(tmp_path):
     path = tmp_path / "job.yaml"
     path.write_text("name: x\nsource: {modality: tabular\n")

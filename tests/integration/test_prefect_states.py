@@ -16,12 +16,13 @@ from tests.conftest import PENGUINS
 runner = CliRunner()
 
 
-def _job(tmp_path: Path, **validation) -> Path:
+def _job(tmp_path: Path, generator: dict | None = None, **validation) -> Path:
+    """The demo job's settings (tabular/diffusion, 300 epochs, seed 7), which publish."""
     spec = {
         "name": "states",
         "source": {"modality": "tabular", "path": str(PENGUINS)},
-        "generator": {"family": "copula"},
-        "sample": {"rows": 200, "seed": 2, "batch_size": 100},
+        "generator": generator or {"family": "diffusion", "params": {"epochs": 300}},
+        "sample": {"rows": 2000, "seed": 7, "batch_size": 1000},
         "validation": {"target": "species", **validation},
         "output": str(tmp_path / "out"),
     }
@@ -41,14 +42,14 @@ def _latest_flow_run():
 
 def test_published_and_quarantined_runs(tmp_path, prefect_harness):
     published = runner.invoke(app, ["run", str(_job(tmp_path)), "--json"])
+    assert published.exit_code == 0, published.output
     summary = json.loads(published.stdout)  # --json: the summary alone on stdout
-    state = _latest_flow_run().state
-    if summary["status"] == "published":
-        assert published.exit_code == 0 and state.is_completed(), (published.output, state)
-    else:  # the default thresholds decide; a quarantine must then look like one
-        assert published.exit_code == 1 and state.name == "Quarantined"
+    assert summary["status"] == "published"
+    flow_run = _latest_flow_run()
+    assert flow_run.state.is_completed() and flow_run.state.name == "Completed"
 
-    # An unreachable bound (a job may tighten any threshold) quarantines the run.
+    # An unreachable bound (a job may tighten any threshold) quarantines the run; the
+    # fitted model is reused (thresholds are not part of the fit).
     strict = _job(tmp_path, thresholds={"fidelity.column_similarity_mean": {"min": 0.9999}})
     quarantined = runner.invoke(app, ["run", str(strict)])
     assert quarantined.exit_code == 1, quarantined.output
@@ -56,6 +57,7 @@ def test_published_and_quarantined_runs(tmp_path, prefect_harness):
     assert flow_run.state.is_failed() and flow_run.state.name == "Quarantined"
     assert "fidelity.column_similarity_mean" in flow_run.state.message
     assert "quarantined" in quarantined.stdout and "error:" not in quarantined.stderr
+    assert "fitted model reused" in quarantined.stdout
 
 
 def test_bad_input_inside_the_flow_is_a_failed_run(tmp_path, prefect_harness):
@@ -78,7 +80,8 @@ def test_a_bug_exits_3_and_fails_the_run(tmp_path, prefect_harness, monkeypatch)
         raise ZeroDivisionError("planted bug")
 
     monkeypatch.setattr(flows.synthesize, "write_report", broken_report)
-    result = runner.invoke(app, ["run", str(_job(tmp_path))])
+    job = _job(tmp_path, generator={"family": "copula"})
+    result = runner.invoke(app, ["run", str(job)])
     assert result.exit_code == 3, result.output
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == ["error: internal error ZeroDivisionError: planted bug (run with --debug for the traceback "
@@ -87,5 +90,5 @@ def test_a_bug_exits_3_and_fails_the_run(tmp_path, prefect_harness, monkeypatch)
     state = _latest_flow_run().state
     assert state.is_failed() and "planted bug" in state.message
 
-    debug = runner.invoke(app, ["--debug", "run", str(_job(tmp_path))])
+    debug = runner.invoke(app, ["--debug", "run", str(job)])
     assert debug.exit_code == 3 and "Traceback" in debug.stderr
