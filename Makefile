@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test test-slow bench deployments server
+.PHONY: install demo test test-unit test-slow bench deployments server
 
 $(BIN)/synth: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest
+
+test-unit: install  # the fast inner loop: unit tests only (no Prefect server, no end-to-end runs)
+	$(BIN)/python -m pytest tests/unit
 
 test-slow: install
 	$(BIN)/python -m pytest -m slow

@@ -72,8 +72,9 @@ def category_codes(series: pd.Series, column: ColumnProfile) -> np.ndarray:
     return codes
 
 
-def numeric_values(series: pd.Series, column: ColumnProfile) -> np.ndarray:
-    """float64 values, NaN for nulls; datetimes as days since the epoch."""
+def float_features(series: pd.Series, column: ColumnProfile) -> np.ndarray:
+    """A column as the float64 features training code gets: NaN for nulls, datetimes as
+    days since the epoch (metrics use their own encoding, validators.metrics.representation)."""
     if column.kind == "datetime":
         s = pd.to_datetime(series)
         if s.dt.tz is not None:
@@ -124,7 +125,7 @@ class Encoding:
                 return block
             values = np.where(codes >= 0, codes, self.fill_value)
         else:
-            values = numeric_values(series, column)
+            values = float_features(series, column)
             values = np.where(np.isnan(values), self.fill_value, values)
         return values.astype(np.float32)[:, None]
 
@@ -134,7 +135,7 @@ def encode_target(series: pd.Series, column: ColumnProfile) -> torch.Tensor:
     if column.kind in ("categorical", "boolean"):
         codes = category_codes(series, column)
         return torch.from_numpy(np.where(codes >= 0, codes, IGNORE_INDEX))
-    return torch.from_numpy(numeric_values(series, column).astype(np.float32))
+    return torch.from_numpy(float_features(series, column).astype(np.float32))
 
 
 def _classes(target: ColumnProfile | None) -> list[Any] | None:

@@ -42,13 +42,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 import pandas as pd
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from torch import nn
 
 from generators.base import Generator, GeneratorParams, resolve_device
-from pipeline.core.seeding import seeded
+from pipeline.core.seeding import torch_generator
 from generators.tabular.encoding import TableEncoder
-from generators.diffusion import SinusoidalPosEmb, cosine_alphas_cumprod, extract
+from generators.diffusion import (
+    SinusoidalPosEmb, ddim_step, ddim_timesteps, eps_from_x0, q_sample, register_schedule, v_target, x0_from_v,
+)
 from generators.registry import register
 from pipeline.core.data import TabularData
 from pipeline.core.progress import Progress
@@ -104,9 +106,7 @@ class TabularDiffusion(nn.Module):
         self.spans = [tuple(span) for span in spans]
         self.num_timesteps = timesteps
         self.given_prob = given_prob
-        ab = cosine_alphas_cumprod(timesteps)
-        self.register_buffer("sqrt_alphas_cumprod", ab.sqrt(), persistent=False)
-        self.register_buffer("sqrt_one_minus_alphas_cumprod", (1 - ab).sqrt(), persistent=False)
+        register_schedule(self, timesteps)
         # The span each channel belongs to; continuous channels point at a never-given slot.
         owner = torch.full((denoiser.dim,), len(self.spans), dtype=torch.long)
         for i, (a, b) in enumerate(self.spans):
@@ -119,9 +119,6 @@ class TabularDiffusion(nn.Module):
         n = self.n_continuous
         return torch.cat((matrix[:, :n], matrix[:, n:] * 2 - 1), dim=1)
 
-    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        return extract(self.sqrt_alphas_cumprod, t, 2) * x0 + extract(self.sqrt_one_minus_alphas_cumprod, t, 2) * noise
-
     def model_predictions(
         self, x_t: torch.Tensor, t: torch.Tensor, known: tuple[torch.Tensor, torch.Tensor]
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -129,13 +126,11 @@ class TabularDiffusion(nn.Module):
         given channels: shown to the denoiser clean, and kept as their own prediction."""
         given, values = known
         out = self.denoiser(torch.where(given, values, x_t), given, t)
-        sqrt_ab = extract(self.sqrt_alphas_cumprod, t, 2)
-        sqrt_1m_ab = extract(self.sqrt_one_minus_alphas_cumprod, t, 2)
         n = self.n_continuous
-        parts = [(sqrt_ab * x_t[:, :n] - sqrt_1m_ab * out[:, :n]).clamp(-CLIP, CLIP)]
+        parts = [x0_from_v(self, x_t[:, :n], out[:, :n], t).clamp(-CLIP, CLIP)]
         parts += [out[:, a:b].softmax(dim=1) * 2 - 1 for a, b in self.spans]
         x0 = torch.where(given, values, torch.cat(parts, dim=1))
-        return x0, (x_t - sqrt_ab * x0) / sqrt_1m_ab
+        return x0, eps_from_x0(self, x_t, x0, t)
 
     def given_spans(self, n: int, device: torch.device, generator: torch.Generator) -> torch.Tensor:
         """(n, spans) flags of spans shown clean in training: none for a `1 - given_prob`
@@ -153,9 +148,9 @@ class TabularDiffusion(nn.Module):
         noise = torch.randn(x0.shape, device=device, generator=generator)
         spans = self.given_spans(n_rows, device, generator)
         given = F.pad(spans, (0, 1))[:, self.channel_span]
-        out = self.denoiser(torch.where(given, x0, self.q_sample(x0, t, noise)), given, t)
+        out = self.denoiser(torch.where(given, x0, q_sample(self, x0, t, noise)), given, t)
         n = self.n_continuous
-        v = extract(self.sqrt_alphas_cumprod, t, 2) * noise - extract(self.sqrt_one_minus_alphas_cumprod, t, 2) * x0
+        v = v_target(self, x0, t, noise)
         losses = [F.mse_loss(out[:, :n], v[:, :n])] if n else []
         for i, (a, b) in enumerate(self.spans):
             ce = F.cross_entropy(out[:, a:b], matrix[:, a:b].argmax(dim=1), reduction="none")
@@ -181,15 +176,10 @@ class TabularDiffusion(nn.Module):
         dim = self.denoiser.dim
         if known is None:
             known = (torch.zeros(dim, dtype=torch.bool, device=device), torch.zeros(dim, device=device))
-        times = torch.linspace(-1, self.num_timesteps - 1, steps + 1).long().flip(0).tolist()
         x = torch.randn((n, dim), device=device, generator=generator)
-        for time, time_next in zip(times[:-1], times[1:]):
+        for time, time_next in ddim_timesteps(self.num_timesteps, steps):
             t = torch.full((1,), time, device=device, dtype=torch.long)  # one step for the batch
-            x0, eps = self.model_predictions(x, t, known)
-            if time_next < 0:
-                x = x0
-            else:
-                x = self.sqrt_alphas_cumprod[time_next] * x0 + self.sqrt_one_minus_alphas_cumprod[time_next] * eps
+            x = ddim_step(self, *self.model_predictions(x, t, known), time, time_next)
         return x
 
 
@@ -197,8 +187,6 @@ class TabularDiffusion(nn.Module):
 
 
 class DiffusionParams(GeneratorParams):
-    model_config = ConfigDict(extra="forbid")
-
     epochs: int = Field(300, ge=1)  # passes over the table; small tables need many
     # Rows per step. On penguins (3 seeds) 256 was steadier than 57: mean KS/TVD
     # 0.025 ± 0.001 against 0.029 ± 0.011.
@@ -244,8 +232,7 @@ class TabularDiffusionGenerator(Generator):
         self.device_ = resolve_device(self.device)
         self.encoder_ = TableEncoder().fit(data.frame, data.profile)
         matrix = torch.from_numpy(self.encoder_.transform(data.frame)).to(self.device_)
-        with seeded(self.params.seed, self.device_):
-            self.model_ = self._build(self.encoder_).to(self.device_)
+        self.model_ = self._build(self.encoder_).to(self.device_)  # initialised under fit's seed
         self.model_.train()
         # One CPU thread (the base class's policy): two intra-op threads made a training step
         # of this small MLP 20x slower (580 ms vs 30 ms) by spin-waiting on each other.
@@ -258,7 +245,7 @@ class TabularDiffusionGenerator(Generator):
     def _train(self, matrix: torch.Tensor, progress: Progress) -> None:
         """AdamW over shuffled mini-batches, one progress report per epoch."""
         p = self.params
-        generator = torch.Generator(device=matrix.device).manual_seed(p.seed)
+        generator = torch_generator(p.seed, matrix.device)
         optimizer = torch.optim.AdamW(self.model_.parameters(), lr=p.lr, weight_decay=p.weight_decay)
         batch_size = min(p.batch_size, len(matrix))
         steps = p.epochs * math.ceil(len(matrix) / batch_size)
@@ -292,7 +279,7 @@ class TabularDiffusionGenerator(Generator):
         return mask, values
 
     def _sample_chunk(self, n: int, *, seed: int, conditions: dict[str, Any] | None, offset: int) -> pd.DataFrame:
-        generator = torch.Generator(device=self.device_).manual_seed(seed)
+        generator = torch_generator(seed, self.device_)
         rows = self.model_.sample(
             n, steps=self.params.sampling_steps, generator=generator, known=self._known(conditions, self.device_)
         )

@@ -16,7 +16,7 @@ from abc import abstractmethod
 from typing import Any, Literal
 
 import pandas as pd
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from generators.base import GeneratorParams
 from generators.registry import register
@@ -39,6 +39,12 @@ class SDVTabular(SDVGenerator):
     @abstractmethod
     def _synthesizer(self, metadata: Any) -> Any:
         """A fresh SDV synthesizer for `metadata`, configured from `self.params`."""
+
+    @property
+    def sdv_params(self) -> dict[str, Any]:
+        """`self.params` as SDV's keyword arguments: all but the fit seed, which `fit`
+        applies through the global generators SDV draws from."""
+        return self.params.model_dump(exclude={"seed"})
 
     @property
     def steps(self) -> int:
@@ -84,7 +90,6 @@ class SDVTabular(SDVGenerator):
 
 
 class _Params(GeneratorParams):
-    model_config = ConfigDict(extra="forbid")
     # Clip numeric columns to the source's min / max: no impossible values in the output.
     enforce_min_max_values: bool = True
 
@@ -144,7 +149,7 @@ class CopulaGenerator(SDVTabular):
     def _synthesizer(self, metadata: Any) -> Any:
         from sdv.single_table import GaussianCopulaSynthesizer
 
-        return GaussianCopulaSynthesizer(metadata, **self.params.model_dump(exclude={"seed"}))
+        return GaussianCopulaSynthesizer(metadata, **self.sdv_params)
 
 
 @register("tabular/gan")
@@ -156,7 +161,7 @@ class CTGANGenerator(SDVTabular):
     def _synthesizer(self, metadata: Any) -> Any:
         from sdv.single_table import CTGANSynthesizer
 
-        return CTGANSynthesizer(metadata, enable_gpu=self.enable_gpu, **self.params.model_dump(exclude={"seed"}))
+        return CTGANSynthesizer(metadata, enable_gpu=self.enable_gpu, **self.sdv_params)
 
 
 @register("tabular/vae")
@@ -168,4 +173,4 @@ class TVAEGenerator(SDVTabular):
     def _synthesizer(self, metadata: Any) -> Any:
         from sdv.single_table import TVAESynthesizer
 
-        return TVAESynthesizer(metadata, enable_gpu=self.enable_gpu, **self.params.model_dump(exclude={"seed"}))
+        return TVAESynthesizer(metadata, enable_gpu=self.enable_gpu, **self.sdv_params)

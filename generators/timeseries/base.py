@@ -12,7 +12,7 @@ static column therefore always produce exactly that value. Entity ids are new:
 `offset + i`, unique across the chunks of one request.
 
 `SequenceGenerator` is the template the TimeGAN, TimeVAE and diffusion modules fill in:
-`_build` a torch module, `_train` it on `Sequences`, `_generate` features from plans.
+`_build` a torch module, `_train` it on `SequenceBatch`, `_generate` features from plans.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import ConfigDict, Field
+from pydantic import Field
 from torch import nn
 
 from generators.base import Generator, GeneratorParams, resolve_device
-from pipeline.core.seeding import seeded
+from pipeline.core.seeding import torch_generator
 from generators.tabular.encoding import TableEncoder
 from pipeline.core.data import TimeSeriesData
 from pipeline.core.errors import ConditionError
@@ -42,27 +42,26 @@ ID_DIGITS = 9  # zero-padded text ids sort like numbers up to a billion entities
 class SequenceParams(GeneratorParams):
     """Hyper-parameters every native time-series generator has."""
 
-    model_config = ConfigDict(extra="forbid")
-
     epochs: int = Field(300, gt=0)  # passes over all sequences; a few hundred suit sources of a few hundred entities
     batch_size: int = Field(64, gt=0)  # sequences per step; small sources get several steps per epoch
     lr: float = Field(1e-3, gt=0)  # Adam learning rate, the usual default for these model sizes
 
 
 @dataclass
-class Sequences:
-    """A source as tensors: features `x` (N, T, F) zero after each end, `mask` (N, T)
+class SequenceBatch:
+    """Training tensors of a source (not the read API's `pipeline.torch_dataset.Sequences`):
+    features `x` (N, T, F) zero after each end, `mask` (N, T)
     1.0 where a step exists, and the plan encoding `cond` (N, C)."""
 
     x: torch.Tensor
     mask: torch.Tensor
     cond: torch.Tensor
 
-    def to(self, device: torch.device) -> "Sequences":
-        return Sequences(self.x.to(device), self.mask.to(device), self.cond.to(device))
+    def to(self, device: torch.device) -> "SequenceBatch":
+        return SequenceBatch(self.x.to(device), self.mask.to(device), self.cond.to(device))
 
-    def __getitem__(self, idx: torch.Tensor) -> "Sequences":
-        return Sequences(self.x[idx], self.mask[idx], self.cond[idx])
+    def __getitem__(self, idx: torch.Tensor) -> "SequenceBatch":
+        return SequenceBatch(self.x[idx], self.mask[idx], self.cond[idx])
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -193,7 +192,7 @@ class SequenceCodec:
         plan = np.column_stack([self.lengths_[rows] / self.max_len, start]).astype("float32")
         return torch.from_numpy(np.concatenate([self.static_matrix_[rows], plan], axis=1))
 
-    def encode(self, data: TimeSeriesData) -> Sequences:
+    def encode(self, data: TimeSeriesData) -> SequenceBatch:
         frame = data.frame
         groups = frame.groupby(self.entity_, sort=False)
         ent, pos = groups.ngroup().to_numpy(), groups.cumcount().to_numpy()
@@ -202,7 +201,7 @@ class SequenceCodec:
         mask = np.zeros((n, self.max_len), dtype="float32")
         x[ent, pos] = self.feature_enc_.transform(frame[self.features_])
         mask[ent, pos] = 1.0
-        return Sequences(torch.from_numpy(x), torch.from_numpy(mask), self.plan_matrix(np.arange(n)))
+        return SequenceBatch(torch.from_numpy(x), torch.from_numpy(mask), self.plan_matrix(np.arange(n)))
 
     # ---- plans and tensors -> output --------------------------------------------------
 
@@ -280,7 +279,7 @@ class SequenceCodec:
 
 
 class SequenceGenerator(Generator):
-    """A native time-series generator: the codec turns data into `Sequences` and back;
+    """A native time-series generator: the codec turns data into `SequenceBatch` and back;
     a subclass builds one torch module (`_build`), trains it (`_train`) and draws
     features for a batch of plans (`_generate`)."""
 
@@ -289,9 +288,8 @@ class SequenceGenerator(Generator):
     def _fit(self, data: TimeSeriesData, *, progress: Progress) -> None:
         self.codec_ = SequenceCodec().fit(data)
         self.device_ = resolve_device(self.device)
-        with seeded(self.params.seed, self.device_):
-            self.model_ = self._build().to(self.device_)
-        generator = torch.Generator(device=self.device_).manual_seed(self.params.seed)
+        self.model_ = self._build().to(self.device_)  # initialised under fit's seed
+        generator = torch_generator(self.params.seed, self.device_)
         self.model_.train()
         self._train(self.codec_.encode(data).to(self.device_), progress, generator)
         self.model_.eval()
@@ -299,7 +297,7 @@ class SequenceGenerator(Generator):
 
     def _sample_chunk(self, n: int, *, seed: int, conditions: dict[str, Any] | None, offset: int) -> pd.DataFrame:
         rows = self.codec_.draw(n, np.random.default_rng(seed), conditions)
-        generator = torch.Generator(device=self.device_).manual_seed(seed)
+        generator = torch_generator(seed, self.device_)
         with torch.no_grad():
             x = self._generate(self.codec_.plan_matrix(rows).to(self.device_), generator)
         return self.codec_.decode(x.float().cpu().numpy(), rows, offset)
@@ -320,7 +318,7 @@ class SequenceGenerator(Generator):
         """The model for `self.codec_`'s shapes (n_features, n_cond, max_len) and `self.params`."""
 
     @abstractmethod
-    def _train(self, seqs: Sequences, progress: Progress, generator: torch.Generator) -> None:
+    def _train(self, seqs: SequenceBatch, progress: Progress, generator: torch.Generator) -> None:
         """Fit `self.model_` on `seqs`; report `progress(epoch, total, loss=...)`."""
 
     @abstractmethod

@@ -18,9 +18,11 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from generators.diffusion import SinusoidalPosEmb, cosine_alphas_cumprod, extract
+from generators.diffusion import (
+    SinusoidalPosEmb, ddim_step, ddim_timesteps, eps_from_x0, q_sample, register_schedule, v_target, x0_from_v,
+)
 from generators.registry import register
-from generators.timeseries.base import SequenceGenerator, SequenceParams, Sequences, masked_mse, minibatches
+from generators.timeseries.base import SequenceGenerator, SequenceParams, SequenceBatch, masked_mse, minibatches
 from pipeline.core.progress import Progress
 
 # The encoder's Gaussian channels lie within about +-5.2 (scikit-learn's quantile
@@ -93,38 +95,25 @@ class GaussianDiffusion(nn.Module):
     def __init__(self, denoiser: Denoiser, *, timesteps: int) -> None:
         super().__init__()
         self.denoiser, self.timesteps = denoiser, timesteps
-        alphas_cumprod = cosine_alphas_cumprod(timesteps)
-        self.register_buffer("sqrt_ac", alphas_cumprod.sqrt().float())
-        self.register_buffer("sqrt_1m_ac", (1 - alphas_cumprod).sqrt().float())
-        self.register_buffer("alphas_cumprod", alphas_cumprod.float())
+        register_schedule(self, timesteps)
 
-    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """Noise clean sequences to time t in one jump."""
-        return extract(self.sqrt_ac, t, x0.ndim) * x0 + extract(self.sqrt_1m_ac, t, x0.ndim) * noise
-
-    def loss(self, b: Sequences, generator: torch.Generator) -> torch.Tensor:
+    def loss(self, b: SequenceBatch, generator: torch.Generator) -> torch.Tensor:
         """Predict the velocity v = sqrt(a) * noise - sqrt(1 - a) * x0 (Salimans & Ho 2022),
         on existing steps only: unlike the noise, v keeps a useful target at every noise
         level, so few-step sampling gets smooth sequences from short training."""
         t = torch.randint(0, self.timesteps, (b.x.shape[0],), generator=generator, device=generator.device)
         noise = torch.randn(b.x.shape, generator=generator, device=generator.device)
-        v = extract(self.sqrt_ac, t, b.x.ndim) * noise - extract(self.sqrt_1m_ac, t, b.x.ndim) * b.x
-        return masked_mse(self.denoiser(self.q_sample(b.x, t, noise), t, b.cond), v, b.mask)
+        v = v_target(self, b.x, t, noise)
+        return masked_mse(self.denoiser(q_sample(self, b.x, t, noise), t, b.cond), v, b.mask)
 
     @torch.no_grad()
     def ddim_sample(self, shape: tuple[int, ...], cond: torch.Tensor, steps: int, generator: torch.Generator) -> torch.Tensor:
         """Deterministic DDIM (eta = 0) over `steps` evenly spaced noise levels."""
-        times = torch.linspace(-1, self.timesteps - 1, steps + 1).long().tolist()[::-1]
         x = torch.randn(shape, generator=generator, device=generator.device)
-        for time, time_next in zip(times[:-1], times[1:]):
+        for time, time_next in ddim_timesteps(self.timesteps, steps):
             t = torch.full((shape[0],), time, device=x.device, dtype=torch.long)
-            a = self.alphas_cumprod[time]
-            x0 = (a.sqrt() * x - (1 - a).sqrt() * self.denoiser(x, t, cond)).clamp(-X0_CLIP, X0_CLIP)
-            if time_next < 0:
-                return x0
-            eps = (x - a.sqrt() * x0) / (1 - a).sqrt()  # re-derived from the clipped x0
-            a_next = self.alphas_cumprod[time_next]
-            x = a_next.sqrt() * x0 + (1 - a_next).sqrt() * eps
+            x0 = x0_from_v(self, x, self.denoiser(x, t, cond), t).clamp(-X0_CLIP, X0_CLIP)
+            x = ddim_step(self, x0, eps_from_x0(self, x, x0, t), time, time_next)  # eps re-derived from the clipped x0
         return x
 
 
@@ -141,7 +130,7 @@ class DiffusionGenerator(SequenceGenerator):
         c, p = self.codec_, self.params
         return GaussianDiffusion(Denoiser(c.n_features, c.n_cond, c.max_len, p.channels, p.depth), timesteps=p.timesteps)
 
-    def _train(self, seqs: Sequences, progress: Progress, generator: torch.Generator) -> None:
+    def _train(self, seqs: SequenceBatch, progress: Progress, generator: torch.Generator) -> None:
         opt = torch.optim.Adam(self.model_.parameters(), lr=self.params.lr)
         for epoch in range(1, self.params.epochs + 1):
             for idx in minibatches(len(seqs), self.params.batch_size, generator):

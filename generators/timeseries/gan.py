@@ -25,7 +25,7 @@ from pydantic import Field
 from torch import nn
 
 from generators.registry import register
-from generators.timeseries.base import SequenceGenerator, SequenceParams, Sequences, masked_mse, minibatches
+from generators.timeseries.base import SequenceGenerator, SequenceParams, SequenceBatch, masked_mse, minibatches
 from pipeline.core.progress import Progress
 
 
@@ -93,14 +93,14 @@ class TimeGAN(nn.Module):
         e_hat = self.generator(z, cond)
         return e_hat, self.supervisor(e_hat, cond)
 
-    def reconstruction_loss(self, b: Sequences) -> torch.Tensor:
+    def reconstruction_loss(self, b: SequenceBatch) -> torch.Tensor:
         return 10 * masked_mse(self.recovery(self.embedder(b.x, b.cond), b.cond), b.x, b.mask).sqrt()
 
-    def supervised_loss(self, h: torch.Tensor, b: Sequences) -> torch.Tensor:
+    def supervised_loss(self, h: torch.Tensor, b: SequenceBatch) -> torch.Tensor:
         """Next-step prediction of real latents: the supervisor learns the dynamics."""
         return masked_mse(self.supervisor(h, b.cond)[:, :-1], h[:, 1:], b.mask[:, 1:])
 
-    def generator_loss(self, b: Sequences, z: torch.Tensor, gamma: float) -> torch.Tensor:
+    def generator_loss(self, b: SequenceBatch, z: torch.Tensor, gamma: float) -> torch.Tensor:
         e_hat, h_hat = self.fake(z, b.cond)
         x_hat = self.recovery(h_hat, b.cond)
         adversarial = masked_bce(self.discriminator(h_hat, b.cond), 1.0, b.mask) + gamma * masked_bce(
@@ -111,11 +111,11 @@ class TimeGAN(nn.Module):
         moment = (std_hat - std).abs().mean() + (mean_hat - mean).abs().mean()
         return adversarial + 100 * supervised.sqrt() + 100 * moment
 
-    def embedder_loss(self, b: Sequences) -> torch.Tensor:
+    def embedder_loss(self, b: SequenceBatch) -> torch.Tensor:
         h = self.embedder(b.x, b.cond)
         return self.reconstruction_loss(b) + 0.1 * self.supervised_loss(h, b)
 
-    def discriminator_loss(self, b: Sequences, z: torch.Tensor, gamma: float) -> torch.Tensor:
+    def discriminator_loss(self, b: SequenceBatch, z: torch.Tensor, gamma: float) -> torch.Tensor:
         with torch.no_grad():
             h = self.embedder(b.x, b.cond)
             e_hat, h_hat = self.fake(z, b.cond)
@@ -145,11 +145,11 @@ class TimeGANGenerator(SequenceGenerator):
     def _build(self) -> TimeGAN:
         return TimeGAN(self.codec_.n_features, self.codec_.n_cond, self.params.hidden, self.params.layers)
 
-    def _noise(self, b: Sequences, generator: torch.Generator) -> torch.Tensor:
+    def _noise(self, b: SequenceBatch, generator: torch.Generator) -> torch.Tensor:
         shape = (b.x.shape[0], b.x.shape[1], self.model_.noise_dim)
         return torch.rand(shape, generator=generator, device=generator.device)
 
-    def _train(self, seqs: Sequences, progress: Progress, generator: torch.Generator) -> None:
+    def _train(self, seqs: SequenceBatch, progress: Progress, generator: torch.Generator) -> None:
         m, p = self.model_, self.params
         adam = lambda *nets: torch.optim.Adam([w for net in nets for w in net.parameters()], lr=p.lr)  # noqa: E731
         opt_ae, opt_sup = adam(m.embedder, m.recovery), adam(m.supervisor)

@@ -16,9 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
-from generators.base import GeneratorParams
+from generators.base import GeneratorParams, resolve_device
 from generators.registry import register
 from generators.sdv_base import TABLE, SDVGenerator, no_bars, quiet, reseed, sdv_metadata
 from generators.timeseries.base import entity_ids
@@ -28,7 +28,6 @@ from pipeline.core.seeding import seeded
 from pipeline.core.schema import conform
 
 class PARParams(GeneratorParams):
-    model_config = ConfigDict(extra="forbid")
     # Passes over all sequences (SDV's default); PAR's GRU is small, so CPU copes.
     epochs: int = Field(128, gt=0)
     # Candidate sequences drawn per entity, the most likely kept: > 1 trades sampling
@@ -95,7 +94,7 @@ class PARGenerator(SDVGenerator):
         """`n` sequences: the context copula is reseeded through SDV, the GRU through the
         global torch / numpy generators (deepecho has no generator of its own)."""
         reseed(self.synthesizer_._context_synthesizer, seed)
-        with seeded(seed), quiet():
+        with seeded(seed, resolve_device(self.device)), quiet():
             if conditions:
                 context = pd.DataFrame({k: [v] * n for k, v in self.canonical(conditions).items()})
                 with no_bars():

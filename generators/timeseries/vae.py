@@ -21,7 +21,7 @@ from pydantic import Field
 from torch import nn
 
 from generators.registry import register
-from generators.timeseries.base import SequenceGenerator, SequenceParams, Sequences, minibatches
+from generators.timeseries.base import SequenceGenerator, SequenceParams, SequenceBatch, minibatches
 from pipeline.core.progress import Progress
 
 
@@ -138,7 +138,7 @@ class TimeVAE(nn.Module):
             out = out + season(zc)
         return out
 
-    def loss(self, b: Sequences, noise: torch.Tensor, recon_weight: float) -> torch.Tensor:
+    def loss(self, b: SequenceBatch, noise: torch.Tensor, recon_weight: float) -> torch.Tensor:
         """Negative ELBO per sequence: weighted masked squared error plus KL to N(0, I)."""
         mu, logvar = self.encoder(b.x, b.cond)
         z = mu + (0.5 * logvar).exp() * noise
@@ -159,7 +159,7 @@ class TimeVAEGenerator(SequenceGenerator):
     def _build(self) -> TimeVAE:
         return TimeVAE(self.codec_.n_features, self.codec_.n_cond, self.codec_.max_len, self.params)
 
-    def _train(self, seqs: Sequences, progress: Progress, generator: torch.Generator) -> None:
+    def _train(self, seqs: SequenceBatch, progress: Progress, generator: torch.Generator) -> None:
         opt = torch.optim.Adam(self.model_.parameters(), lr=self.params.lr)
         for epoch in range(1, self.params.epochs + 1):
             for idx in minibatches(len(seqs), self.params.batch_size, generator):

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline.core.plan import plan_chunks
 from generators import get, load_generator
-from generators.diffusion import cosine_alphas_cumprod
+from generators.diffusion import cosine_alphas_cumprod, ddim_step, ddim_timesteps, q_sample, register_schedule
 from generators.tabular.diffusion import TabularDiffusionGenerator
 from pipeline.core.errors import BadInputError, ConditionError
+from pipeline.core.plan import plan_chunks
 from pipeline.core.schema import conform
 
 # Small and quick, but trained enough for marginals and null rates to show.
@@ -89,15 +89,8 @@ def test_same_seed_same_rows_different_seed_different(fitted):
 def test_a_chunk_drawn_alone_equals_the_same_chunk_of_a_request(fitted):
     model, _ = fitted
     whole = list(model.sample(250, seed=9, batch_size=100))
-    pd.testing.assert_frame_equal(model.sample_chunk(plan_chunks(250, 100, seed=9)[2]), whole[2])
-
-
-def test_fit_is_seeded_and_leaves_the_global_rng_alone(penguins):
-    state = torch.get_rng_state()
-    a = TabularDiffusionGenerator(device="cpu", epochs=2, hidden=16, depth=1).fit(penguins)
-    b = TabularDiffusionGenerator(device="cpu", epochs=2, hidden=16, depth=1).fit(penguins)
-    assert torch.equal(torch.get_rng_state(), state)
-    pd.testing.assert_frame_equal(next(a.sample(50, seed=1)), next(b.sample(50, seed=1)))
+    chunk = plan_chunks(250, 100, seed=9)[2]
+    pd.testing.assert_frame_equal(model.sample_chunk(chunk), whole[2])
 
 
 def test_save_load_round_trip_gives_identical_samples(fitted, tmp_path):
@@ -140,6 +133,29 @@ def test_bad_params_are_refused():
 def test_cosine_schedule_runs_from_signal_to_noise():
     ab = cosine_alphas_cumprod(1000)
     assert ab[0] > 0.999 and ab[-1] < 1e-4 and bool((ab[1:] < ab[:-1]).all())
+
+
+def test_ddim_timesteps_run_evenly_from_the_last_noise_level_to_clean():
+    pairs = ddim_timesteps(100, 7)
+    assert len(pairs) == 7 and pairs[0][0] == 99 and pairs[-1][1] == -1
+    assert all(t_next == t for (_, t_next), (t, _) in zip(pairs[:-1], pairs[1:]))
+    gaps = [t - t_next for t, t_next in pairs]
+    assert max(gaps) - min(gaps) <= 1
+
+
+def test_ddim_step_moves_true_x0_and_noise_to_their_noised_sample_at_t_next():
+    """With the true (x0, eps), deterministic DDIM lands exactly on q(x_{t_next} | x0);
+    eta > 0 adds seeded noise; the last step returns x0 itself."""
+    schedule = torch.nn.Module()
+    register_schedule(schedule, 50)
+    x0, eps = torch.randn(8, 3), torch.randn(8, 3)
+    step = ddim_step(schedule, x0, eps, 30, 20)
+    torch.testing.assert_close(step, q_sample(schedule, x0, torch.full((8,), 20), eps))
+    assert ddim_step(schedule, x0, eps, 9, -1) is x0
+    noisy = [ddim_step(schedule, x0, eps, 30, 20, eta=1.0, generator=torch.Generator().manual_seed(s)) for s in (1, 1, 2)]
+    assert torch.equal(noisy[0], noisy[1]) and not torch.equal(noisy[0], noisy[2])
+    assert not torch.allclose(noisy[0], step)
+    assert not list(schedule.state_dict())  # derived from timesteps: never in a checkpoint
 
 
 @pytest.mark.slow

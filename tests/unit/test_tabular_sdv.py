@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.core.plan import plan_chunks
 from generators import get, load_generator
 from generators.sdv_base import SYNTHESIZER_FILE
 from pipeline.core.errors import BadInputError, ConditionError, UnsafeCheckpointError
+from pipeline.core.plan import plan_chunks
 from pipeline.core.schema import conform
 
 FAST = {"tabular/copula": {}, "tabular/gan": {"epochs": 2, "batch_size": 100}, "tabular/vae": {"epochs": 2}}
@@ -69,8 +69,7 @@ def test_chunks_drawn_concurrently_equal_chunks_drawn_in_turn(penguins):
     generator = get("tabular/copula")().fit(penguins)
     sequential = list(generator.sample(400, seed=3, batch_size=50))
     with ThreadPoolExecutor(max_workers=4) as pool:
-        draw = lambda i: generator.sample_chunk(plan_chunks(50 * (i + 1), 50, seed=3)[i])  # noqa: E731
-        concurrent = list(pool.map(draw, range(8)))
+        concurrent = list(pool.map(generator.sample_chunk, plan_chunks(400, 50, seed=3)))
     for x, y in zip(sequential, concurrent):
         pd.testing.assert_frame_equal(x, y)
 

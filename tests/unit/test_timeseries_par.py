@@ -10,6 +10,7 @@ import pytest
 from generators import get, load_generator
 from pipeline.core.data import TimeSeriesData
 from pipeline.core.errors import ConditionError
+from pipeline.core.plan import plan_chunks
 from pipeline.core.schema import conform
 
 
@@ -47,12 +48,13 @@ def test_lengths_and_times_follow_the_source(par, panel):
     assert starts.between(panel.frame["year"].min(), panel.frame["year"].max()).all()
 
 
-def test_entity_ids_unique_across_chunks(par):
+def test_entity_ids_unique_across_chunks_and_set_by_the_plan_offset(par):
     chunks = list(par.sample(5, seed=3, batch_size=2))
-    ids = [set(c["firm"]) for c in chunks]
+    ids = [sorted(set(c["firm"])) for c in chunks]
     assert [len(i) for i in ids] == [2, 2, 1]
     assert len(set().union(*ids)) == 5
-    assert sorted(set().union(*ids)) == [f"synthetic-{i:09d}" for i in range(5)]
+    for chunk, got in zip(plan_chunks(5, 2, seed=3), ids):  # from the plan, not from batch_size
+        assert got == [f"synthetic-{i:09d}" for i in range(chunk.offset, chunk.offset + chunk.size)]
 
 
 def test_same_seed_same_output(par):
