@@ -91,14 +91,14 @@ def _run_job(
     dask_workers: int | None = None, balance: str | None = None, resume: str | None = None, **flow_args: Any,
 ) -> int:
     """Check everything that needs no fit, then run the flow. The embedded Prefect
-    server starts first, in the background: its ~20 s start-up overlaps importing the
-    generators and checking the job (measured: README, Operations)."""
-    stop_on_termination()
-    api = ApiStarter().start()
+    server starts in the background once the spec parses (a bad spec starts none):
+    its start-up overlaps loading and checking the source and importing the flow."""
     from pipeline.jobs import prepare
     from pipeline.preflight import preflight
 
+    stop_on_termination()
     job = prepare(job_file, overrides, balance=balance, resume=resume)
+    api = ApiStarter().start()
     preflight(job)
     from flows.synthesize import run_synthesize, synthesize
 
