@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from flows.display import console, error_line, out, progress_bars, quiet_run_failures
-from flows.server import ApiStarter, stop_on_termination
+from flows.server import ensure_api, stop_on_termination
 from pipeline.core.data import RECORD_UNIT
 from pipeline.core.errors import BAD_INPUT, FAILURE, PUBLISHED, QUARANTINED, BadInputError, SynthpipeError
 from pipeline.core.manifest import Status
@@ -90,15 +90,13 @@ def _run_job(
     job_file: Path, overrides: dict[str, Any], *, as_json: bool = False, dask_address: str | None = None,
     dask_workers: int | None = None, balance: str | None = None, resume: str | None = None, **flow_args: Any,
 ) -> int:
-    """Check everything that needs no fit, then run the flow. The embedded Prefect
-    server starts in the background once the spec parses (a bad spec starts none):
-    its start-up overlaps loading and checking the source and importing the flow."""
+    """Check everything that needs no fit, then make sure a Prefect API answers, then
+    run the flow: bad input never waits for a server."""
     from pipeline.jobs import prepare
     from pipeline.preflight import preflight
 
     stop_on_termination()
     job = prepare(job_file, overrides, balance=balance, resume=resume)
-    api = ApiStarter().start()
     preflight(job)
     from flows.synthesize import run_synthesize, synthesize
 
@@ -111,7 +109,7 @@ def _run_job(
         runner = (DaskTaskRunner(address=dask_address) if dask_address else
                   DaskTaskRunner(cluster_kwargs={"n_workers": dask_workers, "threads_per_worker": 1, "processes": True}))
         flow = synthesize.with_options(task_runner=runner)
-    api.wait()
+    ensure_api()
     with progress_bars():
         summary = run_synthesize(flow, job=job.spec.model_dump(mode="json"), balance=balance, resume=resume,
                                  **flow_args)
