@@ -49,7 +49,7 @@ def deployment_for(path: Path, spec: JobSpec) -> RunnerDeployment:
         parameters={"job": str(path.resolve())},
         concurrency_limit=CONCURRENCY_PER_JOB,
         tags=["synthpipe", spec.source.modality, spec.generator_name],
-        description=f"{spec.generator_name} on {spec.source.path}, {spec.sample.rows:,} records",
+        description=f"{spec.generator_name} on {spec.source.location}, {spec.sample.rows:,} records",
     )
 
 

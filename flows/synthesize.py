@@ -34,7 +34,7 @@ from pipeline.core.progress import tracker
 from pipeline.core.runfiles import MODEL_DIR
 from pipeline.runs import RunFolder
 from pipeline.sink import write_part
-from pipeline.sources import fingerprint, load_source
+from pipeline.sources import load_source, source_fingerprint
 from pipeline.split import split_source
 from validators.gate import validate_run
 from validators.report import write_report
@@ -64,8 +64,13 @@ STEP = dict(cache_policy=NO_CACHE)
 
 @task(name="load-source", **IO)
 def load_source_task(job: jobs.JobRun):
+<<<<<<< HEAD
     source, fp = load_source(job.spec.source), fingerprint(job.spec.source.path)
     return source, fp, preflight.check_data(job, source, fp)
+=======
+    source, fp = load_source(job.spec.source), source_fingerprint(job.spec.source)
+    return source, fp, jobs.check_source(job, source, fp)
+>>>>>>> main
 
 
 @task(name="split", **STEP)

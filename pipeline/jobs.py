@@ -60,7 +60,7 @@ def check_source(job: JobRun, source: SourceData, fingerprint: str) -> dict[Any,
     """Checks that need the data, before any fit: a resumed run's source is unchanged, a
     balancing target has something to balance. Returns {class: records to add}."""
     if job.resume and fingerprint != job.resume_fingerprint:
-        raise SourceError(f"the source {job.spec.source.path} changed since run {job.resume.run_id} started: its "
+        raise SourceError(f"the source {job.spec.source.location} changed since run {job.resume.run_id} started: its "
                           "parts would not match; start a new run instead")
     if not job.balance:
         return None

@@ -59,7 +59,7 @@ def build_manifest(
         generator=GeneratorRecord(name=spec.generator_name, params=model.params, cache_key=model.cache_key,
                                   reused_fit=model.reused),
         seed=spec.sample.seed,
-        source=SourceRecord(path=str(spec.source.path), fingerprint=fingerprint),
+        source=SourceRecord(path=spec.source.location, fingerprint=fingerprint),
         rows={"source": len(source), "train": len(train), "holdout": len(holdout),
               "synthetic": count_rows(run.tmp), "requested": requested},
         balance={"target": balance, "added": {str(k): v for k, v in added.items()}} if added else None,

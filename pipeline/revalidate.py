@@ -17,7 +17,7 @@ from pipeline.core.runfiles import LATEST, MANIFEST, TMP_PREFIX, resolve_run_dir
 from pipeline.core.spec import JobSpec
 from pipeline.jobs import parse_job
 from pipeline.runs import set_latest
-from pipeline.sources import fingerprint, load_source
+from pipeline.sources import load_source, source_fingerprint
 from pipeline.split import split_source
 from validators.gate import read_outcome, validate_run
 from validators.report import write_report
@@ -26,10 +26,10 @@ from validators.report import write_report
 def _reload(run_dir: Path) -> tuple[Manifest, JobSpec, SourceData, SourceData, SourceData]:
     manifest = read_manifest(run_dir)
     spec = parse_job(manifest.job)
-    now = fingerprint(spec.source.path)
+    now = source_fingerprint(spec.source)
     if now != manifest.source.fingerprint:
         raise SourceError(
-            f"the source {spec.source.path} changed since run {manifest.run_id} was made "
+            f"the source {spec.source.location} changed since run {manifest.run_id} was made "
             f"({manifest.source.fingerprint[:19]}… -> {now[:19]}…): its holdout can no longer be "
             "rebuilt; run the job again instead"
         )

@@ -57,11 +57,11 @@ def prefect_harness():
 def timeseries_source():
     """Grunfeld investment panel (data/sources/grunfeld.csv): 11 firms x 20 years, a
     static industry per firm, three numeric features; loaded by the real loader."""
-    from pipeline.sources.timeseries import load_timeseries
+    from pipeline.sources import load_source
     from pipeline.core.spec import SourceSpec
 
     spec = SourceSpec(modality="timeseries", path=ROOT / "data" / "sources" / "grunfeld.csv", entity="firm", time="year")
-    return load_timeseries(spec)
+    return load_source(spec)
 
 
 @pytest.fixture(scope="session")

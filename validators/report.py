@@ -49,7 +49,7 @@ def _run_facts(run_dir: Path, spec: Any) -> list[tuple[str, str]]:
     facts = [("run", run_dir.name.removeprefix(".tmp-"))]
     if spec is not None:
         facts += [("job", spec.name), ("modality", spec.source.modality), ("generator", spec.generator_name),
-                  ("source", str(spec.source.path)), ("requested records", f"{spec.sample.rows:,}"),
+                  ("source", spec.source.location), ("requested records", f"{spec.sample.rows:,}"),
                   ("seed", str(spec.sample.seed))]
     elif (run_dir / MANIFEST).is_file():
         manifest = read_manifest(run_dir)

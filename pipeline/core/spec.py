@@ -7,6 +7,7 @@ the core never imports the plugins; `pipeline.jobs` passes the registry's."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from collections.abc import Collection
 from typing import Any, Literal
@@ -26,7 +27,7 @@ class _Strict(BaseModel):
 
 class SourceSpec(_Strict):
     modality: Modality
-    path: Path  # CSV, Parquet, or a folder of images; relative paths resolve from the job file
+    path: Path | None = None  # CSV, Parquet, a folder of Parquet files or of images; relative paths resolve from the job file
     entity: str | None = None  # timeseries: sequence key (omit for one long series cut into windows)
     time: str | None = None  # timeseries: order column
     window: int | None = Field(None, ge=2)  # timeseries without entity: window length in steps
@@ -34,6 +35,29 @@ class SourceSpec(_Strict):
     label: str | None = None  # image: class column (Parquet) or "label" for subfolder names
     size: tuple[int, int] | None = None  # image: (height, width) to resize to; default: the source size
     on_bad_image: Literal["fail", "skip"] = "fail"  # image: stop at an unreadable file, or skip and report it
+    sql: str | None = None  # tabular/timeseries: a query instead of a path, run on `connection`
+    connection: str | None = None  # with sql: "duckdb:///file.duckdb", or an SQLAlchemy URL ("sqlite:///f.db", postgres...)
+
+    @model_validator(mode="after")
+    def _path_or_query(self) -> "SourceSpec":
+        if self.path is not None and self.sql is not None:
+            raise ValueError("source.path and source.sql are both given: read a file or folder, or run a query, not both")
+        if self.path is None and self.sql is None:
+            raise ValueError("source.path is missing: give a file or folder, or source.sql with source.connection")
+        if self.sql is not None and not self.connection:
+            raise ValueError("source.connection: source.sql needs the database URL, e.g. duckdb:///data/loans.duckdb")
+        if self.connection and self.sql is None:
+            raise ValueError("source.connection is used only with source.sql: give the query, or drop the connection")
+        if self.sql is not None and self.modality == "image":
+            raise ValueError("source.sql: an image source is a folder or Parquet file; give source.path")
+        return self
+
+    @property
+    def location(self) -> str:
+        """Where the data comes from, for messages and the manifest (a URL's password hidden)."""
+        if self.sql is None:
+            return str(self.path)
+        return "query on " + re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", self.connection or "")
 
 
 class GeneratorSpec(_Strict):
@@ -132,6 +156,18 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | None) -> d
     return data
 
 
+FILE_DATABASES = ("duckdb:///", "sqlite:///")  # URL prefixes whose rest is a file path (4 slashes: absolute)
+
+
+def _resolve_database_file(url: str, folder: Path) -> str:
+    """A relative database file in a connection URL resolves as source.path does."""
+    for prefix in FILE_DATABASES:
+        rest = url.removeprefix(prefix)
+        if rest != url and rest and not Path(rest).is_absolute() and not Path(rest).exists() and (folder / rest).exists():
+            return prefix + str((folder / rest).absolute())
+    return url
+
+
 def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, *, generators: Collection[str]) -> JobSpec:
     """Read a YAML job file; relative paths inside it resolve from the current directory
     first, then from the job file's folder. `overrides` are dotted keys
@@ -153,4 +189,6 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, *, gene
         candidate = Path(src["path"])
         if not candidate.is_absolute() and not candidate.exists() and (path.parent / candidate).exists():
             src["path"] = str(path.parent / candidate)
+    if isinstance(src, dict) and isinstance(src.get("connection"), str):
+        src["connection"] = _resolve_database_file(src["connection"], path.parent)
     return parse_spec(data, generators=generators)

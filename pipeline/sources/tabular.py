@@ -53,7 +53,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise SourceError(f"cannot parse CSV file {path}: {err}") from None
 
 
-def load_tabular(spec: SourceSpec) -> TabularData:
-    frame = read_table(spec.path)
+def load_tabular(spec: SourceSpec, frame: pd.DataFrame) -> TabularData:
+    """The source's table (`pipeline.sources.read_frame`) and its profile."""
     frame.columns = [str(c) for c in frame.columns]
     return TabularData(frame=frame.reset_index(drop=True), profile=profile_table(frame))

@@ -12,7 +12,6 @@ import pandas as pd
 from pipeline.core.data import TimeSeriesData
 from pipeline.core.errors import SourceError
 from pipeline.core.schema import profile_table
-from pipeline.sources.tabular import read_table
 from pipeline.core.spec import SourceSpec
 
 MIN_STEPS = 2  # a sequence model learns transitions: one step has none
@@ -102,16 +101,16 @@ def static_columns(frame: pd.DataFrame, entity: str, candidates: list[str]) -> l
     return [c for c in candidates if bool((groups[c].nunique(dropna=False) <= 1).all())]
 
 
-def load_timeseries(spec: SourceSpec) -> TimeSeriesData:
-    """Read, check and sort a long-format source; detect static columns; profile it."""
-    frame = read_table(spec.path)
+def load_timeseries(spec: SourceSpec, frame: pd.DataFrame) -> TimeSeriesData:
+    """Check and sort a long-format table (`pipeline.sources.read_frame`); detect static
+    columns; profile it."""
     frame.columns = [str(c) for c in frame.columns]
     if not spec.time:
         raise SourceError("source.time is missing: name the time (order) column of the time-series source")
-    _require(frame, spec.time, "time", spec.path)
+    _require(frame, spec.time, "time", spec.location)
     frame = _sortable_time(frame, spec.time)
     if spec.entity:
-        _require(frame, spec.entity, "entity", spec.path)
+        _require(frame, spec.entity, "entity", spec.location)
         if spec.window is not None:
             raise SourceError("source.window cuts a single series; drop it when source.entity names the sequences")
         entity = spec.entity

@@ -15,7 +15,7 @@ from generators import get, load_generator
 from pipeline.core.errors import ConditionError
 from pipeline.core.plan import plan_chunks
 from pipeline.core.schema import conform
-from pipeline.sources.timeseries import load_timeseries
+from pipeline.sources import load_source
 from pipeline.core.spec import SourceSpec
 from tests.conftest import FAST_PARAMS
 from tests.unit.test_timeseries_source import FERTILITY, quarterly_gdp, travel_modes, write
@@ -106,7 +106,7 @@ def test_unequal_lengths_come_from_the_source(name, tmp_path):
     frame = pd.read_csv(FERTILITY)
     n = frame.groupby("country").size()
     keep = list(n[n < 52].index) + list(n[n == 52].index[:20])  # every short country and 20 full ones
-    src = load_timeseries(
+    src = load_source(
         SourceSpec(modality="timeseries", path=write(frame[frame.country.isin(keep)], tmp_path), entity="country", time="year")
     )
     out = next(make(name).fit(src).sample(200, seed=0))
@@ -119,7 +119,7 @@ def test_unequal_lengths_come_from_the_source(name, tmp_path):
 @pytest.mark.parametrize("name", FAMILIES)
 def test_categorical_features_missing_values_and_numeric_statics(name, tmp_path):
     modes = travel_modes()
-    src = load_timeseries(
+    src = load_source(
         SourceSpec(
             modality="timeseries", path=write(modes[modes.individual <= 60], tmp_path), entity="individual", time="mode"
         )
@@ -134,7 +134,7 @@ def test_categorical_features_missing_values_and_numeric_statics(name, tmp_path)
 
 
 def test_timestamps_keep_the_source_frequency(tmp_path):
-    src = load_timeseries(
+    src = load_source(
         SourceSpec(modality="timeseries", path=write(quarterly_gdp(), tmp_path), time="date", window=12, stride=6)
     )
     out = next(make("timeseries/vae").fit(src).sample(10, seed=0))

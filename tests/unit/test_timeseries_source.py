@@ -14,7 +14,8 @@ from statsmodels.datasets import macrodata, modechoice
 
 from pipeline.core.errors import SourceError
 from pipeline.sources import load_source
-from pipeline.sources.timeseries import WINDOW_COLUMN, load_timeseries
+from pipeline.sources import load_source
+from pipeline.sources.timeseries import WINDOW_COLUMN
 from pipeline.core.spec import SourceSpec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,7 +57,7 @@ def test_grunfeld_panel_with_a_static_column():
 
 def test_unequal_lengths_are_kept_and_rows_sorted(tmp_path):
     shuffled = pd.read_csv(FERTILITY).sample(frac=1, random_state=0)
-    data = load_timeseries(spec(write(shuffled, tmp_path, "f.parquet"), entity="country", time="year"))
+    data = load_source(spec(write(shuffled, tmp_path, "f.parquet"), entity="country", time="year"))
     lengths = data.frame.groupby("country").size()
     assert lengths.min() == 3 and lengths.max() == 52 and len(data) == 210
     assert data.frame.equals(data.frame.sort_values(["country", "year"]).reset_index(drop=True))
@@ -64,7 +65,7 @@ def test_unequal_lengths_are_kept_and_rows_sorted(tmp_path):
 
 
 def test_categorical_features_missing_values_and_numeric_statics(tmp_path):
-    data = load_timeseries(spec(write(travel_modes(), tmp_path), entity="individual", time="mode"))
+    data = load_source(spec(write(travel_modes(), tmp_path), entity="individual", time="mode"))
     assert data.static == ["hinc", "psize"]
     assert "choice" in data.features and data.profile.column("choice").kind == "categorical"
     assert data.profile.column("ttme").null_fraction == pytest.approx(0.25)
@@ -72,13 +73,13 @@ def test_categorical_features_missing_values_and_numeric_statics(tmp_path):
 
 def test_one_long_series_is_cut_into_windows(tmp_path):
     path = write(quarterly_gdp(), tmp_path)
-    data = load_timeseries(spec(path, time="date", window=20, stride=10))
+    data = load_source(spec(path, time="date", window=20, stride=10))
     assert data.entity == WINDOW_COLUMN and len(data) == (203 - 20) // 10 + 1
     assert data.frame.groupby(WINDOW_COLUMN).size().eq(20).all()
     assert pd.api.types.is_datetime64_any_dtype(data.frame["date"])
     second = data.frame[data.frame[WINDOW_COLUMN] == 1]["date"]
     assert second.iloc[0] == pd.Timestamp("1961-07-01")  # stride 10 quarters after 1959Q1
-    default = load_timeseries(spec(path, time="date", window=50))
+    default = load_source(spec(path, time="date", window=50))
     assert len(default) == 4 and not default.frame["date"].duplicated().any()  # stride defaults to the window
 
 
@@ -93,36 +94,36 @@ def test_one_long_series_is_cut_into_windows(tmp_path):
 )
 def test_bad_column_specs(kw, message):
     with pytest.raises(SourceError, match=message):
-        load_timeseries(spec(GRUNFELD, **kw))
+        load_source(spec(GRUNFELD, **kw))
 
 
 def test_duplicate_pairs_are_named(tmp_path):
     frame = pd.read_csv(GRUNFELD)
     path = write(pd.concat([frame, frame.iloc[[5]]]), tmp_path)
     with pytest.raises(SourceError, match=r"duplicate \(firm, year\) pair \('American Steel', 1940\)"):
-        load_timeseries(spec(path, entity="firm", time="year"))
+        load_source(spec(path, entity="firm", time="year"))
 
 
 def test_time_that_cannot_be_sorted(tmp_path):
     frame = pd.read_csv(GRUNFELD).assign(year=lambda f: np.where(f["year"] < 1945, "early", "late"))
     with pytest.raises(SourceError, match=r"time column 'year' is not sortable"):
-        load_timeseries(spec(write(frame, tmp_path), entity="firm", time="year"))
+        load_source(spec(write(frame, tmp_path), entity="firm", time="year"))
 
 
 def test_an_entity_with_a_single_step(tmp_path):
     frame = pd.read_csv(GRUNFELD)
     frame = frame[(frame["firm"] != "IBM") | (frame["year"] == 1935)]
     with pytest.raises(SourceError, match=r"entity 'IBM' has 1 step\(s\).*at least 2 steps"):
-        load_timeseries(spec(write(frame, tmp_path), entity="firm", time="year"))
+        load_source(spec(write(frame, tmp_path), entity="firm", time="year"))
 
 
 def test_window_larger_than_the_series(tmp_path):
     with pytest.raises(SourceError, match=r"source.window is 300 steps but the series has only 203"):
-        load_timeseries(spec(write(quarterly_gdp(), tmp_path), time="date", window=300))
+        load_source(spec(write(quarterly_gdp(), tmp_path), time="date", window=300))
 
 
 def test_missing_time_values_are_refused(tmp_path):
     frame = pd.read_csv(GRUNFELD).astype({"year": float})
     frame.loc[3, "year"] = np.nan
     with pytest.raises(SourceError, match=r"time column 'year' has 1 missing value"):
-        load_timeseries(spec(write(frame, tmp_path), entity="firm", time="year"))
+        load_source(spec(write(frame, tmp_path), entity="firm", time="year"))
