@@ -95,21 +95,12 @@ def _run_job(
     from pipeline.jobs import prepare
     from pipeline.preflight import preflight
 
-<<<<<<< HEAD
     stop_on_termination()
     job = prepare(job_file, overrides, balance=balance, resume=resume)
     preflight(job)
     from flows.synthesize import run_synthesize, synthesize
 
     quiet_run_failures(OPTIONS["debug"])
-=======
-    spec = load_job(job_file, overrides)  # bad input fails here, before Prefect starts
-    from pipeline.sources import check_reachable
-
-    check_reachable(spec.source)
-    quiet_expected_errors()
-    from flows.synthesize import synthesize
->>>>>>> main
 
     flow = synthesize
     if dask_address or dask_workers:

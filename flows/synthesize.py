@@ -64,13 +64,8 @@ STEP = dict(cache_policy=NO_CACHE)
 
 @task(name="load-source", **IO)
 def load_source_task(job: jobs.JobRun):
-<<<<<<< HEAD
-    source, fp = load_source(job.spec.source), fingerprint(job.spec.source.path)
-    return source, fp, preflight.check_data(job, source, fp)
-=======
     source, fp = load_source(job.spec.source), source_fingerprint(job.spec.source)
-    return source, fp, jobs.check_source(job, source, fp)
->>>>>>> main
+    return source, fp, preflight.check_data(job, source, fp)
 
 
 @task(name="split", **STEP)

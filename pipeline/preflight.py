@@ -3,7 +3,7 @@ Prefect starts, the flow runs them again on the source it loaded (a deployment r
 no CLI in front of it). Bad input then costs no fit and leaves no `.tmp-` folder.
 
 - `check_spec`: what the spec alone decides: threshold names, generator parameters and
-  device, a target on a non-tabular job, the source path, the output path.
+  device, a target on a non-tabular job, the source reachable, the output path.
 - `check_data`: what needs the loaded source: conditions (column and seen value),
   the utility target's column, image sizes against the generator, a resumed run's
   source unchanged, a balancing target, and whether the Parquet fits on the disk."""
@@ -22,8 +22,7 @@ from pipeline.core.data import RECORD_UNIT, ImageData, SourceData, TabularData, 
 from pipeline.core.errors import BadInputError, ConditionError, EnvironmentFailure, OutputError, SpecError
 from pipeline.core.spec import JobSpec
 from pipeline.fitting import configured
-from pipeline.sources import load_source
-from pipeline.sources.fingerprint import existing_source, fingerprint
+from pipeline.sources import check_reachable, load_source, source_fingerprint
 
 # Parquet pages, row-group and footer metadata on top of the records' own bytes.
 PARQUET_OVERHEAD = 1.1
@@ -41,7 +40,7 @@ def check_spec(spec: JobSpec) -> None:
     if spec.validation.target is not None and spec.source.modality != "tabular":
         raise SpecError(f"validation.target: a utility target applies to tabular data only; remove it from this "
                         f"{spec.source.modality} job")
-    existing_source(spec.source.path)
+    check_reachable(spec.source)
     writable_root(spec)
 
 
@@ -139,13 +138,13 @@ def check_disk(spec: JobSpec, source: SourceData, records: int) -> None:
         )
 
 
-def check_data(job: jobs.JobRun, source: SourceData, source_fingerprint: str) -> dict[Any, int] | None:
+def check_data(job: jobs.JobRun, source: SourceData, fingerprint: str) -> dict[Any, int] | None:
     """Checks on the loaded source; returns the records to add per class when balancing."""
     spec = job.spec
     check_conditions(spec.sample.conditions, source)
     check_target(spec, source)
     check_image_size(spec, source)
-    added = jobs.check_source(job, source, source_fingerprint)
+    added = jobs.check_source(job, source, fingerprint)
     check_disk(spec, source, sum(p.rows for p in jobs.plan(job, added)))
     return added
 
@@ -154,4 +153,4 @@ def preflight(job: jobs.JobRun) -> None:
     """Every check before the fit, for the CLI: the spec, then the source it loads."""
     check_spec(job.spec)
     source = load_source(job.spec.source)
-    check_data(job, source, fingerprint(job.spec.source.path) if job.resume else "")
+    check_data(job, source, source_fingerprint(job.spec.source) if job.resume else "")

@@ -163,12 +163,12 @@ def poisoned_cache(tmp: Path) -> list[str]:
     """A fit cache entry for exactly this job whose checkpoint is damaged."""
     from pipeline.fitting import MODELS_DIR, cache_key, configured
     from pipeline.jobs import load_job
-    from pipeline.sources import fingerprint
+    from pipeline.sources import source_fingerprint
 
     path = job(tmp)
     spec = load_job(path)
     params = configured(spec).params.model_dump(mode="json")
-    entry = spec.run_root / MODELS_DIR / cache_key(spec, fingerprint(spec.source.path), params)
+    entry = spec.run_root / MODELS_DIR / cache_key(spec, source_fingerprint(spec.source), params)
     entry.mkdir(parents=True)
     (entry / "config.json").write_text("{not json")
     return ["run", path]
