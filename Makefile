@@ -11,6 +11,9 @@ $(BIN)/synth: pyproject.toml
 	# CPU build of torch first (a local file here); the project's torch range is then satisfied.
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e ".[dev]"
+	# anonymeter pins numpy<1.27 / pyarrow<22 in its metadata but runs on numpy 2: its real
+	# requirements are in pyproject.toml; install it alone, without its pins.
+	$(BIN)/pip install --quiet --no-deps "anonymeter==1.1.0"
 	touch $(BIN)/synth
 
 install: $(BIN)/synth

@@ -110,8 +110,11 @@ def validate_task(job: jobs.JobRun, run: RunFolder, source, train, holdout, adde
 
 
 @task(name="report", **STEP)
-def report_task(run: RunFolder, job: jobs.JobRun, outcome, source) -> Path:
-    return write_report(run.path, spec=job.spec, outcome=outcome, source=source)
+def report_task(run: RunFolder, job: jobs.JobRun, outcome, source, train, holdout, added) -> Path:
+    real_train, real_holdout = reference_data(train, holdout, conditions=job.spec.sample.conditions,
+                                              balance=(job.balance, list(added)) if added else None)
+    return write_report(run.path, spec=job.spec, outcome=outcome, source=source, train=real_train,
+                        holdout=real_holdout)
 
 
 @task(name="publish", **IO)
@@ -171,7 +174,7 @@ def synthesize(
             sample_parts(run_job, run, parts)
         with timed(timings, "validate_s"):
             outcome = validate_task(run_job, run, quote(source), quote(train), quote(holdout), added)
-        report = report_task(run, run_job, outcome, quote(source))
+        report = report_task(run, run_job, outcome, quote(source), quote(train), quote(holdout), added)
     manifest = publish.build_manifest(
         run, run_job.spec, model=model, source=source, train=train, holdout=holdout, fingerprint=source_fp,
         outcome=outcome, requested=sum(p.rows for p in parts), added=added, balance=run_job.balance,

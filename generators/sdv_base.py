@@ -35,6 +35,7 @@ SDTYPES: dict[ColumnKind, str] = {
     "categorical": "categorical",
     "boolean": "boolean",
     "datetime": "datetime",
+    "id": "id",
 }
 
 

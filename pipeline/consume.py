@@ -31,7 +31,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from pipeline.core.errors import BadInputError, QuarantinedError, RunNotFoundError
-from pipeline.core.manifest import Manifest, read_manifest
+from pipeline.core.manifest import Manifest, read_manifest, verify_files
 from pipeline.core.runfiles import (
     CONFIG_FILE, LATEST, MANIFEST, MODEL_DIR, TMP_PREFIX, latest_run, part_files, resolve_run_dir,
 )
@@ -55,9 +55,12 @@ def load(
     version: str = "latest",
     root: str | Path = DEFAULT_ROOT,
     allow_quarantined: bool = False,
+    verify: bool = False,
 ) -> "SyntheticDataset":
     """The synthetic dataset of `job` under `root`: `version="latest"` is the run LATEST
-    names (always a published run), any other value is a run id."""
+    names (always a published run), any other value is a run id. Part files whose size
+    differs from the manifest's record are refused (IntegrityError); `verify=True` also
+    checks their sha256 (reads every byte once)."""
     root = Path(root)
     for what, name in (("job", job), ("version", version)):
         if not _SAFE_NAME.match(name):
@@ -79,11 +82,11 @@ def load(
         run_dir = job_root / version
         if not (run_dir / MANIFEST).is_file():
             raise RunNotFoundError(f"job {job!r} has no run {version!r}; runs: {_describe_runs(job_root)}")
-    return load_run(run_dir, allow_quarantined=allow_quarantined)
+    return load_run(run_dir, allow_quarantined=allow_quarantined, verify=verify)
 
 
-def load_run(path: str | Path, *, allow_quarantined: bool = False) -> "SyntheticDataset":
-    """A run folder given directly (or a job folder: its LATEST run)."""
+def load_run(path: str | Path, *, allow_quarantined: bool = False, verify: bool = False) -> "SyntheticDataset":
+    """A run folder given directly (or a job folder: its LATEST run); `verify` as in `load`."""
     run_dir = resolve_run_dir(path)
     manifest = read_manifest(run_dir)
     if not manifest.published and not allow_quarantined:
@@ -93,6 +96,7 @@ def load_run(path: str | Path, *, allow_quarantined: bool = False) -> "Synthetic
         )
     if not part_files(run_dir):
         raise RunNotFoundError(f"run folder {run_dir} has no part-*.parquet files: it holds no data")
+    verify_files(run_dir, manifest, hashes=verify)
     return SyntheticDataset(run_dir=run_dir, manifest=manifest.to_json())
 
 

@@ -11,7 +11,9 @@ from typing import Any
 
 from pipeline.core.data import SourceData
 from pipeline.core.errors import RunNotFoundError
-from pipeline.core.manifest import GeneratorRecord, Manifest, SourceRecord, library_versions, write_manifest
+from pipeline.core.manifest import (
+    GeneratorRecord, Manifest, SourceRecord, library_versions, part_records, write_manifest,
+)
 from pipeline.core.runfiles import JOB_FILE, MODEL_DIR, count_rows
 from pipeline.core.spec import JobSpec
 from pipeline.fitting import FittedModel
@@ -74,8 +76,9 @@ def build_manifest(
 
 
 def finish_run(run: RunFolder, manifest: Manifest) -> Path:
-    """Write the manifest, rename the run folder into place, and move LATEST if published."""
-    write_manifest(run.tmp, manifest)
+    """Record every part file's size and sha256, write the manifest, rename the run
+    folder into place, and move LATEST if published."""
+    write_manifest(run.tmp, manifest.model_copy(update={"files": part_records(run.tmp)}))
     final = run.commit()
     if manifest.published:
         set_latest(run.job_root, run.run_id)

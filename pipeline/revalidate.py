@@ -12,7 +12,7 @@ from typing import Any
 from pipeline.augment import reference_data
 from pipeline.core.data import SourceData
 from pipeline.core.errors import SourceError
-from pipeline.core.manifest import Manifest, Status, read_manifest, write_manifest
+from pipeline.core.manifest import Manifest, Status, read_manifest, verify_files, write_manifest
 from pipeline.core.runfiles import LATEST, MANIFEST, TMP_PREFIX, resolve_run_dir
 from pipeline.core.spec import JobSpec
 from pipeline.jobs import parse_job
@@ -24,7 +24,10 @@ from validators.report import write_report
 
 
 def _reload(run_dir: Path) -> tuple[Manifest, JobSpec, SourceData, SourceData, SourceData]:
+    """The run's manifest (its part files checked against it, sha256 included: judging
+    other data than was published would be meaningless), spec, source and split."""
     manifest = read_manifest(run_dir)
+    verify_files(run_dir, manifest, hashes=bool(manifest.files))  # a run from before checksums: sizes only
     spec = parse_job(manifest.job)
     now = source_fingerprint(spec.source)
     if now != manifest.source.fingerprint:
@@ -60,7 +63,7 @@ def revalidate(run_dir: str | Path) -> dict[str, Any]:
     run_dir = resolve_run_dir(run_dir)
     manifest, spec, source, train, holdout = _reload(run_dir)
     outcome = validate_run(run_dir, spec=spec, source=source, train=train, holdout=holdout)
-    report = write_report(run_dir, spec=spec, outcome=outcome, source=source)
+    report = write_report(run_dir, spec=spec, outcome=outcome, source=source, train=train, holdout=holdout)
     manifest = manifest.model_copy(update=dict(
         status=outcome.status, metrics=outcome.metrics, suites=outcome.suites,
         failures=outcome.to_dict()["failures"], revalidated_at=datetime.now(timezone.utc).isoformat()))
@@ -76,5 +79,5 @@ def revalidate(run_dir: str | Path) -> dict[str, Any]:
 
 def rebuild_report(run_dir: str | Path) -> Path:
     run_dir = resolve_run_dir(run_dir)
-    _, spec, source, _, _ = _reload(run_dir)
-    return write_report(run_dir, spec=spec, outcome=read_outcome(run_dir), source=source)
+    _, spec, source, train, holdout = _reload(run_dir)
+    return write_report(run_dir, spec=spec, outcome=read_outcome(run_dir), source=source, train=train, holdout=holdout)

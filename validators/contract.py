@@ -3,8 +3,13 @@ the synthetic output itself. Downstream training code written for the source mus
 able to read the output as is: same columns in the same order, same types, no value
 outside what the source holds, no nulls where the source had none.
 
-Facts GX has no built-in expectation for (an integer stored as a float, per-entity
-sequence facts, decoded image facts) are computed by `contract_table` into helper
+Tabular columns must have the source's exact dtype (a float64 column of whole numbers
+stays float64), numbers only values of the source's discrete support or its grid
+(min + k * step: whole numbers, cents, a loan term in steps of 6), id columns values
+that are distinct and never a real id.
+
+Facts GX has no built-in expectation for (a value off its grid, an id that is real,
+per-entity sequence facts, decoded image facts) are computed by `contract_table` into helper
 columns named `__<fact>` appended after the data's own columns, and checked with
 ordinary expectations: no custom expectation classes, so a stored suite always reloads
 (GX drops unknown expectation types silently)."""
@@ -18,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.data import ImageData, SourceData, TimeSeriesData
+from pipeline.core.constraints import holds
 from pipeline.core.schema import ColumnProfile, profile_column
 from validators import gx
 
@@ -30,6 +36,10 @@ NULL_TOLERANCE = 0.05
 # The source's distinct time steps are checked as a set when there are at most this many
 # (monthly data: 28-31 days); beyond it, as a range (irregular sampling).
 MAX_STEP_SET = 16
+
+# A value is on its grid when (x - min) / step is this close to a whole number: float64
+# rounding of a decimal grid stays far below it.
+GRID_TOLERANCE = 1e-6
 
 _INTS = [f"{u}int{b}" for u in ("", "u") for b in (8, 16, 32, 64)]
 _FLOATS = ["float16", "float32", "float64", "Float32Dtype", "Float64Dtype"]
@@ -50,33 +60,67 @@ def _exp(kind: str, check: str, **kwargs: Any):
     return gx.expectation(kind, meta={"check": check}, **kwargs)
 
 
-def _iso(ns: float) -> str:
-    return pd.Timestamp(int(ns)).isoformat()
+def _iso(ns: float, tz: Any = None) -> str:
+    """A bound in ns since the epoch (UTC) as ISO text, in the column's zone if it has one."""
+    stamp = pd.Timestamp(int(ns))
+    return (stamp.tz_localize("UTC").tz_convert(tz) if tz is not None else stamp).isoformat()
 
 
 # ---------------------------------------------------------------- per column ----------
 
 
-def _type_expectation(col: ColumnProfile):
-    types = TYPES[col.kind]
-    if col.kind == "categorical":  # object columns are checked value by value
-        types = sorted(set(types) | {type(v).__name__ for v in col.categories or []})
+def _dtype_name(dtype: str) -> str | None:
+    """How GX names a pandas dtype: numpy dtypes by name, extension dtypes by class
+    (Int64Dtype, BooleanDtype, DatetimeTZDtype); None for object columns."""
+    d = pd.api.types.pandas_dtype(dtype)
+    if d == object:
+        return None
+    return d.name if isinstance(d, np.dtype) else type(d).__name__
+
+
+def _zone(col: ColumnProfile) -> Any:
+    return getattr(pd.api.types.pandas_dtype(col.dtype), "tz", None)
+
+
+def _type_expectation(col: ColumnProfile, *, exact: bool = False):
+    """The column's type: the source's exact dtype when `exact` (tabular outputs), else
+    any dtype of its kind (time series, whose static columns may widen)."""
+    name = _dtype_name(col.dtype)
+    if exact and _zone(col) is not None:  # GX sees a zoned column's cells as Timestamps: compare dtype text
+        return _exp("ExpectColumnValuesToBeInSet", f"the source's dtype {col.dtype}",
+                    column=f"__dtype__{col.name}", value_set=[col.dtype])
+    if exact and name is not None:
+        return _exp("ExpectColumnValuesToBeInTypeList", f"the source's dtype {col.dtype}",
+                    column=col.name, type_list=[name])
+    types = TYPES["categorical" if col.kind == "id" else col.kind]
+    if col.kind in ("categorical", "id"):  # object columns are checked value by value
+        values = col.categories or ([0] if col.id_format and col.id_format.last_int is not None else [""])
+        types = sorted(set(types) | {type(v).__name__ for v in values})
     return _exp("ExpectColumnValuesToBeInTypeList", f"{col.kind} type", column=col.name, type_list=types)
 
 
-def _column_expectations(col: ColumnProfile) -> list:
-    """Type, range or category set, and null share of one column."""
+def _column_expectations(col: ColumnProfile, *, exact: bool = False) -> list:
+    """Type, range, support or category set, and null share of one column."""
     name = col.name
-    out = [_type_expectation(col)]
+    out = [_type_expectation(col, exact=exact)]
     if col.kind in ("numeric", "integer"):
         out.append(_exp("ExpectColumnValuesToBeBetween", "within the source's range",
                         column=name, min_value=col.min, max_value=col.max))
-    if col.kind == "integer":
-        out.append(_exp("ExpectColumnValuesToBeBetween", f"{name}: integer values",
-                        column=f"__fraction__{name}", min_value=0, max_value=0))
+        if col.support is not None:
+            out.append(_exp("ExpectColumnValuesToBeInSet", f"only the source's {len(col.support)} values",
+                            column=name, value_set=list(col.support)))
+        elif col.step:
+            out.append(_exp("ExpectColumnValuesToBeBetween", f"{name}: on the source's grid (step {col.step:g})",
+                            column=f"__grid__{name}", min_value=0, max_value=GRID_TOLERANCE))
     if col.kind == "datetime":
+        tz = _zone(col)
         out.append(_exp("ExpectColumnValuesToBeBetween", "within the source's date range",
-                        column=name, min_value=_iso(col.min), max_value=_iso(col.max)))
+                        column=name, min_value=_iso(col.min, tz), max_value=_iso(col.max, tz)))
+    if col.kind == "id":
+        out += [
+            _exp("ExpectColumnValuesToBeUnique", "a distinct id in every row", column=name),
+            _exp("ExpectColumnValuesToBeInSet", "no real id", column=f"__real__{name}", value_set=[False]),
+        ]
     if col.kind in ("categorical", "boolean"):
         out.append(_exp("ExpectColumnValuesToBeInSet", "no category unseen in the source",
                         column=name, value_set=list(col.categories or [])))
@@ -94,11 +138,11 @@ def _null_expectations(name: str, null_fraction: float) -> list:
                  column=name, mostly=round(1 - limit, 6))]
 
 
-def _fraction(values: pd.Series) -> pd.Series:
-    """Fractional part of each value (NaN for nulls and non-numbers, which other
-    expectations of the column report)."""
-    x = pd.to_numeric(values, errors="coerce").astype(float)
-    return x - np.floor(x)
+def _off_grid(values: pd.Series, col: ColumnProfile) -> np.ndarray:
+    """How far each value is from the column's grid, in steps (NaN for nulls and
+    non-numbers, which other expectations of the column report)."""
+    x = (pd.to_numeric(values, errors="coerce").astype(float) - col.min) / col.step
+    return np.abs(x - np.round(x)).to_numpy()
 
 
 # ---------------------------------------------------------------- time series ---------
@@ -244,9 +288,11 @@ def build_contract_suite(source: SourceData) -> Any:
             if col.name in skip:  # synthetic entities get new ids; time is checked per sequence
                 exps += [_type_expectation(col), *_null_expectations(col.name, 0.0)]
             else:
-                exps.extend(_column_expectations(col))
+                exps.extend(_column_expectations(col, exact=not isinstance(source, TimeSeriesData)))
         if isinstance(source, TimeSeriesData):
             exps.extend(_sequence_expectations(source))
+        exps += [_exp("ExpectColumnValuesToBeInSet", f"constraint {c.text}", column=f"__constraint__{i}",
+                      value_set=[True]) for i, c in enumerate(source.profile.constraints)]
     helpers = sorted({e.column for e in exps if getattr(e, "column", "").startswith("__")})
     columns = output_columns(source) + helpers
     table = _exp("ExpectTableColumnsToMatchOrderedList", "exactly the source's columns, in order",
@@ -267,9 +313,18 @@ def contract_table(source: SourceData, batch: pd.DataFrame, *, earlier_entities:
         facts = _image_facts(table)
     else:
         skip = {source.entity, source.time} if isinstance(source, TimeSeriesData) else set()
-        for col in source.profile.of_kind("integer"):
-            if col.name in table and col.name not in skip:
-                facts[f"__fraction__{col.name}"] = _fraction(table[col.name]).to_numpy()
+        for col in source.profile.of_kind("integer", "numeric"):
+            if col.name in table and col.name not in skip and col.support is None and col.step:
+                facts[f"__grid__{col.name}"] = _off_grid(table[col.name], col)
+        for col in source.profile.of_kind("datetime"):
+            if col.name in table and _zone(col) is not None and not isinstance(source, TimeSeriesData):
+                facts[f"__dtype__{col.name}"] = np.full(len(table), str(table[col.name].dtype), dtype=object)
+        for i, c in enumerate(source.profile.constraints):
+            if all(name in table for name in c.columns):
+                facts[f"__constraint__{i}"] = holds(c, table)
+        for col in source.profile.of_kind("id"):
+            if col.name in table:
+                facts[f"__real__{col.name}"] = table[col.name].isin(source.frame[col.name]).to_numpy()
         if isinstance(source, TimeSeriesData):
             facts.update(_sequence_facts(source, table, earlier_entities))
     if not facts:

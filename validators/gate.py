@@ -24,7 +24,7 @@ from validators import gx
 from validators.contract import build_contract_suite, contract_table
 from pipeline.core.manifest import Failure
 from validators.outcome import Outcome, failures
-from validators.suites import METRIC_SUITES, build_metric_suite, metrics_table
+from validators.suites import METRIC_SUITES, SuiteName, build_metric_suite, metrics_table
 from validators.thresholds import Bound, thresholds_for
 
 log = logging.getLogger(__name__)
@@ -75,9 +75,35 @@ def metric_bounds(
     return {m: b for m, b in bounds.items() if m not in absent}
 
 
-def _empty_suite_failure(name: str, modality: str) -> Failure:
+def run_metric_suites(
+    metrics: dict[str, float], bounds: dict[str, Bound], names: tuple[SuiteName, ...] = METRIC_SUITES,
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The fidelity and privacy suites built from `bounds`, run on the one-row table of
+    `metrics`: ({suite: GX suite}, {suite: GX result}). The one judge of metric values,
+    for `validate_run` and for the calibration tests alike."""
+    table = metrics_table(metrics)
+    suites = {name: build_metric_suite(name, bounds) for name in names}
+    return suites, {name: gx.validate(suite, table) for name, suite in suites.items()}
+
+
+def metric_failures(
+    metrics: dict[str, float], bounds: dict[str, Bound], names: tuple[SuiteName, ...] = METRIC_SUITES,
+) -> list[Failure]:
+    """What the gate would reject in `metrics` under `bounds` (suites `names` only): a
+    metric outside its bound, or missing, is one `Failure`; a suite with no bound fails."""
+    suites, results = run_metric_suites(metrics, bounds, names)
+    out = []
+    for name, suite in suites.items():
+        out += failures(name, results[name])
+        if not suite.expectations:
+            out.append(_empty_suite_failure(name))
+    return out
+
+
+def _empty_suite_failure(name: str, modality: str = "") -> Failure:
+    kind = f"{modality} {name}" if modality else name
     return Failure(suite=name, target="suite", check="no threshold defined", observed="0 expectations",
-                   expected=f"at least one {modality} {name} threshold (validators/thresholds.py, "
+                   expected=f"at least one {kind} threshold (validators/thresholds.py, "
                             "or validation.thresholds in the job spec)")
 
 
@@ -123,10 +149,9 @@ def validate_run(
             synthetic = load_synthetic(run_dir, source, max_records=metric_records)
         metrics = compute_metrics(source, train, holdout, synthetic, target=target, seed=seed)
     bounds = bounds if bounds is not None else metric_bounds(source.modality, thresholds, target, metrics)
-    table = metrics_table(metrics)
-    for name in METRIC_SUITES:
-        suites[name] = build_metric_suite(name, bounds)
-        results[name] = gx.validate(suites[name], table)
+    metric_suites, metric_results = run_metric_suites(metrics, bounds)
+    suites |= metric_suites
+    results |= metric_results
 
     passed, failing = {}, []
     for name, suite in suites.items():

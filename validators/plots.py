@@ -13,8 +13,11 @@ import pandas as pd
 from pipeline.core.data import ImageData, TabularData, TimeSeriesData
 from pipeline.core.schema import TableProfile
 
-REAL, SYNTHETIC = "#1f77b4", "#ff7f0e"
-MAX_PANELS = 24  # marginal panels per report: wide tables show their first columns
+REAL, SYNTHETIC, HOLDOUT = "#1f77b4", "#ff7f0e", "#2ca02c"
+MAX_PANELS = 24  # marginal panels per report: wide tables show the columns whose marginals differ most
+MAX_HEATMAP = 20  # heatmap columns: the ones whose correlations differ most (a 300-column map is unreadable)
+MAX_LABELLED_CELLS = 15  # heatmaps up to this many columns print each cell's value
+MAX_DISTANCE_RECORDS = 2000  # records per side in the distance histogram
 MAX_CATEGORIES = 15  # bars per categorical panel (the most frequent real categories)
 SERIES_SHOWN = 5  # sequences per side in the overlay plots
 MAX_FEATURES_SHOWN = 4
@@ -43,7 +46,7 @@ def _png(fig) -> str:
 
 def _numbers(series: pd.Series) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(series):
-        series = (series - pd.Timestamp(0)).dt.total_seconds() / 86400  # days since 1970
+        series = (series - pd.Timestamp(0, tz=series.dt.tz)).dt.total_seconds() / 86400  # days since 1970 (zone kept)
     return pd.to_numeric(series, errors="coerce").dropna().to_numpy(dtype=float)
 
 
@@ -82,9 +85,34 @@ def _marginal(ax, name: str, kind: str, real: pd.Series, synthetic: pd.Series) -
     ax.set_title(f"{name} ({kind})", fontsize=9)
 
 
+def _marginal_gap(kind: str, real: pd.Series, synthetic: pd.Series) -> float:
+    """How far apart two marginals are, 0..1: KS statistic for numbers, TVD for categories."""
+    if kind in ("categorical", "boolean"):
+        p, q = _shares(real), _shares(synthetic)
+        return float(0.5 * p.sub(q, fill_value=0).abs().sum())
+    a, b = np.sort(_numbers(real)), np.sort(_numbers(synthetic))
+    if not len(a) or not len(b):
+        return 1.0
+    grid = np.concatenate([a, b])
+    return float(np.max(np.abs(np.searchsorted(a, grid, "right") / len(a) - np.searchsorted(b, grid, "right") / len(b))))
+
+
+def marginal_columns(real: pd.DataFrame, synthetic: pd.DataFrame, profile: TableProfile,
+                     skip: set[str] = frozenset()) -> list:
+    """The columns shown: all of them up to MAX_PANELS, else those whose marginals
+    differ most, in table order."""
+    cols = [c for c in profile.columns if c.name not in skip and c.name in synthetic]
+    if len(cols) <= MAX_PANELS:
+        return cols
+    gaps = [_marginal_gap(c.kind, real[c.name], synthetic[c.name]) for c in cols]
+    keep = set(np.argsort(gaps, kind="stable")[::-1][:MAX_PANELS].tolist())
+    return [c for i, c in enumerate(cols) if i in keep]
+
+
 def marginals(real: pd.DataFrame, synthetic: pd.DataFrame, profile: TableProfile, skip: set[str] = frozenset()) -> str:
-    """Histograms (numbers, dates) and bar charts (categories) of each column."""
-    cols = [c for c in profile.columns if c.name not in skip and c.name in synthetic][:MAX_PANELS]
+    """Histograms (numbers, dates) and bar charts (categories) of each column in
+    `marginal_columns`."""
+    cols = marginal_columns(real, synthetic, profile, skip)
     ncols = min(4, max(1, len(cols)))
     fig, axes = _figure(max(1, math.ceil(len(cols) / ncols)), ncols)
     for ax in axes.flat[len(cols):]:
@@ -104,15 +132,19 @@ def correlation_difference(real: pd.DataFrame, synthetic: pd.DataFrame, profile:
         return None
     to_num = lambda f: f[names].apply(pd.to_numeric, errors="coerce").astype(float)  # noqa: E731
     diff = (to_num(real).corr() - to_num(synthetic).corr()).fillna(0).to_numpy()
+    if len(names) > MAX_HEATMAP:  # the columns with the largest differences, in table order
+        keep = np.sort(np.argsort(np.abs(diff).max(axis=0), kind="stable")[::-1][:MAX_HEATMAP])
+        names, diff = [names[i] for i in keep], diff[np.ix_(keep, keep)]
     size = 1.2 + 0.45 * len(names)
     fig, axes = _figure(1, 1, (size + 1.5, size))
     ax = axes[0, 0]
     image = ax.imshow(diff, cmap="coolwarm", vmin=-1, vmax=1)
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=7)
     ax.set_yticks(range(len(names)), names, fontsize=7)
-    for i in range(len(names)):
-        for j in range(len(names)):
-            ax.text(j, i, f"{diff[i, j]:.2f}", ha="center", va="center", fontsize=6)
+    if len(names) <= MAX_LABELLED_CELLS:
+        for i in range(len(names)):
+            for j in range(len(names)):
+                ax.text(j, i, f"{diff[i, j]:.2f}", ha="center", va="center", fontsize=6)
     ax.set_title("correlation real − synthetic", fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046)
     return _png(fig)
@@ -161,6 +193,37 @@ def image_grid(real: ImageData, synthetic: ImageData, *, seed: int = 0) -> str:
     return _png(fig)
 
 
+def closest_record_distances(train: np.ndarray, holdout: np.ndarray, synthetic: np.ndarray, *,
+                             seed: int = 0) -> dict[str, np.ndarray]:
+    """Distance from each record to its closest training record (another one, for train
+    itself), at most MAX_DISTANCE_RECORDS per side: the holdout is the yardstick a
+    generator that leaks nothing matches; copies sit at 0."""
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(seed)
+    pick = lambda x: x if len(x) <= MAX_DISTANCE_RECORDS else x[rng.choice(len(x), MAX_DISTANCE_RECORDS, replace=False)]  # noqa: E731
+    index = NearestNeighbors(n_neighbors=2).fit(train)
+    return {"train (to another training record)": index.kneighbors(pick(train))[0][:, 1],
+            "holdout (real, unseen)": index.kneighbors(pick(holdout), n_neighbors=1)[0][:, 0],
+            "synthetic": index.kneighbors(pick(synthetic), n_neighbors=1)[0][:, 0]}
+
+
+def distance_histogram(distances: dict[str, np.ndarray]) -> str:
+    """Histograms of distance to the closest training record, one per set, on one axis."""
+    fig, axes = _figure(1, 1, (7.5, 3.2))
+    ax = axes[0, 0]
+    both = np.concatenate(list(distances.values()))
+    bins = np.histogram_bin_edges(both[np.isfinite(both)], bins=40)
+    for (label, d), colour in zip(distances.items(), (REAL, HOLDOUT, SYNTHETIC)):
+        ax.hist(d, bins=bins, density=True, histtype="step", lw=1.8, color=colour,
+                label=f"{label}: median {np.median(d):.3g}")
+    ax.set_xlabel("distance to the closest training record (privacy feature space)", fontsize=8)
+    ax.set_ylabel("density", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
 def figures(real, synthetic, *, seed: int = 0) -> list[tuple[str, str]]:
     """(caption, base64 PNG) of every figure for this modality."""
     if isinstance(real, ImageData):
@@ -172,10 +235,14 @@ def figures(real, synthetic, *, seed: int = 0) -> list[tuple[str, str]]:
         skip = {real.entity}
     else:
         skip = set()
-    out.append(("Marginal distributions: real in blue, synthetic in orange",
+    n = sum(c.name not in skip and c.name in synthetic.frame for c in real.profile.columns)
+    shown = f" ({MAX_PANELS} of {n} columns: those whose marginals differ most)" if n > MAX_PANELS else ""
+    out.append((f"Marginal distributions: real in blue, synthetic in orange{shown}",
                 marginals(real.frame, synthetic.frame, real.profile, skip)))
     if isinstance(real, TabularData):
         heat = correlation_difference(real.frame, synthetic.frame, real.profile)
         if heat is not None:
-            out.append(("Correlation of real minus correlation of synthetic, numeric columns (0 = same)", heat))
+            numeric = len(real.profile.of_kind("numeric", "integer"))
+            top = f"; the {MAX_HEATMAP} of {numeric} whose correlations differ most" if numeric > MAX_HEATMAP else ""
+            out.append((f"Correlation of real minus correlation of synthetic, numeric columns (0 = same){top}", heat))
     return out

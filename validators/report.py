@@ -18,7 +18,7 @@ from pipeline.core.runfiles import MANIFEST, VALIDATION_DIR, load_synthetic
 from validators import gx
 from validators.gate import read_outcome, read_result
 from validators.outcome import SUITES, Outcome, describe
-from validators.plots import figures
+from validators.plots import closest_record_distances, distance_histogram, figures
 
 REPORT = "report.html"
 FIGURE_RECORDS = 5000  # synthetic records read for the figures when none are given
@@ -85,7 +85,7 @@ def _metrics_section(metrics: dict[str, float], suites: dict[str, dict], results
             kw, meta = exp["kwargs"], exp.get("meta") or {}
             bounds[kw["column"]] = (kw.get("min_value"), kw.get("max_value"), meta.get("why", ""), ok.get(kw["column"]))
     rows = []
-    for metric in sorted(set(metrics) | set(bounds)):
+    for metric in sorted(m for m in set(metrics) | set(bounds) if not m.endswith((CI_LOW, CI_HIGH))):
         lo, hi, why, ok = bounds.get(metric, (None, None, "", None))
         value = f"{metrics[metric]:.4g}" if metric in metrics else "missing"
         status = "reported only" if ok is None else _mark(ok)
@@ -97,8 +97,47 @@ def _metrics_section(metrics: dict[str, float], suites: dict[str, dict], results
             + "".join(rows) + "</table>")
 
 
+CI_LOW, CI_HIGH = "_ci_low", "_ci_high"  # a metric's interval: privacy.X_ci_low / privacy.X_ci_high
+
+
+def _privacy_section(metrics: dict[str, float], suites: dict[str, dict], results: dict[str, dict]) -> str:
+    """Every privacy metric (attack risks, copy rates, distances) with its interval when
+    the metrics carry one, its bound and whether it passed."""
+    bounds = {exp["kwargs"]["column"]: exp["kwargs"] for exp in suites["privacy"]["expectations"]}
+    ok = {e["expectation_config"]["kwargs"].get("column"): e["success"] for e in results["privacy"]["results"]}
+    names = sorted(m for m in metrics if m.startswith("privacy.") and not m.endswith((CI_LOW, CI_HIGH)))
+    rows = []
+    for name in names:
+        lo, hi = metrics.get(name + CI_LOW), metrics.get(name + CI_HIGH)
+        interval = f"{lo:.3g} – {hi:.3g}" if lo is not None and hi is not None else ""
+        kw = bounds.get(name, {})
+        bound = " ".join(p for p in (f"≥ {kw['min_value']:g}" if kw.get("min_value") is not None else "",
+                                     f"≤ {kw['max_value']:g}" if kw.get("max_value") is not None else "") if p)
+        status = "reported only" if name not in ok else _mark(ok[name])
+        cls = ' class="fail"' if ok.get(name) is False else ""
+        rows.append(f"<tr{cls}><td><code>{_e(name.removeprefix('privacy.'))}</code></td>"
+                    f"<td class=num>{metrics[name]:.4g}</td><td class=num>{interval}</td>"
+                    f"<td class=num>{_e(bound)}</td><td>{status}</td></tr>")
+    if not rows:
+        return "<p>No privacy metric was computed.</p>"
+    return ("<p>Attacks use the holdout (real records the generator never saw) as non-members; intervals "
+            "are the attacks' own confidence intervals.</p><table style='width:auto'><tr><th>metric</th>"
+            "<th>value</th><th>interval</th><th>bound</th><th>status</th></tr>" + "".join(rows) + "</table>")
+
+
+def _distance_figure(train: SourceData, holdout: SourceData, synthetic: SourceData) -> str:
+    from validators.metrics.representation import fit_vectors
+
+    png = distance_histogram(closest_record_distances(*fit_vectors(train, holdout, synthetic)))
+    return (f"<figure><img alt='distance to closest training record' src='data:image/png;base64,{png}'>"
+            "<figcaption>Distance of each record to its closest training record. Real unseen records "
+            "(holdout, green) show how close new data naturally falls; synthetic records (orange) piled up "
+            "left of them, near 0, are copies or near-copies of training records.</figcaption></figure>")
+
+
 def render(run_dir: Path, outcome: Outcome, suites: dict[str, dict], results: dict[str, dict],
-           real: SourceData, synthetic: SourceData | None, spec: Any = None) -> str:
+           real: SourceData, synthetic: SourceData | None, spec: Any = None,
+           train: SourceData | None = None, holdout: SourceData | None = None) -> str:
     """The report as one HTML string."""
     facts = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in _run_facts(run_dir, spec))
     summary = "".join(f"<tr><td>{_e(n)}</td><td>{_mark(outcome.suites.get(n, False))}</td></tr>" for n in SUITES)
@@ -111,6 +150,12 @@ def render(run_dir: Path, outcome: Outcome, suites: dict[str, dict], results: di
         f"<h2>Suites</h2><table style='width:auto'><tr><th>suite</th><th>result</th></tr>{summary}</table>",
         f"<h2>Failing expectations ({len(outcome.failures)})</h2>",
         f"<ul class='failures'>{fails}</ul>" if fails else "<p>None: every expectation was met.</p>",
+        "<h2>Privacy</h2>", _privacy_section(outcome.metrics, suites, results),
+    ]
+    has_records = synthetic is not None and len(synthetic) > 1
+    if has_records and train is not None and holdout is not None and len(train) > 1 and len(holdout):
+        parts.append(_distance_figure(train, holdout, synthetic))
+    parts += [
         "<h2>Metrics and thresholds</h2>", _metrics_section(outcome.metrics, suites, results),
         "<h2>Figures</h2>",
     ]
@@ -127,10 +172,12 @@ def render(run_dir: Path, outcome: Outcome, suites: dict[str, dict], results: di
 
 
 def write_report(run_dir: str | Path, *, source: SourceData, synthetic: SourceData | None = None,
-                 outcome: Outcome | None = None, spec: Any = None) -> Path:
+                 outcome: Outcome | None = None, spec: Any = None, train: SourceData | None = None,
+                 holdout: SourceData | None = None) -> Path:
     """Write `run_dir/report.html` from the run's `validation/` folder (run `validate_run`
     first). `synthetic` defaults to what the gate computed the metrics on (kept in the
-    outcome of this process), else the first FIGURE_RECORDS records of the run."""
+    outcome of this process), else the first FIGURE_RECORDS records of the run. With the
+    `train` / `holdout` the metrics used, the privacy section plots distances to train."""
     run_dir = Path(run_dir)
     outcome = outcome or read_outcome(run_dir)
     folder = run_dir / VALIDATION_DIR
@@ -142,6 +189,6 @@ def write_report(run_dir: str | Path, *, source: SourceData, synthetic: SourceDa
         synthetic = load_synthetic(run_dir, source, max_records=FIGURE_RECORDS)
     path = run_dir / REPORT
     tmp = run_dir / f".{REPORT}.tmp"
-    tmp.write_text(render(run_dir, outcome, suites, results, source, synthetic, spec), encoding="utf-8")
+    tmp.write_text(render(run_dir, outcome, suites, results, source, synthetic, spec, train, holdout), encoding="utf-8")
     tmp.replace(path)
     return path

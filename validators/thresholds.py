@@ -25,29 +25,68 @@ class Bound:
 # the noisiest) and what broken data scores (columns / time steps / pixels shuffled,
 # the training data itself copied).
 
-# Privacy: the same four checks for every modality (validators/metrics/privacy.py).
+# Privacy. Calibrated both ways by tests/integration/test_privacy_calibration.py on
+# penguins, fertility and digits, and by bench/validation.py on the BENCH.md corpus:
+# must fail = training records copied, copied with small noise, an ID column copied,
+# a series replayed; must pass = the real holdout, fresh real records, independent
+# noise, a model fitted on a disjoint slice. Numbers quoted as "pass max / fail min".
+# Record-level checks on encoded records, for every modality (validators/metrics/privacy.py).
+# dcr_share, nndr and nndr_vs_holdout are reported, not gated (REPORTED_PRIVACY): with an
+# honest time-block holdout the blocks differ in distribution, and i.i.d. noise then
+# scored dcr_share 1.0 on sunspot windows; in features learned from train, image noise
+# scored 0.86-0.95 (issue 10). The attacks below gate instead.
 PRIVACY: dict[str, Bound] = {
+    "privacy.membership_auc": Bound(
+        None, 0.65,
+        "AUC of a density-ratio membership attack (synthetic vs holdout kNN density, train members "
+        "vs holdout non-members): 0.5 = no signal; pass cases max 0.52 (fresh real fertility; penguins / digits 0.46-0.51), fail cases min 0.995 (fertility within 2 %); corpus pass max 0.50, fail min 0.997; 0.65 is 3 sd above chance on a 70-record holdout",
+    ),
+    "privacy.membership_tpr_at_1fpr": Bound(
+        None, 0.1,
+        "share of training members the same attack names at a 1 % false-positive rate: chance "
+        "0.01 (a little more on small holdouts); pass cases max 0.067 (86 penguins), fail cases min 0.98; corpus pass max 0.019, fail min 0.997",
+    ),
+    "privacy.near_copy_share": Bound(
+        None, 0.2,
+        "share of synthetic records nearer to train than 95 % of holdout records are (chance 0.05): "
+        "catches replayed sequences and lightly perturbed copies; pass cases max 0.067, fail cases min 0.93 (fertility within 2 %; a replayed sunspot path 1.0); corpus pass max 0.053, fail min 1.0",
+    ),
     "privacy.exact_copy_excess": Bound(
         None, 0.02,
         "synthetic records identical to a training record, beyond the rate at which real holdout "
         "records already repeat a training record; a copied training set scores 1.0",
     ),
-    "privacy.dcr_share": Bound(
-        None, 0.8,
-        "size-corrected share of synthetic records closer to train than to the holdout: 0.5 = no "
-        "preference, 1.0 = every record sits on training data; real unseen data reaches 0.74 on a "
-        "70-record holdout (sd 0.09), so 0.8 leaves room for small-table noise",
+}
+
+# Computed and shown in the report beside the gated metrics, deliberately without a bound.
+REPORTED_PRIVACY = (
+    "privacy.exact_copy_rate", "privacy.dcr_share", "privacy.nndr", "privacy.nndr_vs_holdout",
+    "privacy.singling_out_risk", "privacy.singling_out_risk_ci_high", "privacy.linkability_risk",
+    "privacy.linkability_risk_ci_high", "privacy.inference_risk", "privacy.inference_risk_ci_high",
+)
+
+# Attacks on the records' own columns, for tables and series (anonymeter, column leaks).
+# anonymeter's risk is gated on the lower end of its 95 % CI: on a 70-record holdout the
+# point risk of fresh real data swings to 0.4 (the control's success rate divides it), so
+# a leak must be significant to fail.
+ATTRIBUTE_PRIVACY: dict[str, Bound] = {
+    "privacy.column_leak_excess": Bound(
+        None, 0.1,
+        "worst high-cardinality column (IDs, codes, text, timestamps): share of synthetic values "
+        "found in train minus the holdout's share; pass cases 0.0 (fresh UUIDs, every real set), fail case 1.0 (UUIDs copied into otherwise fresh rows, which every record-level check passed; the same on CreditCard, Wage and rwm5yr with their row ids)",
     ),
-    "privacy.nndr_vs_holdout": Bound(
-        0.8, None,
-        "synthetic nearest-neighbour distance ratio to train over the holdout's: ~1.0 for unseen "
-        "data (0.93-1.13 measured), 0 for copies; low means records hug single training records",
+    "privacy.singling_out_risk_ci_low": Bound(
+        None, 0.3,
+        "lower 95 % bound of anonymeter's singling-out risk (holdout as control); pass cases max 0.06, fail cases: copies 0.91-0.95, copies with 2 % noise only 0.0-0.35 (it misses continuous leaks, PITFALLS)",
     ),
-    "privacy.membership_auc": Bound(
-        None, 0.7,
-        "AUC of an attacker ranking train vs holdout records by distance to the synthetic data: "
-        "0.5 = no membership signal, 1.0 = every training record has a synthetic twin; unseen real "
-        "data stays below 0.62 even on a 70-record holdout",
+    "privacy.linkability_risk_ci_low": Bound(
+        None, 0.3,
+        "lower 95 % bound of anonymeter's linkability risk (two column halves linked through the "
+        "synthetic rows); pass cases max 0.0, fail cases min 0.62 (fertility within 2 %)",
+    ),
+    "privacy.inference_risk_ci_low": Bound(
+        None, 0.3,
+        "lower 95 % bound of anonymeter's inference risk, worst of 3 secret columns; pass cases max 0.06, fail cases min 0.80 (fertility within 2 %)",
     ),
 }
 
@@ -146,8 +185,10 @@ DEFAULTS: dict[str, dict[str, Bound]] = {
         ),
     },
 }
-for _bounds in DEFAULTS.values():
+for _modality, _bounds in DEFAULTS.items():
     _bounds.update(PRIVACY)
+    if _modality != "image":
+        _bounds.update(ATTRIBUTE_PRIVACY)
 
 
 def thresholds_for(modality: str, overrides: dict[str, Any] | None = None) -> dict[str, Bound]:
@@ -171,18 +212,3 @@ def thresholds_for(modality: str, overrides: dict[str, Any] | None = None) -> di
         else:
             raise SpecError(f"validation.thresholds.{name}: give a number or {{min, max}}, got {value!r}")
     return bounds
-
-
-def failing(metrics: dict[str, float], bounds: dict[str, Bound]) -> dict[str, str]:
-    """Bounded metrics outside their bound, as {name: "value 0.93 > max 0.7"}. A bound whose
-    metric was not computed (e.g. utility without a target) is not checked."""
-    out = {}
-    for name, bound in bounds.items():
-        value = metrics.get(name)
-        if value is None:
-            continue
-        if bound.min is not None and value < bound.min:
-            out[name] = f"value {value:.4g} < min {bound.min:g}"
-        elif bound.max is not None and value > bound.max:
-            out[name] = f"value {value:.4g} > max {bound.max:g}"
-    return out

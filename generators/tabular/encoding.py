@@ -3,7 +3,11 @@
 Continuous columns (numeric, integer, datetime as int64 ns) are quantile-normalised to
 a standard Gaussian with scikit-learn's `QuantileTransformer`, so a network sees the same
 well-scaled marginal whatever the source's skew or units. Categorical and boolean
-columns become one-hot spans. Every column with nulls in the source gets a missing
+columns become one-hot spans, and so do numeric columns on a small discrete support
+(at most `ONEHOT_SUPPORT` values: a loan term, a survey year): the model then picks one
+of the source's values instead of learning a spiky density. Id columns are not
+modelled: fresh ids in the source's format are made for each output row
+(`pipeline.core.identifiers`). Every column with nulls in the source gets a missing
 channel: categoricals an extra "missing" class at the end of their span, continuous
 columns a two-class [observed, missing] span. Missing values are thereby one more
 category to learn, reproduced at the rate the model learns, and every discrete choice
@@ -13,9 +17,8 @@ only, so no unseen category can ever come out.
 Matrix layout: the `n_continuous` continuous channels first, then the one-hot spans,
 so a model can split `x[:, :n_continuous]` from `x[:, n_continuous:]` (TabDDPM-style).
 
-Decoding rounds and clips integers to the source range, rounds numerics to the
-source's decimals and ends with `pipeline.core.schema.conform`, so the output has the
-source's columns and exact dtypes. The fitted state is JSON plus plain tensors.
+Decoding ends with `pipeline.core.schema.conform`, which snaps numbers to the source's
+support or grid and casts to the source's exact dtypes. The fitted state is JSON plus plain tensors.
 """
 
 from __future__ import annotations
@@ -29,10 +32,15 @@ import torch
 from sklearn.preprocessing import QuantileTransformer
 
 from pipeline.core.errors import BadInputError, ConditionError
+from pipeline.core.identifiers import fresh_ids
 from pipeline.core.schema import ColumnProfile, TableProfile, conform
 
 CONTINUOUS = ("numeric", "integer", "datetime")
 DISCRETE = ("categorical", "boolean")
+# Numeric columns with at most this many distinct values are modelled as categories
+# (ISLR/Wage `year`: 7, AER/CreditCard `reports`: 13, AER/CPS1988 `education`: 19);
+# larger supports (an occupation code) stay continuous and are snapped to the support.
+ONEHOT_SUPPORT = 32
 MAX_QUANTILES = 1000  # scikit-learn's default: enough resolution for any marginal
 QUANTILE_SUBSAMPLE = 100_000  # rows used to estimate quantiles on large tables
 # The attributes a fitted QuantileTransformer keeps: saved as tensors, set back on load.
@@ -65,13 +73,21 @@ def _time_step(ns: np.ndarray) -> int:
     return next(step for step in _TIME_STEPS if not np.any(ns % step))
 
 
+def is_onehot(col: ColumnProfile) -> bool:
+    """Whether the encoder models `col` as a one-hot span."""
+    if col.kind in DISCRETE:
+        return True
+    return col.kind in ("numeric", "integer") and col.support is not None and len(col.support) <= ONEHOT_SUPPORT
+
+
+def values_of(col: ColumnProfile) -> list[Any]:
+    """The classes of a one-hot column: its categories or its numeric support."""
+    return list(col.categories if col.kind in DISCRETE else col.support or [])
+
+
 def _from_float(values: np.ndarray, col: ColumnProfile, time_step: int = 1) -> pd.Series:
-    """Inverse of `_to_float` for a decoded column, before `conform` casts its dtype."""
-    if col.kind == "integer":
-        values = np.clip(np.round(values), col.min, col.max)
-    elif col.kind == "numeric" and col.decimals is not None:
-        values = np.round(values, col.decimals)
-    elif col.kind == "datetime":
+    """Inverse of `_to_float` for a decoded column, before `conform` snaps and casts it."""
+    if col.kind == "datetime":
         isnull = np.isnan(values)
         ticks = np.round(np.where(isnull, 0, values) / time_step).astype("int64")
         ns = pd.array(ticks * time_step, dtype="Int64")
@@ -80,6 +96,13 @@ def _from_float(values: np.ndarray, col: ColumnProfile, time_step: int = 1) -> p
         stamps = pd.to_datetime(ns, unit="ns", utc=tz is not None)
         return pd.Series(stamps.tz_convert(tz) if tz is not None else stamps)
     return pd.Series(values)
+
+
+def _same_number(a: Any, b: Any) -> bool:
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return False
 
 
 def _onehot(codes: np.ndarray, width: int) -> np.ndarray:
@@ -140,17 +163,17 @@ class TableEncoder:
     @staticmethod
     def _plan(profile: TableProfile, nullable: set[str]) -> list[ColumnLayout]:
         """Continuous channels first, then one-hot spans, each in source column order."""
-        continuous = [c for c in profile.columns if c.kind in CONTINUOUS]
+        continuous = [c for c in profile.columns if c.kind in CONTINUOUS and not is_onehot(c)]
         layout, cursor = {}, len(continuous)
         for i, col in enumerate(continuous):
             span = (cursor, cursor + 2) if col.name in nullable else None
             cursor += 2 if span else 0
             layout[col.name] = ColumnLayout(col.name, col.kind, i, span, span is not None)
-        for col in profile.of_kind(*DISCRETE):
-            width = len(col.categories or []) + (col.name in nullable)
+        for col in filter(is_onehot, profile.columns):
+            width = len(values_of(col)) + (col.name in nullable)
             layout[col.name] = ColumnLayout(col.name, col.kind, None, (cursor, cursor + width), col.name in nullable)
             cursor += width
-        return [layout[name] for name in profile.names]
+        return [layout[c.name] for c in profile.columns if c.kind != "id"]
 
     @staticmethod
     def _quantile_transformer(n_rows: int) -> QuantileTransformer:
@@ -196,14 +219,19 @@ class TableEncoder:
         come from YAML and the CLI)."""
         col = self.profile.column(column)
         lay = self.column_layout(column)
-        if col.kind not in DISCRETE or lay.span is None:
+        if not is_onehot(col):
             raise ConditionError(
-                f"column {column!r} is {col.kind}; only categorical or boolean columns have categories"
+                f"column {column!r} is {col.kind}; only categorical, boolean or discrete numeric columns "
+                "have categories"
             )
-        for i, category in enumerate(col.categories or []):
-            if category == value or str(category) == str(value):
+        classes = values_of(col)
+        for i, category in enumerate(classes):
+            if category == value or str(category) == str(value) or _same_number(category, value):
                 return lay.span[0] + i
-        raise ConditionError(f"{column}={value!r} was never seen in the source; seen: {col.categories}")
+        raise ConditionError(f"{column}={value!r} was never seen in the source; seen: {classes}")
+
+    def _onehot_columns(self) -> list[ColumnProfile]:
+        return [c for c in self.profile.columns if is_onehot(c)]
 
     def _continuous_columns(self) -> list[ColumnProfile]:
         return [self.profile.column(lay.name) for lay in self.layout_ if lay.value is not None]
@@ -219,11 +247,10 @@ class TableEncoder:
         return values + JITTER_WIDTH * jitter * steps
 
     def _resolution(self, col: ColumnProfile) -> float:
-        if col.kind == "integer":
-            return 1.0
+        """The source's grid step: decoding snaps back onto it."""
         if col.kind == "datetime":
             return float(self.time_steps_[col.name])
-        return 10.0 ** -col.decimals if col.decimals is not None else 0.0
+        return float(col.step or 0.0)
 
     # ---- encoding ---------------------------------------------------------------------
 
@@ -240,19 +267,20 @@ class TableEncoder:
                 self._check_nulls(lay, isnull)
                 if lay.span is not None:
                     out[:, lay.span[0] : lay.span[1]] = _onehot(isnull.astype(int), 2)
-        for col in self.profile.of_kind(*DISCRETE):
+        for col in self._onehot_columns():
             lay = self.column_layout(col.name)
             codes = self._codes(frame[col.name], col)
             isnull = codes < 0
             self._check_nulls(lay, isnull)
             start, stop = lay.span
-            out[:, start:stop] = _onehot(np.where(isnull, len(col.categories), codes), stop - start)
+            out[:, start:stop] = _onehot(np.where(isnull, len(values_of(col)), codes), stop - start)
         return out
 
     @staticmethod
     def _codes(series: pd.Series, col: ColumnProfile) -> np.ndarray:
         """Category codes, -1 for nulls; a value outside the profile is an error."""
-        codes = pd.Categorical(series.astype(object), categories=col.categories).codes.astype(int)
+        values = series.astype(object) if col.kind in DISCRETE else pd.to_numeric(series).astype("float64")
+        codes = pd.Categorical(values, categories=values_of(col)).codes.astype(int)
         unseen = (codes < 0) & series.notna().to_numpy()
         if unseen.any():
             values = ", ".join(map(repr, series[unseen].unique()[:5]))
@@ -268,9 +296,10 @@ class TableEncoder:
 
     # ---- decoding ---------------------------------------------------------------------
 
-    def inverse_transform(self, matrix: np.ndarray | torch.Tensor) -> pd.DataFrame:
+    def inverse_transform(self, matrix: np.ndarray | torch.Tensor, *, start: int = 0) -> pd.DataFrame:
         """Matrix -> rows with the source's columns and dtypes. One-hot spans decode by
-        argmax (any scores work: one-hots, probabilities, logits)."""
+        argmax (any scores work: one-hots, probabilities, logits). `start` is the first
+        row's index in the whole output: id columns get the ids of rows start, start+1, ..."""
         if isinstance(matrix, torch.Tensor):
             matrix = matrix.detach().cpu().numpy()
         matrix = np.asarray(matrix, dtype="float64")
@@ -283,9 +312,11 @@ class TableEncoder:
                 if lay.span is not None:
                     column = np.where(self._argmax(matrix, lay.span) == 1, np.nan, column)
                 columns[col.name] = _from_float(column, col, self.time_steps_.get(col.name, 1))
-        for col in self.profile.of_kind(*DISCRETE):
-            choices = np.array(list(col.categories) + [np.nan], dtype=object)
+        for col in self._onehot_columns():
+            choices = np.array(values_of(col) + [np.nan], dtype=object)
             columns[col.name] = pd.Series(choices[self._argmax(matrix, self.column_layout(col.name).span)])
+        for col in self.profile.of_kind("id"):
+            columns[col.name] = pd.Series(fresh_ids(col.id_format, start, len(matrix)))
         return conform(pd.DataFrame(columns), self.profile)
 
     @staticmethod

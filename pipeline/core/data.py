@@ -65,7 +65,10 @@ class TabularData:
 class TimeSeriesData:
     """Long format, one row per (entity, time step), sorted by both.
 
-    `static` columns are constant within an entity; `features` vary over time."""
+    `static` columns are constant within an entity; `features` vary over time.
+    `windows` is (window, stride) in steps when the entities are windows cut from one
+    long series (entity i starts at step i * stride): windows overlap in time, so the
+    split must hold out blocks of time, not random windows."""
 
     frame: pd.DataFrame
     profile: TableProfile
@@ -73,6 +76,7 @@ class TimeSeriesData:
     time: str
     static: list[str]
     features: list[str]
+    windows: tuple[int, int] | None = None
     modality: str = field(default="timeseries", init=False)
 
     def __len__(self) -> int:

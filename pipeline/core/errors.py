@@ -54,8 +54,12 @@ class RunNotFoundError(BadInputError):
 
 
 class OutputError(BadInputError):
-    """The output path cannot hold a run (a file, not writable, too little free space),
-    found before anything was fitted or written."""
+    """The output path is not a folder (a file, or under one), found before anything
+    was fitted or written. Not writable or too small: `EnvironmentFailure`."""
+
+
+class IntegrityError(BadInputError):
+    """A run's part files are not the ones its manifest recorded (changed, missing or added)."""
 
 
 class QuarantinedError(SynthpipeError):

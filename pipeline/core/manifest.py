@@ -3,6 +3,7 @@ pydantic model. `Status` is the one spelling of what the gate decided."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -14,9 +15,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipeline.core.errors import RunNotFoundError
-from pipeline.core.runfiles import MANIFEST
+from pipeline.core.errors import IntegrityError, RunNotFoundError
+from pipeline.core.runfiles import MANIFEST, part_files
 
+HASH_BLOCK = 1 << 20  # bytes read at a time while hashing: memory stays flat for any file size
 LIBRARIES = ("synthpipe", "torch", "sdv", "pandas", "pyarrow", "prefect", "great-expectations", "scikit-learn", "numpy")
 
 
@@ -58,6 +60,13 @@ class SourceRecord(BaseModel):
     fingerprint: str
 
 
+class FileRecord(BaseModel):
+    """A part file as it was when the run finished."""
+
+    size: int  # bytes
+    sha256: str
+
+
 class Manifest(BaseModel):
     """The contents of a run's manifest.json."""
 
@@ -79,6 +88,7 @@ class Manifest(BaseModel):
     metrics: dict[str, float] = {}
     suites: dict[str, bool] = {}
     failures: list[dict[str, Any]] = []
+    files: dict[str, FileRecord] = {}  # part file name -> size and sha256, recorded when the run finished
     written_at: str | None = None
     revalidated_at: str | None = None
 
@@ -95,6 +105,58 @@ class Manifest(BaseModel):
 
     def failure_lines(self) -> list[str]:
         return [str(Failure(**f)) for f in self.failures]
+
+
+def file_record(path: Path) -> FileRecord:
+    """Size and sha256 of one file, read HASH_BLOCK bytes at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(HASH_BLOCK):
+            digest.update(block)
+    return FileRecord(size=path.stat().st_size, sha256=digest.hexdigest())
+
+
+def part_records(run_dir: Path) -> dict[str, FileRecord]:
+    """Every part file of the run, by name."""
+    return {p.name: file_record(p) for p in part_files(run_dir)}
+
+
+def changed_files(run_dir: Path, manifest: Manifest, *, hashes: bool) -> list[str]:
+    """One line per part file that is not as the manifest recorded it: missing, added,
+    another size, or (with `hashes`) other contents."""
+    run_dir = Path(run_dir)
+    on_disk = {p.name: p for p in part_files(run_dir)}
+    lines = [f"{name} is missing" for name in manifest.files if name not in on_disk]
+    lines += [f"{name} is not in the manifest" for name in on_disk if name not in manifest.files]
+    for name, record in manifest.files.items():
+        path = on_disk.get(name)
+        if path is None:
+            continue
+        size = path.stat().st_size
+        if size != record.size:
+            lines.append(f"{name} is {size:,} bytes, the manifest says {record.size:,}")
+        elif hashes and file_record(path).sha256 != record.sha256:
+            lines.append(f"{name} has other contents than when the run finished (sha256 differs)")
+    return lines
+
+
+def verify_files(run_dir: Path, manifest: Manifest, *, hashes: bool = False) -> None:
+    """Refuse a run whose part files changed since it finished: sizes always, sha256 with
+    `hashes`. A run written before checksums were recorded can only pass without them."""
+    if not manifest.files:
+        if hashes:
+            raise IntegrityError(
+                f"run {manifest.run_id} has no file checksums in its {MANIFEST} (written by an older synthpipe): "
+                "it cannot be verified; run the job again, or read it without verify=True"
+            )
+        return
+    lines = changed_files(run_dir, manifest, hashes=hashes)
+    if lines:
+        more = f" (and {len(lines) - 1} more: {'; '.join(lines[1:4])})" if len(lines) > 1 else ""
+        raise IntegrityError(
+            f"run {manifest.run_id}: its data changed since it was validated: {lines[0]}{more}; "
+            f"the files are not what the suites passed, so it is not served: run the job again"
+        )
 
 
 def library_versions() -> dict[str, str | None]:

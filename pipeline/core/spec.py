@@ -13,9 +13,11 @@ from collections.abc import Collection
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from pipeline.core.constraints import parse as parse_constraint
 from pipeline.core.errors import SpecError
+from pipeline.core.schema import ColumnKind
 
 Modality = Literal["tabular", "timeseries", "image"]
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
@@ -35,6 +37,20 @@ class SourceSpec(_Strict):
     label: str | None = None  # image: class column (Parquet) or "label" for subfolder names
     size: tuple[int, int] | None = None  # image: (height, width) to resize to; default: the source size
     on_bad_image: Literal["fail", "skip"] = "fail"  # image: stop at an unreadable file, or skip and report it
+    # tabular: kind per column, overriding the profile's inference, e.g. {occ10: categorical}
+    # for integer codes, {customer: id} for a key generated fresh, {rank: numeric}.
+    columns: dict[str, ColumnKind] = Field(default_factory=dict)
+    # tabular: rules every output row keeps (pipeline/core/constraints.py), e.g.
+    # ["checkout > checkin", "charge = minutes * 0.17", "(city, country)", "0 <= age <= 120"]
+    constraints: list[str] = Field(default_factory=list)
+
+    @field_validator("constraints")
+    @classmethod
+    def _readable(cls, texts: list[str]) -> list[str]:
+        for text in texts:
+            parse_constraint(text)  # a ValueError names the constraint and the forms
+        return texts
+
     sql: str | None = None  # tabular/timeseries: a query instead of a path, run on `connection`
     connection: str | None = None  # with sql: "duckdb:///file.duckdb", or an SQLAlchemy URL ("sqlite:///f.db", postgres...)
 

@@ -109,6 +109,7 @@ def load_timeseries(spec: SourceSpec, frame: pd.DataFrame) -> TimeSeriesData:
         raise SourceError("source.time is missing: name the time (order) column of the time-series source")
     _require(frame, spec.time, "time", spec.location)
     frame = _sortable_time(frame, spec.time)
+    windows = None
     if spec.entity:
         _require(frame, spec.entity, "entity", spec.location)
         if spec.window is not None:
@@ -116,7 +117,7 @@ def load_timeseries(spec: SourceSpec, frame: pd.DataFrame) -> TimeSeriesData:
         entity = spec.entity
     else:
         frame = _windows(frame, spec.time, spec.window, spec.stride)
-        entity = WINDOW_COLUMN
+        entity, windows = WINDOW_COLUMN, (spec.window, spec.stride or spec.window)
     _check_entities(frame, entity, spec.time)
     frame = frame.sort_values([entity, spec.time], kind="stable").reset_index(drop=True)
     rest = [c for c in frame.columns if c not in (entity, spec.time)]
@@ -127,5 +128,6 @@ def load_timeseries(spec: SourceSpec, frame: pd.DataFrame) -> TimeSeriesData:
             "the source has no column that varies within an entity: a time series needs at least one feature"
         )
     return TimeSeriesData(
-        frame=frame, profile=profile_table(frame), entity=entity, time=spec.time, static=static, features=features
+        frame=frame, profile=profile_table(frame), entity=entity, time=spec.time, static=static, features=features,
+        windows=windows,
     )

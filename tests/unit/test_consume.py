@@ -18,9 +18,9 @@ from torch.utils.data import DataLoader
 
 from pipeline.consume import load, load_run
 from pipeline.core.data import ImageData
-from pipeline.core.errors import BadInputError, QuarantinedError, RunNotFoundError
+from pipeline.core.errors import BadInputError, IntegrityError, QuarantinedError, RunNotFoundError
 from pipeline.core.images import images_to_table, table_to_images
-from pipeline.core.manifest import Failure, GeneratorRecord, Manifest, SourceRecord, write_manifest
+from pipeline.core.manifest import Failure, GeneratorRecord, Manifest, SourceRecord, part_records, read_manifest, write_manifest
 from pipeline.runs import RunFolder, set_latest
 from pipeline.core.schema import profile_table
 from pipeline.sink import with_provenance
@@ -62,6 +62,7 @@ def write_run(
         layout=layout or {},
         metrics={"privacy.exact_copy_rate": 0.0},
         failures=[] if status == "published" else [asdict(MIA_FAILURE)],
+        files=part_records(run.tmp),
     ))
     final = run.commit()
     if latest:
@@ -86,6 +87,17 @@ def penguin_runs(tmp_path, penguins):
 
 
 # ---- resolution and the quarantine gate -------------------------------------------------
+
+
+def test_verify_checks_every_part_and_refuses_a_run_without_checksums(penguin_runs):
+    run_dir = penguin_runs / "penguins" / "20261102T000000Z-bbbbbb"
+    assert load("penguins", root=penguin_runs, verify=True).run_dir == run_dir
+    manifest = read_manifest(run_dir)
+    write_manifest(run_dir, manifest.model_copy(update={"files": {}}))  # as an older synthpipe wrote it
+    assert load("penguins", root=penguin_runs).run_dir == run_dir  # nothing recorded, nothing to compare
+    with pytest.raises(IntegrityError, match="no file checksums"):
+        load("penguins", root=penguin_runs, verify=True)
+
 
 
 def test_latest_is_the_run_latest_names(penguin_runs):

@@ -46,7 +46,7 @@ def test_broken_table_fails_naming_each_expectation(penguins, penguin_suite):
     bad = penguins.frame.copy()
     bad.loc[0, "species"] = "Emperor"  # unseen category
     bad.loc[1, "bill_length_mm"] = 500.0  # out of range
-    bad.loc[2, "flipper_length_mm"] = 190.5  # integer column with a fraction
+    bad.loc[2, "flipper_length_mm"] = 190.5  # whole-number column with a fraction
     bad.loc[3, "island"] = None  # null where the source has none
     bad = bad.drop(columns=["year"])  # missing column
     result = run(penguins, bad, penguin_suite)
@@ -54,7 +54,7 @@ def test_broken_table_fails_naming_each_expectation(penguins, penguin_suite):
     got = failed(result)
     assert ("species", "no category unseen in the source") in got
     assert ("bill_length_mm", "within the source's range") in got
-    assert ("__fraction__flipper_length_mm", "flipper_length_mm: integer values") in got
+    assert ("__grid__flipper_length_mm", "flipper_length_mm: on the source's grid (step 1)") in got
     assert ("island", "no nulls (the source has none)") in got
     assert ("table", "exactly the source's columns, in order") in got
     year = [f for f in failures("contract", result) if f.target == "year"]
@@ -62,8 +62,8 @@ def test_broken_table_fails_naming_each_expectation(penguins, penguin_suite):
     species = next(f for f in failures("contract", result) if f.target == "species")
     assert "'Emperor'" in species.observed and "1 of 344 rows" in species.observed
     # what passed before still passes: only the broken columns are named
-    assert {t for t, _ in got} == {"species", "bill_length_mm", "__fraction__flipper_length_mm", "island", "table",
-                                   "year", "__fraction__year"}
+    assert {t for t, _ in got} == {"species", "bill_length_mm", "__grid__flipper_length_mm", "island", "table",
+                                   "year"}
 
 
 def test_column_order_type_and_null_share(penguins, penguin_suite):
@@ -71,7 +71,9 @@ def test_column_order_type_and_null_share(penguins, penguin_suite):
     reordered = frame[list(reversed(frame.columns))]
     assert ("table", "exactly the source's columns, in order") in failed(run(penguins, reordered, penguin_suite))
     as_text = frame.assign(body_mass_g=frame["body_mass_g"].astype(str))
-    assert ("body_mass_g", "integer type") in failed(run(penguins, as_text, penguin_suite))
+    assert ("body_mass_g", "the source's dtype float64") in failed(run(penguins, as_text, penguin_suite))
+    as_int = frame.assign(year=frame["year"].astype("int32"))  # same values, another dtype
+    assert failed(run(penguins, as_int, penguin_suite)) == {("year", "the source's dtype int64")}
     # `sex` is 3.2% null in the source (limit 8.2%): ~23% nulls fail, ~6% pass
     many = frame.assign(sex=frame["sex"].mask(np.arange(len(frame)) % 5 == 0))
     assert ("sex", "null share at most 0.082") in failed(run(penguins, many, penguin_suite))

@@ -36,7 +36,8 @@ def test_round_trip_gives_back_the_source(penguins, encoder):
 def test_layout_puts_continuous_first_then_one_hot_spans(penguins, encoder):
     matrix = encoder.transform(penguins.frame)
     assert matrix.dtype == np.float32 and matrix.shape == (len(penguins), encoder.dim)
-    assert encoder.n_continuous == len(penguins.profile.of_kind("numeric", "integer", "datetime"))
+    # year (3 values) is a one-hot span: a small numeric support is modelled as classes
+    assert encoder.n_continuous == len(penguins.profile.of_kind("numeric", "integer", "datetime")) - 1
     starts = [start for start, _ in encoder.spans]
     assert starts[0] == encoder.n_continuous and encoder.spans[-1][1] == encoder.dim
     for (_, stop), (start, _) in zip(encoder.spans, encoder.spans[1:]):
@@ -45,16 +46,22 @@ def test_layout_puts_continuous_first_then_one_hot_spans(penguins, encoder):
         assert np.all(matrix[:, start:stop].sum(axis=1) == 1)  # exactly one hot
     sex = encoder.column_layout("sex")  # 2 categories + missing
     assert sex.has_missing and sex.span[1] - sex.span[0] == 3
-    assert encoder.column_layout("year").span is None  # no nulls, no missing channel
+    year = encoder.column_layout("year")
+    assert year.value is None and year.span[1] - year.span[0] == 3  # 2007-2009, no nulls: no missing class
+    assert encoder.column_layout("bill_depth_mm").span is not None  # continuous with nulls: [observed, missing]
     assert np.abs(matrix[:, : encoder.n_continuous]).max() < 5.3  # quantile-normal range
 
 
-def test_ties_at_the_extremes_are_spread_not_clipped(penguins, encoder):
-    """A third of the penguins are from 2007, the minimum year: dequantised, they cover a
-    band of the Gaussian instead of all sitting at its -5.2 clip."""
-    year = encoder.transform(penguins.frame)[:, encoder.column_layout("year").value]
-    assert (np.abs(year) > 5).sum() <= 2
-    assert 0.8 < year.std() < 1.2
+def test_ties_at_the_extremes_are_spread_not_clipped():
+    """A third of a column's rows are its minimum, 0: dequantised over the column's grid
+    step (3), they cover a band of the Gaussian instead of all sitting at its -5.2 clip."""
+    counts = np.random.default_rng(0).poisson(0.7, 2000) * 3
+    frame = pd.DataFrame({"n": np.concatenate([counts, np.arange(0, 3000, 3)]).astype("int64")})
+    profile = profile_table(frame)
+    assert profile.column("n").support is None and profile.column("n").step == 3.0
+    z = TableEncoder().fit(frame, profile).transform(frame)[:, 0]
+    assert (np.abs(z) > 5).sum() <= 2
+    assert 0.8 < z.std() < 1.2
 
 
 def test_nulls_come_back_where_they_were(penguins, encoder):
@@ -107,8 +114,10 @@ def test_category_index_accepts_values_and_their_string_form(encoder):
     assert encoder.category_index("species", "Gentoo") == start + 2
     with pytest.raises(ConditionError, match="never seen"):
         encoder.category_index("species", "Emperor")
-    with pytest.raises(ConditionError, match="integer"):
-        encoder.category_index("year", 2007)
+    year = encoder.column_layout("year").span[0]  # a discrete numeric column: values or text
+    assert encoder.category_index("year", 2008) == encoder.category_index("year", "2008") == year + 1
+    with pytest.raises(ConditionError, match="numeric"):
+        encoder.category_index("bill_length_mm", 40.0)
 
 
 def test_bad_input_is_refused(penguins, encoder):

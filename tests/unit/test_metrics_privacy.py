@@ -1,17 +1,24 @@
 """Privacy metrics on real records (digits pixels, penguins rows): the building blocks
-behave as their definitions say, and the bounds are the same for every modality."""
+behave as their definitions say. The calibration of the whole privacy suite on real
+data, both ways, is tests/integration/test_privacy_calibration.py."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.spatial.distance import cdist
 from sklearn.datasets import load_digits
 
-from validators.metrics import privacy
-from validators.metrics.privacy import dcr_share, exact_copy_rate, membership_auc, nearest, nndr, privacy_metrics
+from pipeline.core.data import TabularData, TimeSeriesData
+from pipeline.core.schema import profile_table
+from validators.metrics import neighbours
+from validators.metrics.leaks import column_leaks, high_cardinality_columns
+from validators.metrics.membership import membership_attack, tpr_at_fpr
+from validators.metrics.neighbours import nearest
+from validators.metrics.privacy import dcr_share, exact_copy_rate, near_copy_share, nndr, privacy_metrics
 from validators.metrics.representation import TabularEncoder
-from validators.thresholds import DEFAULTS
+from validators.thresholds import DEFAULTS, PRIVACY
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +28,7 @@ def pixels() -> np.ndarray:
 
 
 def test_chunked_nearest_neighbours_match_the_full_distance_matrix(pixels, monkeypatch):
-    monkeypatch.setattr(privacy, "QUERY_CHUNK", 7)  # many chunks, uneven last one
+    monkeypatch.setattr(neighbours, "QUERY_CHUNK", 7)  # many chunks, uneven last one
     ref, queries = pixels[:300], pixels[300:350]
     expected = np.sort(cdist(queries, ref), axis=1)[:, :2]
     np.testing.assert_allclose(nearest(ref, queries, k=2), expected, rtol=1e-5)
@@ -34,19 +41,34 @@ def test_copies_and_unseen_records_score_at_the_two_ends(pixels):
     assert dcr_share(train, holdout, copies) == 1.0
     assert 0.35 < dcr_share(train, holdout, unseen) < 0.65
     assert nndr(train, copies) == 0.0 and nndr(train, unseen) > 0.8
-    assert membership_auc(train[:200], holdout, copies) > 0.9
-    assert 0.4 < membership_auc(train[:200], holdout, unseen) < 0.6
+    d_hold = nearest(train, holdout)[:, 0]
+    assert near_copy_share(nearest(train, copies)[:, 0], d_hold) == 1.0
+    assert near_copy_share(nearest(train, unseen)[:, 0], d_hold) < 0.12  # chance: 0.05
 
 
-def test_near_copies_escape_the_copy_count_but_not_the_attack(pixels):
+def test_density_ratio_attack_finds_members_and_only_members(pixels):
+    train, holdout, unseen = pixels[:800], pixels[800:1000], pixels[1000:1400]
+    rng = lambda: np.random.default_rng(0)  # noqa: E731
+    leaked = membership_attack(train, holdout, train[:400], n_attack=200, rng=rng())
+    assert leaked["privacy.membership_auc"] > 0.7 and leaked["privacy.membership_tpr_at_1fpr"] > 0.4
+    clean = membership_attack(train, holdout, unseen, n_attack=200, rng=rng())
+    assert 0.4 < clean["privacy.membership_auc"] < 0.6 and clean["privacy.membership_tpr_at_1fpr"] < 0.06
+
+
+def test_tpr_at_low_fpr_reads_the_tail():
+    non_members = np.arange(100.0)  # the 99th percentile is 98.01
+    assert tpr_at_fpr(np.array([99.0, 200.0, 50.0, 10.0]), non_members) == 0.5
+    assert tpr_at_fpr(np.array([1.0, 2.0]), non_members) == 0.0
+
+
+def test_near_copies_escape_the_copy_count_but_not_the_attacks(pixels):
     """PITFALLS: distances can look fine while an attack succeeds; jittered copies are the case."""
     train, holdout = pixels[:800], pixels[800:1000]
     jittered = train + np.random.default_rng(0).normal(0, 0.01, train.shape).astype(np.float32)
     metrics = privacy_metrics(train, holdout, jittered)
     assert metrics["privacy.exact_copy_excess"] == 0.0
-    bounds = DEFAULTS["image"]
-    assert metrics["privacy.membership_auc"] > bounds["privacy.membership_auc"].max
-    assert metrics["privacy.dcr_share"] > bounds["privacy.dcr_share"].max
+    for name in ("privacy.membership_auc", "privacy.membership_tpr_at_1fpr", "privacy.near_copy_share"):
+        assert metrics[name] > PRIVACY[name].max, name
 
 
 def test_natural_repeats_are_not_counted_as_leaks(penguins):
@@ -59,6 +81,35 @@ def test_natural_repeats_are_not_counted_as_leaks(penguins):
     assert metrics["privacy.exact_copy_excess"] == 0.0
 
 
-def test_privacy_bounds_are_shared_by_every_modality():
-    names = [{k: v for k, v in bounds.items() if k.startswith("privacy.")} for bounds in DEFAULTS.values()]
-    assert names[0] and all(n == names[0] for n in names)
+def test_high_cardinality_columns_are_found_from_the_source(penguins):
+    frame = penguins.frame.assign(tag=[f"t{i}" for i in range(len(penguins.frame))],
+                                  seen=pd.date_range("2020-01-01", periods=len(penguins.frame), freq="h"))
+    data = TabularData(frame=frame, profile=profile_table(frame))
+    # ids and exact timestamps yes; categories, years and continuous measurements no
+    assert high_cardinality_columns(data) == ["tag", "seen"]
+
+
+def test_codes_shared_by_train_and_holdout_are_not_leaks():
+    """Tail numbers recur across records: reuse at the holdout's own rate is no leak."""
+    rng = np.random.default_rng(0)
+    codes = [f"N{i:03d}" for i in range(200)]
+    frame = pd.DataFrame({"code": rng.choice(codes, 300), "x": rng.normal(size=300)})
+    data = TabularData(frame=frame, profile=profile_table(frame))
+    train, holdout, synthetic = data.take(np.arange(150)), data.take(np.arange(150, 225)), data.take(np.arange(225, 300))
+    assert high_cardinality_columns(data) == ["code"]
+    assert abs(column_leaks(data, train, holdout, synthetic)["code"]) < 0.15
+    copied = synthetic.with_frame(synthetic.frame.assign(code=train.frame["code"].to_numpy()[:75]))
+    assert column_leaks(data, train, holdout, copied)["code"] > 0.4
+
+
+def test_series_keys_and_calendar_are_not_leaks(timeseries_source):
+    """Generators make fresh entity keys and reuse the source's calendar: neither is checked."""
+    assert isinstance(timeseries_source, TimeSeriesData)
+    assert not {timeseries_source.entity, timeseries_source.time} & set(high_cardinality_columns(timeseries_source))
+
+
+def test_attribute_attacks_apply_to_tables_and_series_not_images():
+    names = {m: {k for k in b if k.startswith("privacy.")} for m, b in DEFAULTS.items()}
+    assert set(PRIVACY) == names["image"]
+    assert names["tabular"] == names["timeseries"] > names["image"]
+    assert "privacy.column_leak_excess" in names["tabular"] and "privacy.inference_risk_ci_low" in names["tabular"]

@@ -81,3 +81,55 @@ def test_image_report_shows_image_grid(tmp_path, digits):
     assert_self_contained(page)
     assert "Real (left) vs synthetic (right) images" in page and page.count("data:image/png;base64,") == 1
     assert "decodable PNG bytes" in page  # contract rows for images are listed
+
+
+def test_privacy_section_shows_intervals_and_distance_histogram(tmp_path, penguins):
+    from pipeline.split import split_source
+
+    train, holdout = split_source(penguins, 0.2, seed=0)
+    run_dir = write_part(tmp_path / "run", pa.Table.from_pandas(train.frame, preserve_index=False))
+    metrics = {**METRICS, "privacy.membership_tpr_at_1fpr": 0.41, "privacy.membership_tpr_at_1fpr_ci_low": 0.33,
+               "privacy.membership_tpr_at_1fpr_ci_high": 0.49}
+    validate_run(run_dir, source=penguins, train=train, holdout=holdout, bounds=BOUNDS, metrics=metrics)
+    page = write_report(run_dir, source=penguins, train=train, holdout=holdout).read_text()
+    privacy = page[page.index("<h2>Privacy</h2>"): page.index("<h2>Metrics and thresholds</h2>")]
+    assert "membership_tpr_at_1fpr" in privacy and "0.33 – 0.49" in privacy
+    assert "_ci_low" not in page  # an interval is shown with its metric, not as a metric of its own
+    assert "dcr_share" in privacy and "≥ 0.3 ≤ 0.7" in privacy and "✗ fail" in privacy
+    assert "closest training record" in privacy and privacy.count("data:image/png;base64,") == 1
+    assert page.count("data:image/png;base64,") == 3  # + marginals and correlations
+
+
+def test_closest_record_distances_put_copies_at_zero_and_holdout_apart(penguins):
+    from pipeline.split import split_source
+    from validators.metrics.representation import fit_vectors
+    from validators.plots import closest_record_distances
+
+    train, holdout = split_source(penguins, 0.2, seed=0)
+    d = closest_record_distances(*fit_vectors(train, holdout, train))
+    train_d, holdout_d, synthetic_d = d.values()
+    assert np.all(synthetic_d < 1e-5)  # copies sit on their training record (float32 rounding)
+    assert np.median(holdout_d) > 0.1 and np.median(train_d) > 0.1  # real records have no twin
+
+
+def test_wide_table_caps_heatmap_and_marginals(penguins):
+    import base64
+    import io
+
+    import pandas as pd
+    from PIL import Image
+
+    from pipeline.core.schema import profile_table
+    from validators.plots import MAX_HEATMAP, MAX_PANELS, correlation_difference, marginal_columns
+
+    rng = np.random.default_rng(0)
+    numeric = penguins.frame.select_dtypes("number").dropna().reset_index(drop=True)
+    wide = pd.concat({f"{c}_{k}": numeric[c] + rng.normal(0, numeric[c].std() * 0.1, len(numeric))
+                      for k in range(75) for c in numeric.columns}, axis=1)  # 300 columns
+    synthetic = wide.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    synthetic["bill_length_mm_7"] = synthetic["bill_length_mm_7"] + 30  # one marginal far off
+    profile = profile_table(wide)
+    shown = [c.name for c in marginal_columns(wide, synthetic, profile)]
+    assert len(shown) == MAX_PANELS and "bill_length_mm_7" in shown
+    png = Image.open(io.BytesIO(base64.b64decode(correlation_difference(wide, synthetic, profile))))
+    assert max(png.size) < 90 * (1.2 + 0.45 * MAX_HEATMAP + 3)  # pixels at 90 dpi: capped, not 137 inches

@@ -13,9 +13,14 @@ def test_penguins_kinds(penguins):
     kinds = {c.name: c.kind for c in penguins.profile.columns}
     assert kinds == {
         "species": "categorical", "island": "categorical", "bill_length_mm": "numeric",
-        "bill_depth_mm": "numeric", "flipper_length_mm": "integer", "body_mass_g": "integer",
+        "bill_depth_mm": "numeric", "flipper_length_mm": "numeric", "body_mass_g": "numeric",
         "sex": "categorical", "year": "integer",
     }
+    # whole numbers with gaps are read from CSV as float64: they stay float64, on a grid of 1 (25 g)
+    flipper, mass = penguins.profile.column("flipper_length_mm"), penguins.profile.column("body_mass_g")
+    assert (flipper.dtype, flipper.decimals, flipper.step) == ("float64", 0, 1.0)
+    assert mass.step == 25.0
+    assert penguins.profile.column("year").support == [2007.0, 2008.0, 2009.0]
     bill = penguins.profile.column("bill_length_mm")
     assert bill.decimals == 1 and 0 < bill.null_fraction < 0.01
     assert penguins.profile.column("species").categories == ["Adelie", "Chinstrap", "Gentoo"]
@@ -30,9 +35,10 @@ def test_boolean_datetime_and_parquet_roundtrip(tmp_path):
     frame.to_parquet(tmp_path / "t.parquet")
     frame.to_csv(tmp_path / "t.csv", index=False)
     for path in (tmp_path / "t.parquet", tmp_path / "t.csv"):
-        kinds = {c.name: c.kind for c in profile_table(read_table(path)).columns}
-        assert kinds["when"] == "datetime" and kinds["n"] == "integer"
-    assert profile_table(read_table(tmp_path / "t.parquet")).column("flag").kind == "boolean"
+        table = read_table(path)
+        kinds = {c.name: c.kind for c in profile_table(table).columns}
+        assert kinds == {"flag": "boolean", "when": "datetime", "n": "integer"}
+        assert str(table["flag"].dtype) == ("object" if path.suffix == ".parquet" else "boolean")  # CSV: nullable
 
 
 def test_conform_restores_dtypes(penguins):
@@ -40,7 +46,8 @@ def test_conform_restores_dtypes(penguins):
     wild["flipper_length_mm"] = wild["flipper_length_mm"] + 0.4  # a generator's float output
     wild["bill_length_mm"] = wild["bill_length_mm"] + 0.0123
     out = conform(wild, penguins.profile)
-    assert str(out["flipper_length_mm"].dtype) == "Int64"
+    assert out.dtypes.to_dict() == penguins.frame.dtypes.to_dict()
+    assert (out["flipper_length_mm"].dropna() % 1 == 0).all() and (out["body_mass_g"].dropna() % 25 == 0).all()
     assert np.allclose(out["bill_length_mm"].dropna() * 10, (out["bill_length_mm"].dropna() * 10).round())
 
 

@@ -87,3 +87,10 @@ def test_the_spec_checks_families_against_the_names_it_is_given():
     assert parse_spec(BASE, generators={"tabular/copula"}).generator_name == "tabular/copula"
     with pytest.raises(SpecError, match="allowed: diffusion"):
         parse_spec(BASE, generators={"tabular/diffusion", "image/gan"})
+
+
+def test_column_kinds_override_the_profile_and_unknown_kinds_are_refused():
+    spec = parse_job(_with(source__columns={"year": "categorical", "rowid": "id"}))
+    assert spec.source.columns == {"year": "categorical", "rowid": "id"}
+    with pytest.raises(SpecError, match="source.columns.year"):
+        parse_job(_with(source__columns={"year": "ordinal"}))

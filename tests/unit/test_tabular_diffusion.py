@@ -93,6 +93,14 @@ def test_a_chunk_drawn_alone_equals_the_same_chunk_of_a_request(fitted):
     pd.testing.assert_frame_equal(model.sample_chunk(chunk), whole[2])
 
 
+def test_fit_is_seeded_and_leaves_the_global_rng_alone(penguins):
+    state = torch.get_rng_state()
+    a = TabularDiffusionGenerator(device="cpu", epochs=2, hidden=16, depth=1).fit(penguins)
+    b = TabularDiffusionGenerator(device="cpu", epochs=2, hidden=16, depth=1).fit(penguins)
+    assert torch.equal(torch.get_rng_state(), state)
+    pd.testing.assert_frame_equal(next(a.sample(50, seed=1)), next(b.sample(50, seed=1)))
+
+
 def test_save_load_round_trip_gives_identical_samples(fitted, tmp_path):
     model, _ = fitted
     model.save(tmp_path / "model")

@@ -6,11 +6,13 @@ import pytest
 
 from pipeline.core.errors import SpecError
 from validators.metrics import compute_metrics
-from validators.thresholds import DEFAULTS, Bound, failing, thresholds_for
+from validators.gate import metric_failures
+from validators.thresholds import DEFAULTS, REPORTED_PRIVACY, Bound, thresholds_for
 
 # Reported for context, deliberately not gated: raw rates whose meaning depends on the
-# data (their gated forms are exact_copy_excess, nndr_vs_holdout, predictive_ratio).
-REPORT_ONLY = {"privacy.exact_copy_rate", "privacy.nndr", "fidelity.predictive_mae", "fidelity.density"}
+# data, distances (sanity checks beside the attacks), anonymeter's point risks and upper
+# CI bounds (the gate reads the lower bound).
+REPORT_ONLY = {*REPORTED_PRIVACY, "fidelity.predictive_mae", "fidelity.density"}
 
 
 @pytest.mark.parametrize("modality", ["tabular", "timeseries", "image"])
@@ -32,9 +34,9 @@ def test_tabular_metric_names_match_the_bounds(penguins):
 
 
 def test_overrides_replace_the_set_side_or_both():
-    bounds = thresholds_for("tabular", {"fidelity.detection_auc": 0.8, "privacy.nndr_vs_holdout": {"min": 0.5}})
+    bounds = thresholds_for("tabular", {"fidelity.detection_auc": 0.8, "privacy.membership_auc": {"min": 0.1}})
     assert bounds["fidelity.detection_auc"] == Bound(None, 0.8, "job override")
-    assert bounds["privacy.nndr_vs_holdout"].min == 0.5
+    assert bounds["privacy.membership_auc"] == Bound(0.1, 0.65, "job override")
     assert DEFAULTS["tabular"]["fidelity.detection_auc"].max == 0.7  # defaults untouched
     with pytest.raises(SpecError, match="unknown metric"):
         thresholds_for("image", {"fidelity.detection_auc": 0.8})
@@ -42,7 +44,19 @@ def test_overrides_replace_the_set_side_or_both():
         thresholds_for("tabular", {"fidelity.detection_auc": {"upper": 1}})
 
 
-def test_failing_reports_each_side_and_skips_missing_metrics():
-    bounds = {"a.x": Bound(0.5, None, "low"), "a.y": Bound(None, 0.5, "high"), "a.z": Bound(0.0, 1.0, "both")}
-    assert failing({"a.x": 0.4, "a.y": 0.6}, bounds) == {"a.x": "value 0.4 < min 0.5", "a.y": "value 0.6 > max 0.5"}
-    assert failing({"a.x": 0.5, "a.y": 0.5, "a.z": 1.0}, bounds) == {}
+def test_the_gate_judges_each_side_and_fails_a_missing_metric():
+    bounds = {"privacy.x": Bound(0.5, None, "low"), "privacy.y": Bound(None, 0.5, "high"),
+              "privacy.z": Bound(0.0, 1.0, "both")}
+    bad = {f.target: f for f in metric_failures({"privacy.x": 0.4, "privacy.y": 0.6}, bounds, ("privacy",))}
+    assert set(bad) == {"privacy.x", "privacy.y", "privacy.z"}  # z was not computed: it fails too
+    assert "0.4" in bad["privacy.x"].observed and bad["privacy.y"].why == "high"
+    assert metric_failures({"privacy.x": 0.5, "privacy.y": 0.5, "privacy.z": 1.0}, bounds, ("privacy",)) == []
+    # a suite with no bound at all fails rather than passing vacuously
+    assert [f.check for f in metric_failures({"privacy.x": 0.5}, bounds, ("fidelity",))] == ["no threshold defined"]
+
+
+def test_every_gated_privacy_bound_cites_the_calibration():
+    for bounds in DEFAULTS.values():
+        for name, b in bounds.items():
+            if name.startswith("privacy.") and name != "privacy.exact_copy_excess":
+                assert "pass" in b.why and "fail" in b.why, (name, b.why)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import replace
 
 from pipeline.core.data import ImageData, SourceData, TabularData, TimeSeriesData
 from pipeline.core.errors import BadInputError
-from validators.metrics.privacy import privacy_metrics
-from validators.metrics.representation import fit_vectors
 from pipeline.core.threads import limited_threads
+from validators.metrics.privacy import all_privacy_metrics
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,16 @@ def _check(source: SourceData, train: SourceData, holdout: SourceData, synthetic
         raise BadInputError("synthetic images must have the source's size and channels: resize them first")
 
 
+def _without_ids(data: SourceData) -> SourceData:
+    """A table without its id columns: fresh ids share nothing with real ones by design
+    (the contract checks them), so they have no distribution to compare or leak."""
+    if not isinstance(data, TabularData) or not data.profile.of_kind("id"):
+        return data
+    ids = [c.name for c in data.profile.of_kind("id")]
+    profile = data.profile.model_copy(update={"columns": [c for c in data.profile.columns if c.kind != "id"]})
+    return replace(data, frame=data.frame.drop(columns=ids), profile=profile)
+
+
 def compute_metrics(
     source: SourceData,
     train: SourceData,
@@ -69,12 +79,15 @@ def compute_metrics(
 
     `source` is the whole source (its profile), `train` / `holdout` the split the
     generator was fitted on / kept away from. Fidelity compares synthetic with train;
-    privacy measures synthetic against train with the holdout as the no-leak yardstick.
+    privacy attacks train through the synthetic data with the holdout as the no-leak
+    yardstick, on encoded records and, for column leaks and anonymeter, on the frames
+    with the source's profile (validators/metrics/privacy.py lists what runs where).
     Same inputs and seed, same numbers."""
     _check(source, train, holdout, synthetic, target)
+    source, train, holdout, synthetic = (_without_ids(d) for d in (source, train, holdout, synthetic))
     with limited_threads():
         metrics = _fidelity(source, train, holdout, synthetic, target, seed)
-        metrics.update(privacy_metrics(*fit_vectors(train, holdout, synthetic), seed=seed))
+        metrics.update(all_privacy_metrics(source, train, holdout, synthetic, seed=seed))
     out = {}
     for name, value in metrics.items():
         value = float(value)

@@ -1,41 +1,40 @@
-"""Privacy metrics on record vectors (see `representation.py`): does the synthetic data
-give away the training records?
+"""Privacy metrics: does the synthetic data give away the training records?
 
-Four views, because each alone can be fooled (PITFALLS): exact copies, where synthetic
-records sit between train and holdout (DCR share), how uniquely close they are to one
-training record (NNDR), and a membership-inference attack that uses the synthetic data
-to tell training records from holdout records. The holdout is the yardstick: it is real
-data the generator never saw, so a generator that leaks nothing treats it like train.
+The gate rests on attacks; DCR and NNDR are reported beside them as sanity checks (a
+distance check alone can pass while an attack succeeds: the "DCR delusion",
+arXiv 2505.01524). The holdout is the yardstick throughout: real data the generator
+never saw, so a generator that leaks nothing treats it like train.
 
-Nearest neighbours use scikit-learn's `NearestNeighbors` queried in chunks: memory stays
-O(chunk x reference), never records x records."""
+| metric (privacy.*)                 | what it is                                        | tabular | timeseries          | image |
+|------------------------------------|---------------------------------------------------|---------|---------------------|-------|
+| membership_auc, _tpr_at_1fpr       | density-ratio attack (membership.py)              | rows    | sequences           | images |
+| singling_out/linkability/inference_risk (+ _ci_low/_ci_high) | anonymeter, holdout as control (anonymity.py) | rows | sequences flattened | no: pixels are no attributes |
+| column_leak_excess                 | real high-cardinality values reused (leaks.py)    | columns | static + feature columns | no: no columns |
+| near_copy_share                    | records closer to train than holdout ever gets    | rows    | sequences (replayed paths) | images |
+| exact_copy_excess, exact_copy_rate | identical encoded records                         | rows    | sequences           | images |
+| dcr_share, nndr, nndr_vs_holdout   | distance to closest record, train vs holdout      | rows    | sequences           | images |
+
+Vectors come from `representation.fit_vectors`; record attacks and distances sample at
+most the sizes below so 100k records x 20 columns stay within the validation budget
+(bench/validation.py)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
-from sklearn.neighbors import NearestNeighbors
 
+from pipeline.core.data import ImageData, SourceData, TimeSeriesData
 from pipeline.core.threads import limited_threads
+from validators.metrics.membership import membership_attack
+from validators.metrics.neighbours import nearest, sample_rows
 
-QUERY_CHUNK = 4096  # query rows per kneighbors call: bounds the distance block in memory
-MAX_QUERIES = 10_000  # synthetic records scored by DCR / NNDR: standard error of a share < 0.005
+MAX_QUERIES = 10_000  # synthetic records scored by DCR / NNDR / near copies: standard error of a share < 0.005
 MAX_REFERENCE = 50_000  # train / holdout / synthetic records a query is compared against
-MAX_ATTACK = 5_000  # members and non-members each in the membership-inference attack
+MAX_ATTACK = 5_000  # members and non-members each in the membership-inference attack: AUC standard error < 0.006
 COPY_TOL = 1e-6  # distance below which two encoded records count as the same record
-
-
-def sample_rows(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """At most `n` rows of `x`, drawn without replacement."""
-    return x if len(x) <= n else x[rng.choice(len(x), n, replace=False)]
-
-
-def nearest(reference: np.ndarray, queries: np.ndarray, k: int = 1) -> np.ndarray:
-    """(len(queries), k) Euclidean distances to the k nearest reference rows, ascending."""
-    nn = NearestNeighbors(n_neighbors=k).fit(reference)
-    blocks = [nn.kneighbors(queries[i : i + QUERY_CHUNK])[0] for i in range(0, len(queries), QUERY_CHUNK)]
-    return np.concatenate(blocks) if blocks else np.empty((0, k))
+NEAR_QUANTILE = 0.05  # a synthetic record nearer to train than 95 % of holdout records are is a near copy
 
 
 def row_hashes(x: np.ndarray) -> np.ndarray:
@@ -86,37 +85,76 @@ def _nndr(d: np.ndarray) -> float:
     return float(np.mean(np.where(d[:, 0] <= COPY_TOL, 0.0, ratio)))
 
 
-def membership_auc(members: np.ndarray, non_members: np.ndarray, synthetic: np.ndarray) -> float:
-    """ROC AUC of the attack "a record closer to the synthetic data is a training member".
-
-    0.5: the synthetic data tells an attacker nothing about who was trained on; 1.0:
-    every training record has a synthetic twin."""
-    d = nearest(synthetic, np.concatenate([members, non_members]))[:, 0]
-    labels = np.r_[np.ones(len(members)), np.zeros(len(non_members))]
-    return float(roc_auc_score(labels, -d))
+def near_copy_share(d_synthetic: np.ndarray, d_holdout: np.ndarray) -> float:
+    """Share of synthetic records closer to their nearest training record than the
+    NEAR_QUANTILE of holdout records are to theirs. A record the generator made up is
+    no closer to train than unseen real data, so chance is NEAR_QUANTILE (0.05); a
+    replayed sequence or a lightly perturbed copy sits far below every holdout distance
+    and scores ~1. Catches what the share-based DCR dilutes: a few records, or whole
+    sequences, traced from the training data."""
+    cut = np.quantile(d_holdout, NEAR_QUANTILE)
+    return float(np.mean(d_synthetic < cut))
 
 
 @limited_threads()
 def privacy_metrics(train: np.ndarray, holdout: np.ndarray, synthetic: np.ndarray, *, seed: int = 0) -> dict[str, float]:
-    """All privacy metrics on encoded records (rows = records). Samples: DCR / NNDR score at
-    most MAX_QUERIES synthetic records against at most MAX_REFERENCE train and holdout
-    records; the attack uses MAX_ATTACK members and as many non-members against at most
-    MAX_REFERENCE synthetic records; exact copies are checked against all of train."""
+    """The record-level metrics on encoded records (rows = records), every modality.
+    DCR / NNDR / near copies score at most MAX_QUERIES synthetic records against at most
+    MAX_REFERENCE train and holdout records; the attack uses MAX_ATTACK members and as
+    many non-members against at most MAX_REFERENCE synthetic and holdout records; exact
+    copies are checked against all of train."""
     rng = np.random.default_rng(seed)
     queries = sample_rows(synthetic, MAX_QUERIES, rng)
     train_ref, hold_ref = sample_rows(train, MAX_REFERENCE, rng), sample_rows(holdout, MAX_REFERENCE, rng)
-    n_attack = min(len(train), len(holdout), MAX_ATTACK)
-    members, non_members = sample_rows(train, n_attack, rng), sample_rows(holdout, n_attack, rng)
     train_hashes = row_hashes(train)  # hashed once for both copy rates
     copies, natural = _copy_rate(train_hashes, synthetic), _copy_rate(train_hashes, holdout)
-    # the queries' two nearest training records serve NNDR, and the first of them DCR
+    # the queries' two nearest training records serve NNDR, and the first of them DCR and near copies
     d_train = nearest(train_ref, queries, k=2)
-    syn_nndr, hold_nndr = _nndr(d_train), nndr(train_ref, sample_rows(holdout, MAX_QUERIES, rng))
+    d_hold_train = nearest(train_ref, sample_rows(holdout, MAX_QUERIES, rng), k=2)
+    syn_nndr, hold_nndr = _nndr(d_train), _nndr(d_hold_train)
+    attack = membership_attack(train_ref, hold_ref, sample_rows(synthetic, MAX_REFERENCE, rng), n_attack=MAX_ATTACK,
+                               rng=rng)
     return {
         "privacy.exact_copy_rate": copies,
         "privacy.exact_copy_excess": max(0.0, copies - natural),
         "privacy.dcr_share": _dcr_share(d_train[:, 0], nearest(hold_ref, queries)[:, 0], len(train_ref), len(hold_ref)),
         "privacy.nndr": syn_nndr,
         "privacy.nndr_vs_holdout": syn_nndr / hold_nndr if hold_nndr > 0 else float("nan"),
-        "privacy.membership_auc": membership_auc(members, non_members, sample_rows(synthetic, MAX_REFERENCE, rng)),
+        "privacy.near_copy_share": near_copy_share(d_train[:, 0], d_hold_train[:, 0]),
+        **attack,
     }
+
+
+def _without(data: SourceData, columns: list[str]) -> SourceData:
+    """`data` without `columns`. High-cardinality columns are left out of the record
+    vectors: one-hot over unique IDs puts every unseen record at the same spot and drowns
+    the other columns (distances then say "closer to the holdout" for fresh IDs); their
+    reuse is judged exactly by the column-leak check instead."""
+    if not columns:
+        return data
+    drop = set(columns)
+    profile = data.profile.model_copy(update={"columns": [c for c in data.profile.columns if c.name not in drop]})
+    changes = {"frame": data.frame.drop(columns=list(drop)), "profile": profile}
+    if isinstance(data, TimeSeriesData):
+        changes |= {"static": [c for c in data.static if c not in drop], "features": [c for c in data.features if c not in drop]}
+    return replace(data, **changes)
+
+
+def all_privacy_metrics(
+    source: SourceData, train: SourceData, holdout: SourceData, synthetic: SourceData, *, seed: int = 0
+) -> dict[str, float]:
+    """Every privacy metric that applies to the modality (table in the module docstring):
+    record-level metrics on encoded vectors, then, for tables and series, the column
+    leaks and anonymeter's attacks on the records themselves."""
+    from validators.metrics.representation import fit_vectors
+
+    if isinstance(source, ImageData):
+        return privacy_metrics(*fit_vectors(train, holdout, synthetic), seed=seed)
+    from validators.metrics.anonymity import anonymeter_risks
+    from validators.metrics.leaks import column_leak_excess, high_cardinality_columns
+
+    leaky = high_cardinality_columns(source)
+    metrics = privacy_metrics(*fit_vectors(*(_without(d, leaky) for d in (train, holdout, synthetic))), seed=seed)
+    metrics["privacy.column_leak_excess"] = column_leak_excess(source, train, holdout, synthetic)
+    metrics.update(anonymeter_risks(source, train, holdout, synthetic, seed=seed))
+    return metrics

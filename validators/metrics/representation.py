@@ -1,9 +1,10 @@
 """Records -> fixed-length float vectors, the space the privacy distances live in.
 
-Every encoder is fitted on the training split only, so a synthetic record is measured
-with the same ruler as the real ones: numerics imputed (with a missing indicator) and
+Table and series encoders are fitted on the training split, so a synthetic record is
+measured with the same ruler as the real ones: numerics imputed (with a missing indicator) and
 standardised, categories one-hot scaled by 1/sqrt(2) so one differing category adds
-exactly 1 to the squared distance, like one standard deviation of a number."""
+exactly 1 to the squared distance, like one standard deviation of a number. Images are
+posed and projected with what train and holdout give alike (`ImageEncoder`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from sklearn.compose import ColumnTransformer
+from sklearn.decomposition import PCA
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
@@ -23,6 +25,9 @@ NUMERIC_KINDS = ("numeric", "integer", "datetime")
 CATEGORICAL_KINDS = ("categorical", "boolean")
 SERIES_STEPS = 16  # every sequence is resampled to this many steps: 16 keeps shape, not noise
 IMAGE_SIDE = 32  # larger images are area-averaged to at most 32 x 32 before distances
+IMAGE_COMPONENTS = 64  # principal components kept: >= 95 % of the pixel variance of digits and photo patches
+POSE_BLUR = 3.0  # pixels: the pose reference is a smooth blob, so alignment follows where the content is
+IMAGE_CHUNK = 4096  # images posed and projected at once
 
 
 def numeric_values(series: pd.Series) -> np.ndarray:
@@ -112,21 +117,80 @@ class SeriesEncoder:
         return np.ascontiguousarray(np.concatenate(parts, axis=1), dtype=np.float32)
 
 
-def image_vectors(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, H, W, C) -> float32 pixels in [0, 1], area-averaged to at most IMAGE_SIDE."""
+def _pixels(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, C) -> float (N, C, H, W) in [0, 1], area-averaged to at most IMAGE_SIDE."""
     x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
     h, w = x.shape[-2:]
     if max(h, w) > IMAGE_SIDE:
         x = F.adaptive_avg_pool2d(x, (min(h, IMAGE_SIDE), min(w, IMAGE_SIDE)))
-    return np.ascontiguousarray(x.flatten(1).numpy(), dtype=np.float32)
+    return x
 
 
-def fit_vectors(train: SourceData, *others: SourceData) -> list[np.ndarray]:
-    """Encode `train` and every other dataset of the same modality with an encoder fitted
-    on `train` alone. Returns one (records, dims) float32 array per dataset."""
-    datasets = (train, *others)
+def _blurred(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(C, H, W) smoothed by a separable Gaussian (edges replicated)."""
+    r = max(1, int(np.ceil(2 * sigma)))
+    k = torch.exp(-torch.arange(-r, r + 1).float() ** 2 / (2 * sigma**2))
+    x = image[:, None]  # (C, 1, H, W): each channel on its own
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), (k / k.sum()).view(1, 1, 1, -1))
+    x = F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), (k / k.sum()).view(1, 1, -1, 1))
+    return x[:, 0]
+
+
+def canonical_pose(x: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Each image (N, C, H, W) flipped (none, horizontal, vertical, both) and shifted
+    (circularly, by any whole number of pixels) into the pose that best matches
+    `reference` (C, H, W). A flipped or shifted copy has the same orbit as its original,
+    so it lands on the same canonical image: such a copy is still a copy."""
+    n, _, h, w = x.shape
+    ref = torch.fft.fft2(reference.sum(0)).conj()
+    best_score = torch.full((n,), -torch.inf)
+    best_shift = torch.zeros(n, dtype=torch.long)
+    best = x
+    for flipped in (x, x.flip(-1), x.flip(-2), x.flip(-2, -1)):
+        corr = torch.fft.ifft2(torch.fft.fft2(flipped.sum(1)) * ref).real.flatten(1)  # corr[s]: x rolled by -s . ref
+        score, shift = corr.max(1)
+        better = score > best_score + 1e-6  # ties keep the earlier pose: deterministic
+        best_score = torch.where(better, score, best_score)
+        best_shift = torch.where(better, shift, best_shift)
+        best = torch.where(better[:, None, None, None], flipped, best)
+    rows = (torch.arange(h)[None, :] + (best_shift // w)[:, None]) % h  # (N, H)
+    cols = (torch.arange(w)[None, :] + (best_shift % w)[:, None]) % w  # (N, W)
+    gathered = best.gather(2, rows[:, None, :, None].expand(-1, best.shape[1], -1, w))
+    return gathered.gather(3, cols[:, None, None, :].expand(-1, best.shape[1], h, -1))
+
+
+class ImageEncoder:
+    """Images in a fixed pose (`canonical_pose`), projected on the principal components
+    of train and holdout pooled. Nothing is learned from train alone, so train and
+    holdout are measured alike: a feature space trained on the training images makes
+    anything look "closer to train" (pure noise scored dcr_share 0.86-0.95 in the
+    features of a CNN trained on them). Pixel distances without the pose let a flipped
+    or one-pixel-shifted training image pass as unseen."""
+
+    def fit(self, *datasets: ImageData) -> ImageEncoder:
+        pooled = torch.cat([_pixels(d.images) for d in datasets])
+        self.reference_ = _blurred(pooled.mean(0), POSE_BLUR)
+        flat = canonical_pose(pooled, self.reference_).flatten(1).numpy()
+        self.pca_ = PCA(n_components=min(IMAGE_COMPONENTS, *flat.shape), random_state=0).fit(flat)
+        return self
+
+    def transform(self, data: ImageData) -> np.ndarray:
+        out = []
+        for i in range(0, len(data), IMAGE_CHUNK):
+            flat = canonical_pose(_pixels(data.images[i : i + IMAGE_CHUNK]), self.reference_).flatten(1).numpy()
+            out.append(self.pca_.transform(flat))
+        return np.ascontiguousarray(np.concatenate(out), dtype=np.float32)
+
+
+def fit_vectors(train: SourceData, holdout: SourceData, *others: SourceData) -> list[np.ndarray]:
+    """Encode `train`, `holdout` and every other dataset of the same modality with one
+    encoder: fitted on `train` for tables and series (a standardisation), on train and
+    holdout pooled for images (`ImageEncoder`). Returns one (records, dims) float32
+    array per dataset, in the order given."""
+    datasets = (train, holdout, *others)
     if isinstance(train, ImageData):
-        return [image_vectors(d.images) for d in datasets]
+        enc = ImageEncoder().fit(train, holdout)
+        return [enc.transform(d) for d in datasets]
     if isinstance(train, TimeSeriesData):
         enc = SeriesEncoder(train).fit(train)
         return [enc.transform(d) for d in datasets]

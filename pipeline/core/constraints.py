@@ -1,0 +1,195 @@
+"""Constraints declared in the job spec, held in every output row.
+
+The set follows SDV's (`Inequality`, `Range`, `FixedCombinations`, and a linear formula
+as SDV's custom constraints allow), written as short text in `source.constraints`:
+
+    checkout > checkin            inequality (also >=)
+    0 <= age <= 120               range (either bound may be left out: age >= 18)
+    charge = minutes * 0.17       formula: a linear relation, `+ c` allowed
+    (city, country)               fixed combinations: only pairs the source has
+
+SDV enforces constraints inside its own synthesizers, and synthpipe imports SDV only
+in its SDV-backed generators, so the repairs are done here, for every generator, by
+`conform`: a formula is computed from its inputs, a range clips, an inequality swaps
+the two values of a row that breaks it (a tie steps the larger one up), a combination
+the source never has takes the source's most common one for its first column's value.
+`holds` is the check the contract suite runs on every output row.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from pipeline.core.errors import SourceError
+
+_NAME = r"[A-Za-z_][\w.]*"
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_PATTERNS = [
+    ("range", re.compile(rf"^\s*(?:({_NUM})\s*<=\s*)?({_NAME})\s*(?:<=\s*({_NUM}))?\s*$")),
+    ("range_min", re.compile(rf"^\s*({_NAME})\s*>=\s*({_NUM})\s*$")),
+    ("inequality", re.compile(rf"^\s*({_NAME})\s*(>=|>)\s*({_NAME})\s*$")),
+    ("formula", re.compile(rf"^\s*({_NAME})\s*=\s*({_NAME})\s*\*\s*({_NUM})\s*(?:([-+])\s*({_NUM}))?\s*$")),
+    ("fixed", re.compile(rf"^\s*\(\s*({_NAME}(?:\s*,\s*{_NAME})+)\s*\)\s*$")),
+]
+# A formula holds when the output is within this relative distance of it (the column's
+# own rounding of the computed value stays far below).
+FORMULA_TOLERANCE = 0.01
+
+
+class Constraint(BaseModel):
+    """One parsed constraint; `text` is what the user wrote, used in every message."""
+
+    text: str
+    kind: Literal["inequality", "range", "formula", "fixed"]
+    columns: list[str]
+    strict: bool = False  # inequality: > rather than >=
+    low: float | None = None  # range bounds
+    high: float | None = None
+    factor: float = 1.0  # formula: columns[0] = factor * columns[1] + offset
+    offset: float = 0.0
+    combinations: list[list[Any]] | None = None  # fixed: the source's, most common first
+
+
+def parse(text: str) -> Constraint:
+    """Read one constraint; the error names it and shows the accepted forms."""
+    for kind, pattern in _PATTERNS:
+        m = pattern.match(text)
+        if not m or (kind == "range" and m.group(1) is None and m.group(3) is None):
+            continue
+        if kind == "range":
+            low, high = (float(g) if g is not None else None for g in (m.group(1), m.group(3)))
+            return Constraint(text=text, kind="range", columns=[m.group(2)], low=low, high=high)
+        if kind == "range_min":
+            return Constraint(text=text, kind="range", columns=[m.group(1)], low=float(m.group(2)))
+        if kind == "inequality":
+            return Constraint(text=text, kind="inequality", columns=[m.group(1), m.group(3)], strict=m.group(2) == ">")
+        if kind == "formula":
+            sign = -1.0 if m.group(4) == "-" else 1.0
+            offset = sign * float(m.group(5)) if m.group(5) else 0.0
+            return Constraint(text=text, kind="formula", columns=[m.group(1), m.group(2)],
+                              factor=float(m.group(3)), offset=offset)
+        return Constraint(text=text, kind="fixed", columns=[c.strip() for c in m.group(1).split(",")])
+    raise ValueError(
+        f"cannot read constraint {text!r}; use 'a > b', 'a >= b', 'lo <= a <= hi', 'a >= lo', "
+        "'a = b * k' (+ c), or '(a, b)' for fixed combinations"
+    )
+
+
+def bind(constraint: Constraint, frame: pd.DataFrame) -> Constraint:
+    """Check a constraint against the source (its columns exist, it holds on every row)
+    and learn what its repair needs (the source's combinations)."""
+    missing = [c for c in constraint.columns if c not in frame.columns]
+    if missing:
+        raise SourceError(f"constraint {constraint.text!r} names column(s) {', '.join(map(repr, missing))} not in the source")
+    if constraint.kind == "fixed":
+        counts = frame[constraint.columns].dropna().value_counts()
+        combos = [[v.item() if isinstance(v, np.generic) else v for v in key] for key in counts.index]
+        constraint = constraint.model_copy(update={"combinations": combos})
+    broken = int((~holds(constraint, frame)).sum())
+    if broken:
+        raise SourceError(
+            f"constraint {constraint.text!r} fails on {broken} of {len(frame)} source rows: "
+            "a generator cannot learn a rule the source breaks; fix the data or the constraint"
+        )
+    return constraint
+
+
+def _numbers(s: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return pd.Series(s.to_numpy().view("int64").astype(float), index=s.index).where(s.notna())
+    return pd.to_numeric(s).astype(float)
+
+
+def holds(c: Constraint, frame: pd.DataFrame) -> np.ndarray:
+    """Per row: does it keep the constraint? Rows with a null in the constraint's
+    columns keep it (nulls are checked by the null-share expectations)."""
+    cols = [frame[name] for name in c.columns]
+    null = np.logical_or.reduce([s.isna().to_numpy() for s in cols])
+    if c.kind == "fixed":
+        seen = set(map(tuple, c.combinations or []))
+        ok = np.array([tuple(row) in seen for row in frame[c.columns].itertuples(index=False, name=None)])
+        return ok | null
+    x = _numbers(cols[0]).to_numpy()
+    if c.kind == "range":
+        ok = (x >= (c.low if c.low is not None else -np.inf)) & (x <= (c.high if c.high is not None else np.inf))
+    elif c.kind == "inequality":
+        y = _numbers(cols[1]).to_numpy()
+        ok = x > y if c.strict else x >= y
+    else:
+        expected = c.factor * _numbers(cols[1]).to_numpy() + c.offset
+        ok = np.abs(x - expected) <= FORMULA_TOLERANCE * np.maximum(np.abs(expected), 1e-12)
+    return np.asarray(ok, dtype=bool) | null
+
+
+def repair(c: Constraint, frame: pd.DataFrame, step: float) -> pd.DataFrame:
+    """Make every row keep `c` (see the module docstring); `step` is the smallest
+    increment of the first column, used to break an inequality's ties."""
+    frame = frame.copy()
+    first = c.columns[0]
+    if c.kind == "range":
+        frame[first] = frame[first].clip(lower=c.low, upper=c.high)
+    elif c.kind == "formula":
+        frame[first] = c.factor * _numbers(frame[c.columns[1]]) + c.offset
+    elif c.kind == "inequality":
+        a, b = c.columns
+        bad = ~holds(c, frame)
+        swap = bad & (_numbers(frame[a]) < _numbers(frame[b])).to_numpy()
+        frame.loc[swap, [a, b]] = frame.loc[swap, [b, a]].to_numpy()
+        tie = ~holds(c, frame)
+        if tie.any():
+            bump = pd.Timedelta(int(step), "ns") if pd.api.types.is_datetime64_any_dtype(frame[a]) else step
+            frame.loc[tie, a] = frame.loc[tie, b] + bump
+    else:
+        bad = ~holds(c, frame)
+        if bad.any():
+            best: dict[Any, list[Any]] = {}
+            for combo in c.combinations or []:
+                best.setdefault(combo[0], combo)
+            fallback = (c.combinations or [[None] * len(c.columns)])[0]
+            fixes = [best.get(v, fallback) for v in frame.loc[bad, first]]
+            frame.loc[bad, c.columns] = pd.DataFrame(fixes, columns=c.columns, index=frame.index[bad]).astype(object)
+    return frame
+
+
+# ---- proposals --------------------------------------------------------------------
+
+# A relation is proposed only from this many rows on, and a fixed combination only when
+# its first column's values repeat (on average) this often: fewer is coincidence.
+MIN_PROPOSAL_ROWS = 50
+MIN_LEVEL_REPEATS = 5
+_PROPOSAL_SAMPLE = 20_000  # rows read to look for relations on large tables
+
+
+def propose(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> list[str]:
+    """Constraints that hold exactly in the source, for the user to declare: linear
+    formulas `b = a * k` between numeric columns (within FORMULA_TOLERANCE in every row)
+    and fixed combinations `(a, b)` where `a` determines `b`. They are proposals: the
+    profile lists them (manifest `schema.proposed_constraints`), the spec decides."""
+    if len(frame) < MIN_PROPOSAL_ROWS:
+        return []
+    frame = frame.head(_PROPOSAL_SAMPLE)
+    out = []
+    for i, a in enumerate(numeric):
+        x = pd.to_numeric(frame[a]).astype(float).to_numpy()
+        for b in numeric[i + 1:]:
+            y = pd.to_numeric(frame[b]).astype(float).to_numpy()
+            both = ~np.isnan(x) & ~np.isnan(y) & (x != 0)
+            if both.sum() < MIN_PROPOSAL_ROWS:
+                continue
+            k = float(np.median(y[both] / x[both]))
+            rows = ~np.isnan(x) & ~np.isnan(y)
+            if k and np.all(np.abs(y[rows] - k * x[rows]) <= FORMULA_TOLERANCE * np.abs(k * x[rows]) + 1e-12):
+                out.append(f"{b} = {a} * {k:.4g}")
+    for a in categorical:
+        levels = frame[a].nunique()
+        if levels * MIN_LEVEL_REPEATS > len(frame):
+            continue
+        for b in categorical:
+            if b != a and 1 < frame[b].nunique() < levels and frame.groupby(a)[b].nunique().max() <= 1:
+                out.append(f"({a}, {b})")
+    return out

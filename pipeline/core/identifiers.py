@@ -1,0 +1,118 @@
+"""Identifier columns: learn an id column's format from the source, generate fresh ids
+in that format that are unique and never a real id.
+
+Integer ids continue after the source's largest (max + 1, max + 2, ...). Text ids
+(UUIDs, "C-000123", e-mail-like keys) are grouped by their shape: their length and
+where their punctuation sits. Each shape keeps, per position, the characters seen
+there, so a UUID keeps its dashes, its version digit and its hex alphabet, and
+"C-000123" its prefix and digits. Within a shape every position is a digit in a mixed-radix number; all real
+ids of that shape have numbers at most `last`, fresh ids are numbers above it, spread
+by an affine bijection over the rest of the space. Fresh ids are thereby unique (a
+bijection of the row index) and never real (all above `last`), and the format stores one
+number per shape, not the real ids.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from math import gcd
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from pipeline.core.errors import BadInputError
+
+# Shapes kept per column, most common first: free-text keys have many; a few dozen
+# cover nearly every row and bound the profile's size.
+MAX_SHAPES = 32
+# Multiplier of the bijection that spreads fresh ids over the free space (a large odd
+# number; made coprime with the space at use).
+_SPREAD = 0x9E3779B97F4A7C15
+
+
+class Shape(BaseModel):
+    """One text shape: per position the characters seen there; `last` the largest
+    real id's number (a decimal string: the space can exceed 64 bits)."""
+
+    charsets: list[str]
+    last: str
+    rows: int  # real ids of this shape: fresh ids follow the same mix
+
+
+class IdFormat(BaseModel):
+    """How to make fresh ids: after `last_int` (integer ids) or from `shapes` (text)."""
+
+    last_int: int | None = None
+    shapes: list[Shape] | None = None
+
+
+def _char_class(ch: str) -> str:
+    return "a" if ch.isalnum() else ch
+
+
+def _number(value: str, charsets: list[str]) -> int:
+    n = 0
+    for ch, chars in zip(value, charsets):
+        n = n * len(chars) + chars.index(ch)
+    return n
+
+
+def _text(number: int, charsets: list[str]) -> str:
+    out = []
+    for chars in reversed(charsets):
+        number, digit = divmod(number, len(chars))
+        out.append(chars[digit])
+    return "".join(reversed(out))
+
+
+def learn_format(values: pd.Series) -> IdFormat:
+    """The format of an id column (no nulls, every value distinct)."""
+    if pd.api.types.is_integer_dtype(values.dtype):
+        return IdFormat(last_int=int(values.max()))
+    groups: dict[str, list[str]] = defaultdict(list)
+    for v in values.astype(str):
+        groups["".join(map(_char_class, v))].append(v)
+    shapes = []
+    for key, _ in Counter({k: len(v) for k, v in groups.items()}).most_common(MAX_SHAPES):
+        members = groups[key]
+        charsets = ["".join(sorted(set(chars))) for chars in zip(*members)]
+        last = max(_number(v, charsets) for v in members)
+        shapes.append(Shape(charsets=charsets, last=str(last), rows=len(members)))
+    return IdFormat(shapes=shapes)
+
+
+def fresh_ids(fmt: IdFormat, start: int, n: int) -> np.ndarray:
+    """Ids for output rows `start .. start + n - 1`: the same row index always gets
+    the same id, no two rows share one, none is a real id."""
+    if fmt.last_int is not None:
+        return np.arange(fmt.last_int + 1 + start, fmt.last_int + 1 + start + n, dtype="int64")
+    shapes = fmt.shapes or []
+    # Rows take shapes in proportion to the source (a fixed repeating cycle of them).
+    cycle = [i for i, s in enumerate(shapes) for _ in range(max(1, round(100 * s.rows / sum(x.rows for x in shapes))))]
+    counts = [cycle.count(i) for i in range(len(shapes))]
+    out = np.empty(n, dtype=object)
+    for row in range(n):
+        k = start + row
+        lap, pos = divmod(k, len(cycle))
+        i = cycle[pos]
+        j = lap * counts[i] + cycle[:pos].count(i)  # this row's rank among its shape's rows
+        out[row] = _fresh(shapes[i], j)
+    return out
+
+
+def _fresh(shape: Shape, j: int) -> str:
+    space = 1
+    for chars in shape.charsets:
+        space *= len(chars)
+    base = int(shape.last) + 1
+    free = space - base
+    if j >= free:
+        raise BadInputError(
+            f"an id column's format ({len(shape.charsets)} characters) has only {free} unused values; "
+            "sample fewer rows or declare the column categorical in source.columns"
+        )
+    a = _SPREAD % free or 1
+    while gcd(a, free) != 1:
+        a += 1
+    return _text(base + (a * j + free // 3) % free, shape.charsets)
