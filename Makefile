@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test test-unit test-slow bench
+.PHONY: install demo test test-unit test-slow bench deployments server
 
 $(BIN)/synth: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,3 +32,12 @@ test-slow: install
 
 bench: install
 	$(BIN)/python bench/tabular.py
+
+# prefect.yaml from the job files (a test fails when they drift apart).
+deployments: install
+	$(BIN)/synth deployments data/jobs --write prefect.yaml
+
+# A long-lived local Prefect server: `export PREFECT_API_URL=http://127.0.0.1:4200/api`
+# and every `synth run` skips starting the embedded one.
+server: install
+	$(BIN)/prefect server start --host 127.0.0.1 --port 4200

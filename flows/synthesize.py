@@ -2,10 +2,15 @@
 
 load source -> split -> fit (cached) -> sample parts (mapped over the task runner)
 -> validate (contract, fidelity, privacy) -> report -> publish or quarantine.
-Orchestration only: every step is a plain function from pipeline/ or validators/."""
+Orchestration only: every step is a plain function from pipeline/ or validators/.
+
+A published run ends Completed with the run summary as its result; a quarantined run
+ends in a Failed state named "Quarantined" (the summary is its data), so Prefect's
+alerting on failed runs sees it; bad input and crashes end Failed / Crashed."""
 
 from __future__ import annotations
 
+import errno
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,15 +19,16 @@ from typing import Any, Iterator
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
+from prefect.states import Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from flows.artifacts import publish_artifacts
 from generators import load_generator
-from pipeline import fitting, jobs, publish
+from pipeline import fitting, jobs, preflight, publish
 from pipeline.augment import reference_data
 from pipeline.core.data import RECORD_UNIT
-from pipeline.core.errors import SynthpipeError
+from pipeline.core.manifest import Status
 from pipeline.core.plan import PartPlan
 from pipeline.core.progress import tracker
 from pipeline.core.runfiles import MODEL_DIR
@@ -34,14 +40,21 @@ from validators.gate import validate_run
 from validators.report import write_report
 
 
+# Failures that can heal by themselves; a full disk, a read-only folder, a missing file,
+# bad input or a bug fail the same way on every attempt, so they are not retried.
+HEALING_ERRNOS = {errno.EIO, errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.ETIMEDOUT, errno.ESTALE}
+
+
 def _transient(task, task_run, state) -> bool:
-    """Retry I/O hiccups, never bad input: a missing file stays missing."""
+    """Retry I/O hiccups only (a flaky network filesystem), never what cannot heal."""
     try:
         state.result()
-    except SynthpipeError:
-        return False
-    except Exception:
+    except (TimeoutError, ConnectionError):
         return True
+    except OSError as err:
+        return err.errno in HEALING_ERRNOS
+    except Exception:
+        return False
     return False
 
 
@@ -52,7 +65,7 @@ STEP = dict(cache_policy=NO_CACHE)
 @task(name="load-source", **IO)
 def load_source_task(job: jobs.JobRun):
     source, fp = load_source(job.spec.source), source_fingerprint(job.spec.source)
-    return source, fp, jobs.check_source(job, source, fp)
+    return source, fp, preflight.check_data(job, source, fp)
 
 
 @task(name="split", **STEP)
@@ -138,7 +151,7 @@ def synthesize(
     output: str | None = None,
     refit: bool = False,
     resume: str | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | State:
     """Fit, sample, validate and publish one job. `job` is a YAML job file or the spec
     as a dict; `rows`, `seed`, `conditions` and `output` override its fields (what a
     data engineer passes with `--param rows=50000`). `balance` names a class column:
@@ -148,6 +161,7 @@ def synthesize(
     with timed(timings, "total_s"):
         run_job = jobs.prepare(job, {"sample.rows": rows, "sample.seed": seed, "sample.conditions": conditions,
                                      "output": output}, balance=balance, resume=resume)
+        preflight.check_spec(run_job.spec)
         with timed(timings, "load_split_s"):
             source, source_fp, added = load_source_task(run_job)
             train, holdout = split_task(quote(source), run_job)
@@ -169,4 +183,17 @@ def synthesize(
     summary = {**manifest.to_json(), "run_dir": str(final), "report": str(final / Path(report).name),
                "failure_lines": manifest.failure_lines()}
     publish_artifacts(summary)
+    if summary["status"] == Status.QUARANTINED.value:
+        return Failed(name="Quarantined", data=summary,
+                      message=f"quarantined: {'; '.join(summary['failure_lines'][:3]) or 'a suite failed'}")
     return summary
+
+
+def run_synthesize(flow=synthesize, **params: Any) -> dict[str, Any]:
+    """Run the flow here and return its summary, published or quarantined; an error
+    raised inside the flow is raised again as itself."""
+    state = flow(**params, return_state=True)
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        raise result
+    return result

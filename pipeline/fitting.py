@@ -2,7 +2,10 @@
 
 The cache key is (source fingerprint, generator, effective params, seed, holdout,
 source options): a scheduled run whose source has not changed skips the fit. Models
-are written to a hidden folder and renamed when complete, like run folders."""
+are written to a hidden folder and renamed when complete, like run folders. A file
+lock per key makes two runs of one job started together fit once: the second waits
+for the first's model and reuses it. A cached model that no longer loads is refused
+with the way out (`--refit`), before anything is written."""
 
 from __future__ import annotations
 
@@ -15,13 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generators import Generator, get
+from filelock import FileLock
+
+from generators import Generator, get, load_generator
 from pipeline.core.data import SourceData
+from pipeline.core.errors import BadInputError, EnvironmentFailure
 from pipeline.core.progress import Progress
 from pipeline.core.runfiles import CONFIG_FILE
 from pipeline.core.spec import JobSpec
 
 MODELS_DIR = ".models"
+DISK_FULL_BYTES = 1 << 20  # a save that failed with less than this free failed for want of space
 
 
 @dataclass(frozen=True)
@@ -56,15 +63,36 @@ def fit_or_reuse(
     params = generator.params.model_dump(mode="json")
     key = cache_key(spec, fingerprint, params)
     target = spec.run_root / MODELS_DIR / key
-    if target.is_dir() and not refit:
-        return FittedModel(path=target, cache_key=key, reused=True, params=params)
-    generator.fit(train, progress=progress)
-    tmp = target.parent / f".tmp-{key}-{secrets.token_hex(3)}"
-    generator.save(tmp)
-    if target.exists():  # --refit: replace the cached model only once the new one is complete
-        shutil.rmtree(target)
-    os.rename(tmp, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target.parent / f".{key}.lock")):  # held while fitting: a concurrent run waits, then reuses
+        if target.is_dir() and not refit:
+            check_cached(target)
+            return FittedModel(path=target, cache_key=key, reused=True, params=params)
+        generator.fit(train, progress=progress)
+        tmp = target.parent / f".tmp-{key}-{secrets.token_hex(3)}"
+        try:
+            generator.save(tmp)
+        except BaseException as err:  # e.g. the disk filled up: leave no half-written model behind
+            shutil.rmtree(tmp, ignore_errors=True)
+            free = shutil.disk_usage(target.parent).free
+            if free < DISK_FULL_BYTES:  # torch reports a full disk as a RuntimeError ("unexpected pos")
+                raise EnvironmentFailure(f"disk full writing the fitted model to {target.parent} ({free // 1024} KB "
+                                         "free): free some space and run again; nothing was published") from err
+            raise
+        if target.exists():  # --refit: replace the cached model only once the new one is complete
+            shutil.rmtree(target)
+        os.rename(tmp, target)
     return FittedModel(path=target, cache_key=key, reused=False, params=params)
+
+
+def check_cached(path: Path) -> None:
+    """A cached model must load (config, plain tensors) before a run copies it."""
+    try:
+        load_generator(path)
+    except Exception as err:  # any damage: truncated JSON, missing or foreign weights, unsafe pickles
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise BadInputError(f"the cached model {path} does not load ({reason}): run again with --refit "
+                            "to fit a new one") from None
 
 
 def resumed(model_dir: Path) -> FittedModel:

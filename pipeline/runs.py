@@ -1,14 +1,19 @@
 """Run folders: written under a hidden temporary name and renamed when complete, so a
-reader never sees half a dataset; `LATEST` names the newest published run."""
+reader never sees half a dataset; `LATEST` names the newest published run. A crash
+leaves the temporary folder: `list_runs` shows it (resumable when it holds its spec
+and model), `clean_interrupted` removes the old ones."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pipeline.core.errors import BadInputError
 from pipeline.core.runfiles import LATEST, TMP_PREFIX
 
 
@@ -54,3 +59,70 @@ def set_latest(job_root: Path, run_id: str) -> None:
     tmp = job_root / f".{LATEST}.{secrets.token_hex(4)}"
     tmp.write_text(run_id + "\n")
     os.replace(tmp, job_root / LATEST)
+
+
+# ---- listing and cleaning a job's runs ---------------------------------------------
+
+INTERRUPTED, RESUMABLE = "interrupted", "resumable"
+
+
+@dataclass(frozen=True)
+class RunEntry:
+    run_id: str
+    status: str  # published | quarantined | resumable (interrupted, with its spec and model) | interrupted
+    path: Path
+    modified: datetime  # last change of the folder: for an interrupted run, when it stopped
+    latest: bool = False
+
+    @property
+    def age_s(self) -> float:
+        return (datetime.now(timezone.utc) - self.modified).total_seconds()
+
+
+def _modified(path: Path) -> datetime:
+    newest = max([path.stat().st_mtime, *(p.stat().st_mtime for p in path.iterdir())])
+    return datetime.fromtimestamp(newest, timezone.utc)
+
+
+def list_runs(job_root: Path) -> list[RunEntry]:
+    """Every run folder of a job, oldest first: finished ones with their manifest's
+    status, interrupted ones (still under their temporary name) marked resumable when
+    they kept the job spec and model that `synth run --resume` needs."""
+    from pipeline.core.runfiles import JOB_FILE, MANIFEST, MODEL_DIR
+
+    job_root = Path(job_root)
+    if not job_root.is_dir():
+        return []
+    latest = (job_root / LATEST).read_text().strip() if (job_root / LATEST).is_file() else None
+    entries = []
+    for path in job_root.iterdir():
+        if not path.is_dir() or path.name.startswith(".") and not path.name.startswith(TMP_PREFIX):
+            continue
+        if path.name.startswith(TMP_PREFIX):
+            whole = (path / JOB_FILE).is_file() and (path / MODEL_DIR).is_dir()
+            entries.append(RunEntry(path.name.removeprefix(TMP_PREFIX), RESUMABLE if whole else INTERRUPTED, path,
+                                    _modified(path)))
+        elif (path / MANIFEST).is_file():
+            status = json.loads((path / MANIFEST).read_text()).get("status", "unknown")
+            entries.append(RunEntry(path.name, status, path, _modified(path), latest=path.name == latest))
+    return sorted(entries, key=lambda e: e.run_id)
+
+
+def clean_interrupted(job_root: Path, older_than_s: float) -> list[RunEntry]:
+    """Remove interrupted runs (resumable or not) untouched for more than `older_than_s`;
+    finished runs, LATEST and the fit cache are never touched. Returns what was removed."""
+    removed = []
+    for entry in list_runs(job_root):
+        if entry.status in (INTERRUPTED, RESUMABLE) and entry.age_s > older_than_s:
+            shutil.rmtree(entry.path)
+            removed.append(entry)
+    return removed
+
+
+def parse_age(text: str) -> float:
+    """"90s", "30m", "12h", "7d" -> seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = text[:-1], text[-1:].lower()
+    if unit not in units or not number.replace(".", "", 1).isdigit():
+        raise BadInputError(f"--older-than takes a number and a unit (s, m, h, d), e.g. 1d or 12h; got {text!r}")
+    return float(number) * units[unit]

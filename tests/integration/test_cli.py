@@ -40,7 +40,7 @@ def _job(tmp_path: Path, **fields) -> Path:
 def _bad(tmp_path: Path, args: list[str], fragment: str) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
-    assert "error:" in result.output and fragment in result.output
+    assert result.stderr.startswith("error:") and fragment in result.stderr and not result.stdout
     assert "Traceback" not in result.output
     assert not (tmp_path / "out").exists(), "bad input must leave no output folder"
 
@@ -92,6 +92,14 @@ def test_rows_flag_must_be_positive(tmp_path):
     _bad(tmp_path, ["run", str(_job(tmp_path)), "--rows", "-3"], "sample.rows")
 
 
+def test_help_states_the_exit_codes():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    for promise in ("0 published", "1 quarantined", "2 bad input", "3 internal or environment failure"):
+        assert promise in text
+
+
 def test_invalid_yaml(tmp_path):
     path = tmp_path / "job.yaml"
     path.write_text("name: x\nsource: {modality: tabular\n")
@@ -120,7 +128,9 @@ def test_run_end_to_end_through_the_flow(tmp_path, prefect_harness):
     table = read_output(run)
     assert table.column_names == list(pd.read_csv(PENGUINS).columns)
     assert (job_root / "LATEST").exists() == (manifest["status"] == "published")
-    assert manifest["status"] in result.output and str(run) in result.output
+    assert manifest["status"] in result.stdout and str(run) in result.stdout, "the summary goes to stdout"
+    # Not a terminal: progress is plain lines on stderr, the last one the whole sample.
+    assert "sample 250 rows: 250/250" in result.stderr and "fit tabular/copula: " in result.stderr
 
     # What downstream training reads: the same rows, the manifest beside them.
     from pipeline.consume import load

@@ -1,5 +1,6 @@
 """How synthpipe is operated: deployments with schedules, triggered runs with
-parameters, class balancing, Dask scale-out with identical output, kill and resume."""
+parameters, class balancing, Dask scale-out with identical output, kill and resume,
+two runs of one job at once, listing and cleaning runs, no server left by a killed run."""
 
 from __future__ import annotations
 
@@ -67,16 +68,18 @@ def test_committed_prefect_yaml_matches_the_job_files(monkeypatch):
     monkeypatch.chdir(ROOT)
     committed = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     assert committed == prefect_yaml(Path("data/jobs")), "run `synth deployments data/jobs --write prefect.yaml`"
+    scheduled = {d["name"]: d["schedules"] for d in committed["deployments"] if d.get("schedules")}
+    assert scheduled.get("penguins-demo") == [{"cron": "0 2 * * *"}], "the default job shows a nightly schedule"
 
 
 def test_balance_adds_just_enough_minority_rows(tmp_path, prefect_harness):
     from rich.console import Console
 
     from flows.cli import _print_summary
-    from flows.synthesize import synthesize
+    from flows.synthesize import run_synthesize
 
     job = _write_job(tmp_path, "balance", tmp_path / "out")
-    summary = synthesize(job=str(job), balance="species")
+    summary = run_synthesize(job=str(job), balance="species")
     counts = pd.read_csv(PENGUINS)["species"].value_counts()
     expected = {k: int(counts.max() - v) for k, v in counts.items() if v < counts.max()}
     run = Path(summary["run_dir"])
@@ -94,14 +97,14 @@ def test_balance_adds_just_enough_minority_rows(tmp_path, prefect_harness):
 def test_dask_output_identical_to_threads(tmp_path, prefect_harness):
     from prefect_dask import DaskTaskRunner
 
-    from flows.synthesize import synthesize
+    from flows.synthesize import run_synthesize, synthesize
 
     job = _write_job(tmp_path, "scale", tmp_path / "out", sample={"rows": 3000, "seed": 5, "batch_size": 250,
                                                                   "records_per_file": 1000})
-    local = synthesize(job=str(job))
-    dask = synthesize.with_options(
+    local = run_synthesize(job=str(job))
+    dask = run_synthesize(synthesize.with_options(
         task_runner=DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True})
-    )(job=str(job))
+    ), job=str(job))
     assert local["generator"]["cache_key"] == dask["generator"]["cache_key"]
     a, b = Path(local["run_dir"]), Path(dask["run_dir"])
     assert len(part_files(a)) == 3 == len(part_files(b))
@@ -142,3 +145,107 @@ def test_killed_run_resumes_without_refitting(tmp_path, prefect_harness):
         assert (final / name).stat().st_mtime_ns == mtime
     manifest = json.loads((final / "manifest.json").read_text())
     assert manifest["rows"]["synthetic"] == 200_000 and manifest["generator"]["reused_fit"]
+
+
+def test_runs_lists_and_clean_removes_only_old_interrupted_runs(tmp_path, prefect_harness):
+    from pipeline.runs import list_runs
+
+    job = _write_job(tmp_path, "listing", tmp_path / "out", sample={"rows": 150, "seed": 2, "batch_size": 50})
+    finished = runner.invoke(app, ["run", str(job)])
+    assert finished.exit_code in (0, 1), finished.output
+    job_root = tmp_path / "out" / "listing"
+    (done,) = _runs(job_root)
+    # What a crash leaves: a run folder still under its temporary name, with or without
+    # the spec and model that make it resumable; one old, one fresh.
+    old = job_root / ".tmp-20250101T000000Z-aaaaaa"
+    (old / "model").mkdir(parents=True)
+    (old / "job.json").write_text("{}")
+    stale = time.time() - 3 * 86400
+    for path in (old / "model", old / "job.json", old):
+        os.utime(path, (stale, stale))
+    fresh = job_root / ".tmp-20260101T000000Z-bbbbbb"
+    fresh.mkdir()
+    (fresh / "part-00000.parquet").write_bytes(b"half")
+
+    listed = runner.invoke(app, ["runs", str(job), "--json"])
+    assert listed.exit_code == 0, listed.output
+    status = {e["run_id"]: e["status"] for e in json.loads(listed.stdout)}
+    assert status == {done.name: json.loads((done / "manifest.json").read_text())["status"],
+                      "20250101T000000Z-aaaaaa": "resumable", "20260101T000000Z-bbbbbb": "interrupted"}
+    assert [e.latest for e in list_runs(job_root) if e.run_id == done.name] == [status[done.name] == "published"]
+
+    cleaned = runner.invoke(app, ["clean", str(job_root), "--older-than", "1d"])
+    assert cleaned.exit_code == 0 and "20250101T000000Z-aaaaaa" in cleaned.stdout
+    assert not old.exists() and fresh.exists() and done.exists(), "only the old interrupted run goes"
+    assert (job_root / ".models").is_dir(), "the fit cache stays"
+
+
+def test_two_runs_of_one_job_at_once_fit_once(tmp_path, prefect_harness):
+    from prefect.settings import PREFECT_API_URL
+
+    job = _write_job(tmp_path, "twice", tmp_path / "out", generator={"family": "diffusion", "params": {"epochs": 150}},
+                     sample={"rows": 300, "seed": 3, "batch_size": 150})
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    procs = [subprocess.Popen([sys.executable, "-m", "flows.cli", "run", str(job), "--json"], env=env, cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(p.communicate(timeout=420), p.returncode) for p in procs]
+    summaries = []
+    for (stdout, stderr), code in results:
+        assert code in (0, 1), stderr[-3000:]
+        summaries.append(json.loads(stdout))
+    assert sorted(s["generator"]["reused_fit"] for s in summaries) == [False, True], "one fit, one reuse"
+    assert len({s["generator"]["cache_key"] for s in summaries}) == 1
+    job_root = tmp_path / "out" / "twice"
+    assert len(_runs(job_root)) == 2 and not list(job_root.glob(".tmp-*"))
+    assert [p.name for p in (job_root / ".models").glob("[!.]*")] == [summaries[0]["generator"]["cache_key"]]
+    published = [s["run_id"] for s in summaries if s["status"] == "published"]
+    if published:
+        assert (job_root / "LATEST").read_text().strip() in published
+    else:
+        assert not (job_root / "LATEST").exists()
+
+
+def _server_children(pid: int) -> list[int]:
+    """Processes started by `pid` that run Prefect's embedded server (uvicorn)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and b"uvicorn" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_killed_run_leaves_no_embedded_server(tmp_path, sig):
+    """No PREFECT_API_URL: the CLI starts Prefect's embedded server, and stops it when killed."""
+    job = _write_job(tmp_path, "killed", tmp_path / "out", generator={"family": "diffusion", "params": {"epochs": 5000}})
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    log = tmp_path / "stderr.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", str(job)], env=env, cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=err)
+    servers: list[int] = []
+    deadline = time.time() + 300
+    while time.time() < deadline and "fit tabular/diffusion" not in log.read_text():
+        servers = servers or _server_children(proc.pid)
+        assert proc.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.5)
+    assert servers, "the run started an embedded server"
+    proc.send_signal(sig)
+    assert proc.wait(timeout=60) != 0
+    deadline = time.time() + 15
+    while time.time() < deadline and any(_alive(s) for s in servers):
+        time.sleep(0.2)
+    assert not any(_alive(s) for s in servers), "the embedded server outlived the killed run"

@@ -1,0 +1,156 @@
+"""Every check that needs no fitted model, run before the fit: the CLI runs them before
+Prefect starts, the flow runs them again on the source it loaded (a deployment run has
+no CLI in front of it). Bad input then costs no fit and leaves no `.tmp-` folder.
+
+- `check_spec`: what the spec alone decides: threshold names, generator parameters and
+  device, a target on a non-tabular job, the source reachable, the output path.
+- `check_data`: what needs the loaded source: conditions (column and seen value),
+  the utility target's column, image sizes against the generator, a resumed run's
+  source unchanged, a balancing target, and whether the Parquet fits on the disk."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from pipeline import jobs
+from pipeline.core.data import RECORD_UNIT, ImageData, SourceData, TabularData, TimeSeriesData
+from pipeline.core.errors import BadInputError, ConditionError, EnvironmentFailure, OutputError, SpecError
+from pipeline.core.spec import JobSpec
+from pipeline.fitting import configured
+from pipeline.sources import check_reachable, load_source, source_fingerprint
+
+# Parquet pages, row-group and footer metadata on top of the records' own bytes.
+PARQUET_OVERHEAD = 1.1
+MB = 1 << 20
+
+
+def check_spec(spec: JobSpec) -> None:
+    """Checks on the spec alone, in the order a user would fix them."""
+    from generators.base import resolve_device
+    from validators.thresholds import thresholds_for
+
+    thresholds_for(spec.source.modality, spec.validation.thresholds)  # unknown metric names are refused
+    configured(spec)  # generator params validated against the generator's own schema
+    resolve_device(spec.generator.device)
+    if spec.validation.target is not None and spec.source.modality != "tabular":
+        raise SpecError(f"validation.target: a utility target applies to tabular data only; remove it from this "
+                        f"{spec.source.modality} job")
+    check_reachable(spec.source)
+    writable_root(spec)
+
+
+def writable_root(spec: JobSpec) -> Path:
+    """The nearest existing folder of the job's run root, proven writable by a probe file."""
+    for path in (spec.output, spec.run_root):
+        if path.exists() and not path.is_dir():
+            raise OutputError(f"output {path} is a file, not a folder: set output to a folder (or remove the file)")
+    existing = spec.run_root
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"output {spec.output} lies under the file {existing}: set output to a folder")
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".synth-probe-"):
+            pass
+    except OSError as err:
+        raise EnvironmentFailure(f"output {spec.output} is not writable ({err.strerror} in {existing}): "
+                                 "choose another output folder or fix its permissions") from None
+    return existing
+
+
+def conditionable(source: SourceData) -> dict[str, list[Any]]:
+    """Per column a condition may name, the values seen in the source: class columns of
+    a table, static columns of a time series, an image's label (what generators condition on)."""
+    if isinstance(source, TabularData):
+        return {c.name: list(c.categories or []) for c in source.profile.of_kind("categorical", "boolean")}
+    if isinstance(source, TimeSeriesData):
+        return {c: source.known_values(c) for c in source.static}
+    if source.labels is None:
+        return {}
+    return {source.label_name or "label": source.known_values("label")}
+
+
+def check_conditions(conditions: dict[str, Any] | None, source: SourceData) -> None:
+    allowed = conditionable(source)
+    for column, value in (conditions or {}).items():
+        if column not in allowed:
+            raise ConditionError(f"cannot condition on {column!r}; conditionable columns: "
+                                 f"{', '.join(allowed) or 'none'}")
+        seen = allowed[column]
+        if value not in seen and str(value) not in map(str, seen):
+            raise ConditionError(f"condition {column}={value!r} was never seen in the source; seen values: "
+                                 + ", ".join(map(repr, seen[:20])))
+
+
+def check_target(spec: JobSpec, source: SourceData) -> None:
+    target = spec.validation.target
+    if target is not None and isinstance(source, TabularData) and target not in source.profile.names:
+        raise SpecError(f"validation.target: {target!r} is not a column of the source; columns: "
+                        + ", ".join(source.profile.names))
+
+
+def check_image_size(spec: JobSpec, source: SourceData) -> None:
+    """Image networks halve the image `levels` times: the size must divide 2**levels."""
+    if not isinstance(source, ImageData):
+        return
+    multiple = 2 ** configured(spec)._levels()
+    h, w = source.size
+    if h % multiple or w % multiple:
+        up = lambda v: -(-v // multiple) * multiple  # noqa: E731
+        raise BadInputError(
+            f"{spec.generator_name} with these params halves images {multiple.bit_length() - 1} times, so height "
+            f"and width must be multiples of {multiple}; the source is {h}x{w}: set source.size to e.g. "
+            f"[{up(h)}, {up(w)}]"
+        )
+
+
+def bytes_per_record(source: SourceData) -> float:
+    """The source's own uncompressed Arrow bytes per record (row, sequence, image).
+
+    Why this estimate: the Parquet we write is at most its records' uncompressed Arrow
+    size (plus page overhead), the output has the source's columns and dtypes, and it
+    is known before the fit; drawing a first chunk would need the fitted model, i.e. the
+    fit we want to spare when the disk is too small."""
+    if isinstance(source, ImageData):
+        return source.images[0].nbytes * 1.01 + 128  # PNG: raw pixels, a filter byte per row, headers
+    frame = source.frame
+    per = pa.Table.from_pandas(frame, preserve_index=False).nbytes / max(len(frame), 1)
+    if isinstance(source, TimeSeriesData):
+        per *= len(frame) / max(len(source), 1)  # rows per sequence
+    return per
+
+
+def check_disk(spec: JobSpec, source: SourceData, records: int) -> None:
+    need = records * bytes_per_record(source) * PARQUET_OVERHEAD
+    root = writable_root(spec)
+    free = shutil.disk_usage(root).free
+    if need > free:
+        unit = RECORD_UNIT[spec.source.modality]
+        raise EnvironmentFailure(
+            f"{records:,} {unit} need about {need / MB:,.1f} MB of Parquet (from the source: "
+            f"{bytes_per_record(source):,.0f} bytes per record) but {root} has {free / MB:,.1f} MB free: "
+            "free some space or lower sample.rows"
+        )
+
+
+def check_data(job: jobs.JobRun, source: SourceData, fingerprint: str) -> dict[Any, int] | None:
+    """Checks on the loaded source; returns the records to add per class when balancing."""
+    spec = job.spec
+    check_conditions(spec.sample.conditions, source)
+    check_target(spec, source)
+    check_image_size(spec, source)
+    added = jobs.check_source(job, source, fingerprint)
+    check_disk(spec, source, sum(p.rows for p in jobs.plan(job, added)))
+    return added
+
+
+def preflight(job: jobs.JobRun) -> None:
+    """Every check before the fit, for the CLI: the spec, then the source it loads."""
+    check_spec(job.spec)
+    source = load_source(job.spec.source)
+    check_data(job, source, source_fingerprint(job.spec.source) if job.resume else "")
