@@ -17,7 +17,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from pipeline.core.errors import SynthpipeError
 from pipeline.core.progress import Tracker, use_display
 
 console = Console(stderr=True, soft_wrap=True)  # paths and failure lines stay whole, copy-pasteable

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from pipeline import jobs
 from pipeline.core.data import RECORD_UNIT, ImageData, SourceData, TabularData, TimeSeriesData
-from pipeline.core.errors import BadInputError, ConditionError, EnvironmentFailure, OutputError, SpecError
+from pipeline.core.errors import ConditionError, EnvironmentFailure, OutputError, SpecError
 from pipeline.core.spec import JobSpec
 from pipeline.fitting import configured
 from pipeline.sources import check_reachable, load_source, source_fingerprint
@@ -95,18 +95,9 @@ def check_target(spec: JobSpec, source: SourceData) -> None:
 
 
 def check_image_size(spec: JobSpec, source: SourceData) -> None:
-    """Image networks halve the image `levels` times: the size must divide 2**levels."""
-    if not isinstance(source, ImageData):
-        return
-    multiple = 2 ** configured(spec)._levels()
-    h, w = source.size
-    if h % multiple or w % multiple:
-        up = lambda v: -(-v // multiple) * multiple  # noqa: E731
-        raise BadInputError(
-            f"{spec.generator_name} with these params halves images {multiple.bit_length() - 1} times, so height "
-            f"and width must be multiples of {multiple}; the source is {h}x{w}: set source.size to e.g. "
-            f"[{up(h)}, {up(w)}]"
-        )
+    """Image networks halve the image a number of times: the generator says what it takes."""
+    if source.modality == "image":
+        configured(spec).check_size(source.size)
 
 
 def bytes_per_record(source: SourceData) -> float:

@@ -84,19 +84,24 @@ class ImageGenerator(Generator):
 
     # ---- shared -------------------------------------------------------------------------
 
-    def _fit(self, data: ImageData, *, progress: Progress) -> None:
+    def check_size(self, size: tuple[int, int]) -> None:
+        """The network halves images `_levels()` times: height and width must divide by
+        2**levels. Public so the pipeline checks it before any fit."""
         multiple = 2 ** self._levels()
-        h, w = data.size
+        h, w = size
         if h % multiple or w % multiple:
             up = lambda v: -(-v // multiple) * multiple  # noqa: E731
             raise BadInputError(
                 f"{self.name} with these params halves images {self._levels()} times, so height and width must "
                 f"be multiples of {multiple}; the source is {h}x{w}: set source.size to e.g. [{up(h)}, {up(w)}]"
             )
+
+    def _fit(self, data: ImageData, *, progress: Progress) -> None:
+        self.check_size(data.size)
         if len(data) < 2:
             raise BadInputError(f"{self.name} needs at least 2 images to train, got {len(data)}")
         self.device_ = resolve_device(self.device)
-        self.shape_ = [data.images.shape[3], h, w]
+        self.shape_ = [data.images.shape[3], *data.size]
         self.label_name_ = None
         self.condition_values_ = {}
         self.classes_: list[Any] = []

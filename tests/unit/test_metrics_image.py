@@ -13,21 +13,13 @@ from validators.metrics import compute_metrics
 from validators.metrics.image import image_fidelity, pixel_histogram_tvd
 from validators.metrics.privacy import dcr_share, privacy_metrics
 from validators.metrics.representation import ImageEncoder, fit_vectors
-from validators.gate import metric_bounds, metric_failures
+from tests.judge import failing
 from validators.thresholds import DCR_SANITY, DEFAULTS, PRIVACY as RECORD_PRIVACY
 
 BOUNDS = DEFAULTS["image"]
 FIDELITY = {k: b for k, b in BOUNDS.items() if k.startswith("fidelity.")}
 PRIVACY = dict(RECORD_PRIVACY)  # what privacy_metrics computes on encoded records
 
-
-def failing(metrics: dict[str, float], bounds: dict) -> set[str]:
-    """The metrics of `bounds` the gate rejects; fidelity metrics that do not apply to the
-    data are dropped as validate_run drops them (validators.gate.metric_bounds)."""
-    applicable = metric_bounds("image", None, None, metrics)
-    bounds = {k: b for k, b in bounds.items() if k in applicable or k.startswith("privacy.")}
-    suites = tuple(sorted({k.split(".")[0] for k in bounds}))
-    return {f.target for f in metric_failures(metrics, bounds, suites)}
 
 
 @pytest.fixture(scope="module")
@@ -55,24 +47,24 @@ def _unlabelled(data: ImageData) -> ImageData:
 def test_unseen_digits_pass_fidelity_and_privacy(digits):
     metrics = compute_metrics(digits["source"], digits["train"], digits["holdout"], digits["holdout"])
     assert set(BOUNDS) <= set(metrics)
-    assert failing(metrics, BOUNDS) == set()
+    assert failing("image", metrics, BOUNDS) == set()
 
 
 @pytest.mark.parametrize("labelled", [True, False], ids=["labels", "transform-task"])
 def test_pixel_shuffled_digits_fail_fidelity(digits, labelled):
     train = digits["train"] if labelled else _unlabelled(digits["train"])
     shuffled, unseen = _pixel_shuffled(train), digits["fresh"] if labelled else _unlabelled(digits["fresh"])
-    bad = failing(image_fidelity(train, train, shuffled), FIDELITY)
+    bad = failing("image", image_fidelity(train, train, shuffled), FIDELITY)
     assert {"fidelity.frechet_distance", "fidelity.coverage"} <= set(bad), bad
     assert "fidelity.pixel_histogram_tvd" not in bad  # same pixels, other places: the histogram is blind to it
-    assert failing(image_fidelity(train, train, unseen), FIDELITY) == set()
+    assert failing("image", image_fidelity(train, train, unseen), FIDELITY) == set()
 
 
 def test_training_images_as_synthetic_fail_privacy(digits):
     copies = privacy_metrics(*fit_vectors(digits["train"], digits["holdout"], digits["train"]))
-    assert set(failing(copies, PRIVACY)) == set(PRIVACY)
+    assert set(failing("image", copies, PRIVACY)) == set(PRIVACY)
     unseen = privacy_metrics(*fit_vectors(digits["train"], digits["holdout"], digits["fresh"]))
-    assert failing(unseen, PRIVACY) == set()
+    assert failing("image", unseen, PRIVACY) == set()
 
 
 def test_histogram_distance_and_shape_check(digits):

@@ -15,21 +15,13 @@ from validators.metrics import compute_metrics
 from validators.metrics.privacy import privacy_metrics
 from validators.metrics.representation import fit_vectors
 from validators.metrics.timeseries import cross_correlation_diff, length_distance
-from validators.gate import metric_bounds, metric_failures
+from tests.judge import failing
 from validators.thresholds import DEFAULTS, PRIVACY as RECORD_PRIVACY
 
 BOUNDS = DEFAULTS["timeseries"]
 FIDELITY = {k: b for k, b in BOUNDS.items() if k.startswith("fidelity.")}
 PRIVACY = dict(RECORD_PRIVACY)  # what privacy_metrics computes on encoded records
 
-
-def failing(metrics: dict[str, float], bounds: dict) -> set[str]:
-    """The metrics of `bounds` the gate rejects; fidelity metrics that do not apply to the
-    data are dropped as validate_run drops them (validators.gate.metric_bounds)."""
-    applicable = metric_bounds("timeseries", None, None, metrics)
-    bounds = {k: b for k, b in bounds.items() if k in applicable or k.startswith("privacy.")}
-    suites = tuple(sorted({k.split(".")[0] for k in bounds}))
-    return {f.target for f in metric_failures(metrics, bounds, suites)}
 
 
 def _series(frame: pd.DataFrame, entity: str, time: str, features: list[str], entities) -> TimeSeriesData:
@@ -59,7 +51,7 @@ def _metrics(parts: dict[str, TimeSeriesData], synthetic: TimeSeriesData) -> dic
 def test_unseen_countries_pass_fidelity_and_privacy(fertility):
     metrics = _metrics(fertility, fertility["holdout"])
     assert set(BOUNDS) - {"fidelity.cross_correlation_diff"} <= set(metrics)  # one feature: no cross terms
-    assert failing(metrics, BOUNDS) == set()
+    assert failing("timeseries", metrics, BOUNDS) == set()
     assert all(type(v) is float for v in metrics.values())
 
 
@@ -70,7 +62,7 @@ def test_time_order_shuffled_within_each_country_fails_fidelity(fertility):
     frame["fertility"] = frame.groupby("country")["fertility"].transform(lambda s: rng.permutation(s.to_numpy()))
     shuffled = TimeSeriesData(frame, train.profile, train.entity, train.time, [], train.features)
     metrics = _metrics(fertility, shuffled)
-    bad = failing(metrics, FIDELITY)
+    bad = failing("timeseries", metrics, FIDELITY)
     # the learned judge and the autocorrelation both see it; marginals and lengths cannot
     assert {"fidelity.discriminative_score", "fidelity.autocorrelation_diff", "fidelity.predictive_ratio"} <= set(bad)
     assert metrics["fidelity.column_similarity_min"] == pytest.approx(1.0) and metrics["fidelity.length_distance"] == 0
@@ -78,9 +70,9 @@ def test_time_order_shuffled_within_each_country_fails_fidelity(fertility):
 
 def test_training_series_as_synthetic_fail_privacy(fertility):
     metrics = privacy_metrics(*fit_vectors(fertility["train"], fertility["holdout"], fertility["train"]))
-    assert set(failing(metrics, PRIVACY)) == set(PRIVACY)
+    assert set(failing("timeseries", metrics, PRIVACY)) == set(PRIVACY)
     unseen = privacy_metrics(*fit_vectors(fertility["train"], fertility["holdout"], fertility["fresh"]))
-    assert failing(unseen, PRIVACY) == set()
+    assert failing("timeseries", unseen, PRIVACY) == set()
 
 
 def test_cross_correlation_and_lengths_on_several_features():

@@ -4,7 +4,6 @@ nullable integers and booleans, and a clear error for what cannot be modelled.""
 
 from __future__ import annotations
 
-import re
 import uuid
 
 import numpy as np

@@ -14,7 +14,6 @@ from statsmodels.datasets import macrodata, modechoice
 
 from pipeline.core.errors import SourceError
 from pipeline.sources import load_source
-from pipeline.sources import load_source
 from pipeline.sources.timeseries import WINDOW_COLUMN
 from pipeline.core.spec import SourceSpec
 
