@@ -63,20 +63,8 @@ def writable_root(spec: JobSpec) -> Path:
     return existing
 
 
-def conditionable(source: SourceData) -> dict[str, list[Any]]:
-    """Per column a condition may name, the values seen in the source: class columns of
-    a table, static columns of a time series, an image's label (what generators condition on)."""
-    if isinstance(source, TabularData):
-        return {c.name: list(c.categories or []) for c in source.profile.of_kind("categorical", "boolean")}
-    if isinstance(source, TimeSeriesData):
-        return {c: source.known_values(c) for c in source.static}
-    if source.labels is None:
-        return {}
-    return {source.label_name or "label": source.known_values("label")}
-
-
 def check_conditions(conditions: dict[str, Any] | None, source: SourceData) -> None:
-    allowed = conditionable(source)
+    allowed = source.conditionable()
     for column, value in (conditions or {}).items():
         if column not in allowed:
             raise ConditionError(f"cannot condition on {column!r}; conditionable columns: "

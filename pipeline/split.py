@@ -14,9 +14,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 
-from pipeline.core.data import ImageData, SourceData, TabularData, TimeSeriesData
+from pipeline.core.data import SourceData
 from pipeline.core.errors import SourceError
 
 MIN_TRAIN = 10  # records (rows, sequences, images) a generator needs at the very least
@@ -32,10 +31,10 @@ def split_source(data: SourceData, holdout: float, *, seed: int) -> tuple[Source
     rng = np.random.default_rng(seed)
     n = len(data)
     n_holdout = max(1, int(round(n * holdout)))
-    if isinstance(data, TimeSeriesData) and data.windows is not None:
+    if getattr(data, "windows", None) is not None:  # one long series cut into windows
         train_idx, hold_idx = window_split(n, n_holdout, *data.windows, rng=rng)
-    elif isinstance(data, (TabularData, ImageData)):
-        train_idx, hold_idx = group_split(record_keys(data), n_holdout, rng=rng)
+    elif hasattr(data, "record_keys"):  # tables and images: duplicates on one side
+        train_idx, hold_idx = group_split(data.record_keys(), n_holdout, rng=rng)
     else:
         order = rng.permutation(n)
         hold_idx, train_idx = np.sort(order[:n_holdout]), np.sort(order[n_holdout:])
@@ -48,14 +47,6 @@ def split_source(data: SourceData, holdout: float, *, seed: int) -> tuple[Source
             + (" or raise source.stride" if dropped else "")
         )
     return data.take(train_idx), data.take(hold_idx)
-
-
-def record_keys(data: TabularData | ImageData) -> np.ndarray:
-    """One uint64 per record, equal for identical records: a row's values, an image's pixels."""
-    if isinstance(data, TabularData):
-        return pd.util.hash_pandas_object(data.frame, index=False).to_numpy()
-    flat = data.images.reshape(len(data), -1)
-    return pd.util.hash_pandas_object(pd.DataFrame(flat), index=False).to_numpy()
 
 
 def group_split(keys: np.ndarray, n_holdout: int, *, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

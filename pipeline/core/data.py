@@ -52,6 +52,14 @@ class TabularData:
         """The distinct non-null values of `column`."""
         return self.frame[column].dropna().unique().tolist()
 
+    def conditionable(self) -> dict[str, list[Any]]:
+        """Per column a condition may name, the values seen: the class columns."""
+        return {c.name: list(c.categories or []) for c in self.profile.of_kind("categorical", "boolean")}
+
+    def record_keys(self) -> np.ndarray:
+        """One uint64 per row, equal for identical rows (duplicates stay on one side of a split)."""
+        return pd.util.hash_pandas_object(self.frame, index=False).to_numpy()
+
     def layout(self) -> dict[str, Any]:
         """What a reader needs besides the schema: nothing for a table."""
         return {}
@@ -109,6 +117,10 @@ class TimeSeriesData:
     def known_values(self, column: str) -> list[Any]:
         return self.frame[column].dropna().unique().tolist()
 
+    def conditionable(self) -> dict[str, list[Any]]:
+        """Per static column, the values seen: generators condition whole sequences on them."""
+        return {c: self.known_values(c) for c in self.static}
+
     def layout(self) -> dict[str, Any]:
         """Sequence keys: what a reader needs to cut the long format into sequences."""
         return {"entity": self.entity, "time": self.time, "static": list(self.static),
@@ -161,6 +173,14 @@ class ImageData:
 
     def known_values(self, column: str) -> list[Any]:
         return [] if self.labels is None else list(dict.fromkeys(self.labels.tolist()))
+
+    def conditionable(self) -> dict[str, list[Any]]:
+        """The label and its classes, when the source has labels."""
+        return {} if self.labels is None else {self.label_name or "label": self.known_values("label")}
+
+    def record_keys(self) -> np.ndarray:
+        """One uint64 per image, equal for identical pixels."""
+        return pd.util.hash_pandas_object(pd.DataFrame(self.images.reshape(len(self), -1)), index=False).to_numpy()
 
     def layout(self) -> dict[str, Any]:
         """Size, mode and classes: what a reader needs to decode and label the images."""

@@ -14,7 +14,7 @@ from pipeline.core.errors import SourceError
 from pipeline.core.schema import profile_table
 from pipeline.core.spec import SourceSpec
 from pipeline.sources import load_source
-from pipeline.split import gap_windows, record_keys, split_source
+from pipeline.split import gap_windows, split_source
 from validators.metrics.privacy import dcr_share
 from validators.metrics.representation import fit_vectors
 from validators.thresholds import DCR_SANITY
@@ -105,12 +105,12 @@ def test_duplicated_rows_stay_on_one_side(penguins):
     extra = penguins.frame.iloc[rng.choice(len(penguins), 80)]  # some rows twice or more
     frame = pd.concat([penguins.frame, extra], ignore_index=True)
     data = TabularData(frame=frame, profile=profile_table(frame))
-    assert len(np.unique(record_keys(data))) < len(data)
+    assert len(np.unique(data.record_keys())) < len(data)
     for seed in range(5):
         train, holdout = split_source(data, 0.2, seed=seed)
         assert len(train) + len(holdout) == len(data)
         assert abs(len(holdout) - 0.2 * len(data)) <= 4  # a group may push it past by a few rows
-        assert np.isin(record_keys(holdout), record_keys(train)).sum() == 0
+        assert np.isin(holdout.record_keys(), train.record_keys()).sum() == 0
         # an exact copy of a duplicated record is only ever a copy of training data
         copies = train.frame.drop_duplicates()
         assert not copies.merge(holdout.frame.drop_duplicates(), how="inner").shape[0]
@@ -122,5 +122,5 @@ def test_images_with_identical_pixels_stay_on_one_side(image_source):
     images = np.concatenate([image_source.images, image_source.images[:40]])
     data = ImageData(images=images, labels=np.concatenate([image_source.labels, image_source.labels[:40]]))
     train, holdout = split_source(data, 0.25, seed=0)
-    assert not np.isin(record_keys(holdout), record_keys(train)).any()
+    assert not np.isin(holdout.record_keys(), train.record_keys()).any()
     assert len(train) + len(holdout) == len(data)
