@@ -147,10 +147,10 @@ def test_real_ids_in_otherwise_fresh_rows_fail_privacy(id_table):
 
 @pytest.fixture(scope="module")
 def countries() -> dict[str, TimeSeriesData]:
-    from pipeline.sources.timeseries import load_timeseries
+    from pipeline.sources import load_source
 
-    source = load_timeseries(SourceSpec(modality="timeseries", path=ROOT / "data/sources/fertility.csv",
-                                        entity="country", time="year"))
+    source = load_source(SourceSpec(modality="timeseries", path=ROOT / "data/sources/fertility.csv",
+                                    entity="country", time="year"))
     a, b, c = _thirds(len(source))
     return {"source": source, "train": source.take(a), "holdout": source.take(b), "other": source.take(c)}
 
