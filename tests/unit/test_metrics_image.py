@@ -118,3 +118,26 @@ def test_noise_and_unseen_digits_pass_dcr_while_posed_copies_fail(digits):
                          "rotated 180": picked[:, ::-1, ::-1], "shifted right": _shifted(picked, 0, 1),
                          "shifted left": _shifted(picked, 0, -1)}.items():
         assert share(images) > bound, name
+
+
+def test_a_feature_dead_on_real_images_cannot_blow_up_the_frechet_distance(digits):
+    """A unit constant on the real images (here: the always-black corner pixel as a
+    feature) carries nothing about them; one synthetic image that lights it must not turn
+    the Fréchet distance from ~1 into thousands (it did: 9,499 on a digits run)."""
+    import torch
+
+    from validators.metrics.image import StandardizedFeatures, frechet_distance, to_tensor
+
+    class Pixels(torch.nn.Module):  # the 64 pixels of an 8x8 digit as features
+        def features(self, x: torch.Tensor) -> torch.Tensor:
+            return x.float().flatten(1)
+
+    real, fresh = digits["train"].images, digits["fresh"].images.copy()
+    assert (real[:, 0, 0] == 0).all()  # the corner is black on every real digit: a dead feature
+    feats = Pixels().features(to_tensor(real))
+    extractor = StandardizedFeatures(Pixels(), feats.mean(0), feats.std(0).clamp(min=1e-6))
+    before = frechet_distance(extractor, real, fresh)
+    fresh[0, 0, 0] = 255
+    after = frechet_distance(extractor, real, fresh)
+    assert before < 10 and abs(after - before) < 1e-3 * max(before, 1)
+    assert not extractor.alive[0] and extractor.alive.sum() > 32
