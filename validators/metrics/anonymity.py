@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.data import SourceData, TimeSeriesData
+from pipeline.core.seeding import seeded
 from validators.metrics.leaks import high_cardinality_columns
 from validators.metrics.representation import category_values, numeric_values
 
@@ -117,12 +118,8 @@ def anonymeter_risks(
                          for d, n in ((train, ATTACK_ROWS), (holdout, ATTACK_ROWS), (synthetic, SYNTHETIC_ROWS)))
     n_attacks = min(N_ATTACKS, len(ori), len(control))
     out: dict[str, float] = {}
-    state = np.random.get_state()  # anonymeter draws its targets with pandas' global-state sampling
-    np.random.seed(seed)
-    try:
+    with seeded(seed):  # anonymeter draws its targets from the global RNG; the caller's state comes back
         _run(out, ori, control, syn, cols, n_attacks, rng, seed)
-    finally:
-        np.random.set_state(state)
     return out
 
 

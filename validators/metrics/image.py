@@ -22,6 +22,7 @@ from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from pipeline.core.data import ImageData
+from pipeline.core.seeding import seeded
 from validators.metrics.representation import IMAGE_SIDE  # the CNN sees what privacy measures
 from pipeline.core.threads import limited_threads
 
@@ -116,9 +117,9 @@ def train_feature_cnn(real: ImageData, *, seed: int = 0) -> StandardizedFeatures
         y, classes = torch.from_numpy(codes).long(), int(codes.max()) + 1
     else:
         y, classes = None, 4
-    torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    cnn = FeatureCNN(x.shape[1], classes)
+    with seeded(seed):  # weight initialisation; the caller's RNG state comes back
+        cnn = FeatureCNN(x.shape[1], classes)
     opt = torch.optim.Adam(cnn.parameters(), lr=LEARNING_RATE)
     for _ in range(STEPS):
         idx = torch.randint(0, len(x), (min(BATCH, len(x)),), generator=gen)

@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from pipeline.core.data import TimeSeriesData
+from pipeline.core.seeding import seeded
 from validators.metrics.representation import NUMERIC_KINDS, TabularEncoder, numeric_values
 from validators.metrics.tabular import column_similarity
 from pipeline.core.threads import limited_threads
@@ -104,14 +105,14 @@ def discriminative_score(real: list[np.ndarray], synthetic: list[np.ndarray], *,
     folds = torch.from_numpy(rng.permutation(2 * n) % 2)
     correct = 0
     for fold in (0, 1):
-        torch.manual_seed(seed + fold)
-        fit_idx, test_idx = torch.nonzero(folds != fold)[:, 0], torch.nonzero(folds == fold)[:, 0]
-        net = SequenceNet(x.shape[2], 1)
-        bce = nn.BCEWithLogitsLoss()
-        _fit(net, lambda i: bce(net(x[fit_idx[i]], lengths[fit_idx[i]])[:, 0], y[fit_idx[i]]), len(fit_idx), seed + fold)
-        with torch.no_grad():
-            pred = net(x[test_idx], lengths[test_idx])[:, 0] > 0
-        correct += int((pred == y[test_idx].bool()).sum())
+        with seeded(seed + fold):  # initialisation and training; the caller's RNG state comes back
+            fit_idx, test_idx = torch.nonzero(folds != fold)[:, 0], torch.nonzero(folds == fold)[:, 0]
+            net = SequenceNet(x.shape[2], 1)
+            bce = nn.BCEWithLogitsLoss()
+            _fit(net, lambda i: bce(net(x[fit_idx[i]], lengths[fit_idx[i]])[:, 0], y[fit_idx[i]]), len(fit_idx), seed + fold)
+            with torch.no_grad():
+                pred = net(x[test_idx], lengths[test_idx])[:, 0] > 0
+            correct += int((pred == y[test_idx].bool()).sum())
     return abs(correct / (2 * n) - 0.5)
 
 
@@ -131,9 +132,9 @@ def predictive_mae(fit_on: list[np.ndarray], test_on: list[np.ndarray], *, seed:
         mask = (torch.arange(x.shape[1] - 1)[None, :] < (lengths - 1)[:, None]).unsqueeze(-1)
         return ((pred - x[:, 1:]).abs() * mask).sum() / (mask.sum() * x.shape[2])
 
-    torch.manual_seed(seed)
-    net = SequenceNet(x.shape[2], x.shape[2])
-    _fit(net, lambda i: masked_error(net, x[i], lengths[i]), len(x), seed)
+    with seeded(seed):  # initialisation and training; the caller's RNG state comes back
+        net = SequenceNet(x.shape[2], x.shape[2])
+        _fit(net, lambda i: masked_error(net, x[i], lengths[i]), len(x), seed)
     with torch.no_grad():
         return float(masked_error(net, xt, lengths_t))
 
