@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipeline.core.data import Batch, SourceData
-from pipeline.core.errors import BadInputError, ConditionError, NotFittedError, UnsafeCheckpointError
+from pipeline.core.data import Batch, SourceData, check_conditions
+from pipeline.core.errors import BadInputError, NotFittedError, UnsafeCheckpointError
 from pipeline.core.plan import Chunk, plan_chunks
 from pipeline.core.progress import Progress, silent
 from pipeline.core.runfiles import CONFIG_FILE, WEIGHTS_FILE
@@ -107,18 +107,7 @@ class Generator(ABC):
 
     def check_conditions(self, conditions: dict[str, Any] | None) -> None:
         """Refuse conditions on columns the generator cannot condition on, or values it never saw."""
-        for column, value in (conditions or {}).items():
-            if column not in self.condition_values_:
-                allowed = ", ".join(self.condition_values_) or "none"
-                raise ConditionError(
-                    f"cannot condition {self.name} on {column!r}; conditionable columns: {allowed}"
-                )
-            seen = self.condition_values_[column]
-            if value not in seen and str(value) not in map(str, seen):
-                raise ConditionError(
-                    f"condition {column}={value!r} was never seen in the source; seen values: "
-                    + ", ".join(map(repr, seen[:20]))
-                )
+        check_conditions(conditions, self.condition_values_, who=self.name)
 
     def save(self, path: str | Path) -> None:
         """A folder with `config.json` (name, params, fitted transforms) and `weights.pt`

@@ -18,8 +18,8 @@ from typing import Any
 import pyarrow as pa
 
 from pipeline import jobs
-from pipeline.core.data import RECORD_UNIT, ImageData, SourceData, TabularData, TimeSeriesData
-from pipeline.core.errors import ConditionError, EnvironmentFailure, OutputError, SpecError
+from pipeline.core.data import RECORD_UNIT, ImageData, SourceData, TabularData, TimeSeriesData, check_conditions
+from pipeline.core.errors import EnvironmentFailure, OutputError, SpecError
 from pipeline.core.spec import JobSpec
 from pipeline.fitting import configured
 from pipeline.sources import check_reachable, load_source, source_fingerprint
@@ -61,18 +61,6 @@ def writable_root(spec: JobSpec) -> Path:
         raise EnvironmentFailure(f"output {spec.output} is not writable ({err.strerror} in {existing}): "
                                  "choose another output folder or fix its permissions") from None
     return existing
-
-
-def check_conditions(conditions: dict[str, Any] | None, source: SourceData) -> None:
-    allowed = source.conditionable()
-    for column, value in (conditions or {}).items():
-        if column not in allowed:
-            raise ConditionError(f"cannot condition on {column!r}; conditionable columns: "
-                                 f"{', '.join(allowed) or 'none'}")
-        seen = allowed[column]
-        if value not in seen and str(value) not in map(str, seen):
-            raise ConditionError(f"condition {column}={value!r} was never seen in the source; seen values: "
-                                 + ", ".join(map(repr, seen[:20])))
 
 
 def check_target(spec: JobSpec, source: SourceData) -> None:
@@ -120,7 +108,7 @@ def check_disk(spec: JobSpec, source: SourceData, records: int) -> None:
 def check_data(job: jobs.JobRun, source: SourceData, fingerprint: str) -> dict[Any, int] | None:
     """Checks on the loaded source; returns the records to add per class when balancing."""
     spec = job.spec
-    check_conditions(spec.sample.conditions, source)
+    check_conditions(spec.sample.conditions, source.conditionable())
     check_target(spec, source)
     check_image_size(spec, source)
     added = jobs.check_source(job, source, fingerprint)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.core.errors import BadInputError
+from pipeline.core.errors import BadInputError, ConditionError
 from pipeline.core.schema import TableProfile
 
 
@@ -198,6 +198,19 @@ SourceData = Union[TabularData, TimeSeriesData, ImageData]
 Batch = Union[pd.DataFrame, ImageData]
 # What `sample.rows` counts in each modality, in words for people.
 RECORD_UNIT = {"tabular": "rows", "timeseries": "sequences", "image": "images"}
+
+
+def check_conditions(conditions: dict[str, Any] | None, allowed: dict[str, list[Any]], *, who: str = "") -> None:
+    """Refuse a condition on a column outside `allowed` ({column: values seen}) or on a
+    value never seen: the one rule, used by the pre-fit checks and by every generator."""
+    for column, value in (conditions or {}).items():
+        if column not in allowed:
+            raise ConditionError(f"cannot condition {who + ' ' if who else ''}on {column!r}; conditionable "
+                                 f"columns: {', '.join(allowed) or 'none'}")
+        seen = allowed[column]
+        if value not in seen and str(value) not in map(str, seen):
+            raise ConditionError(f"condition {column}={value!r} was never seen in the source; seen values: "
+                                 + ", ".join(map(repr, seen[:20])))
 
 
 def batch_to_table(batch: Batch) -> pa.Table:
