@@ -10,6 +10,10 @@ ids of that shape have numbers at most `last`, fresh ids are numbers above it, s
 by an affine bijection over the rest of the space. Fresh ids are thereby unique (a
 bijection of the row index) and never real (all above `last`), and the format stores one
 number per shape, not the real ids.
+
+Text ids that look like e-mails, person names or phone numbers (`pipeline.core.pii`)
+are made realistic instead of shaped: fake values from a fixed space, unique, seeded,
+and never a source value.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from pipeline.core.errors import BadInputError
+from pipeline.core.pii import PiiKind, detect, fresh, taken
 
 # Shapes kept per column, most common first: free-text keys have many; a few dozen
 # cover nearly every row and bound the profile's size.
@@ -41,10 +46,14 @@ class Shape(BaseModel):
 
 
 class IdFormat(BaseModel):
-    """How to make fresh ids: after `last_int` (integer ids) or from `shapes` (text)."""
+    """How to make fresh ids: after `last_int` (integer ids), as fake `pii` values
+    skipping the source's own (`taken`: their indices in that kind's value space), or
+    from `shapes` (other text)."""
 
     last_int: int | None = None
     shapes: list[Shape] | None = None
+    pii: PiiKind | None = None
+    taken: list[int] | None = None
 
 
 def _char_class(ch: str) -> str:
@@ -70,6 +79,9 @@ def learn_format(values: pd.Series) -> IdFormat:
     """The format of an id column (no nulls, every value distinct)."""
     if pd.api.types.is_integer_dtype(values.dtype):
         return IdFormat(last_int=int(values.max()))
+    pii = detect(values)
+    if pii is not None:
+        return IdFormat(pii=pii, taken=taken(pii, values))
     groups: dict[str, list[str]] = defaultdict(list)
     for v in values.astype(str):
         groups["".join(map(_char_class, v))].append(v)
@@ -82,11 +94,13 @@ def learn_format(values: pd.Series) -> IdFormat:
     return IdFormat(shapes=shapes)
 
 
-def fresh_ids(fmt: IdFormat, start: int, n: int) -> np.ndarray:
-    """Ids for output rows `start .. start + n - 1`: the same row index always gets
-    the same id, no two rows share one, none is a real id."""
+def fresh_ids(fmt: IdFormat, start: int, n: int, seed: int = 0) -> np.ndarray:
+    """Ids for output rows `start .. start + n - 1`: the same row index (and `seed`, for
+    PII kinds) always gets the same id, no two rows share one, none is a real id."""
     if fmt.last_int is not None:
         return np.arange(fmt.last_int + 1 + start, fmt.last_int + 1 + start + n, dtype="int64")
+    if fmt.pii is not None:
+        return np.array(fresh(fmt.pii, fmt.taken or [], start, n, seed), dtype=object)
     shapes = fmt.shapes or []
     # Rows take shapes in proportion to the source (a fixed repeating cycle of them).
     cycle = [i for i, s in enumerate(shapes) for _ in range(max(1, round(100 * s.rows / sum(x.rows for x in shapes))))]
