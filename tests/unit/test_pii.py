@@ -10,9 +10,14 @@ import pandas as pd
 import pytest
 from faker import Faker
 
+from generators import get
+from pipeline.core.data import TabularData
 from pipeline.core.identifiers import fresh_ids, learn_format
 from pipeline.core.pii import detect
 from pipeline.core.schema import profile_table
+from validators import gx
+from validators.contract import build_contract_suite, contract_table
+from validators.outcome import failures
 
 ROWS = 400
 # Stricter than the detector's patterns: what a user would accept as the real thing.
@@ -97,3 +102,23 @@ def test_other_text_ids_keep_their_shape(source):
         out = pd.Series(fresh_ids(learn_format(source[column]), 0, ROWS))
         assert out.str.match(shape).all() and not out.str.contains("@").any()
         assert not set(out) & set(source[column])
+
+
+def test_a_fitted_generator_emits_fake_pii_on_a_real_table(source):
+    """Palmer penguins (real measurements) keyed by customer e-mails and names: the
+    output's PII columns are realistic, unique, not real, and pass the contract."""
+    from palmerpenguins import load_penguins
+
+    penguins = load_penguins().dropna().head(ROWS).reset_index(drop=True)
+    frame = pd.concat([source[["email", "customer_name"]].head(len(penguins)), penguins], axis=1)
+    data = TabularData(frame=frame, profile=profile_table(frame, detect_ids=True))
+    model = get("tabular/diffusion")(epochs=2, hidden=32, depth=1, sampling_steps=4).fit(data)
+    out = pd.concat(model.sample(300, seed=1), ignore_index=True)
+    assert out["email"].str.match(REAL_EMAIL).all() and out["customer_name"].str.match(REAL_NAME).all()
+    assert out["email"].is_unique and out["customer_name"].is_unique
+    assert not set(out["email"]) & set(frame["email"]) and not set(out["customer_name"]) & set(frame["customer_name"])
+    result = gx.validate(build_contract_suite(data), contract_table(data, out))
+    assert not [f for f in failures("contract", result) if "email" in f.target or "customer_name" in f.target]
+    out.loc[0, "email"] = frame.loc[5, "email"]  # one real e-mail published: the contract catches it
+    result = gx.validate(build_contract_suite(data), contract_table(data, out))
+    assert ("__real__email", "no real id") in {(f.target, f.check) for f in failures("contract", result)}
