@@ -246,7 +246,7 @@ def long_noise_failures(long_series) -> set[str]:
 
 def test_noise_shaped_like_a_long_series_passes_every_check(long_noise_failures):
     """The holdout block (1924-2008) has more sunspots than the training block: the
-    matched membership attack must not mistake that shift for memorisation."""
+    membership attack must not mistake that shift for memorisation."""
     assert long_noise_failures == set()
 
 
@@ -266,6 +266,12 @@ def _pixel_noise(like: ImageData, n: int, rng: np.random.Generator) -> ImageData
                      label_name=None)
 
 
+def _moved(images: np.ndarray) -> dict[str, np.ndarray]:
+    """Training images flipped left-right, or shifted by one pixel (wrapping round)."""
+    return {"flipped": images[:, :, ::-1], "shifted_right": np.roll(images, 1, axis=2),
+            "shifted_down": np.roll(images, 1, axis=1), "shifted_up": np.roll(images, -1, axis=1)}
+
+
 @pytest.fixture(scope="module")
 def digit_metrics(digits) -> dict[str, dict[str, float]]:
     rng = np.random.default_rng(8)
@@ -274,6 +280,8 @@ def digit_metrics(digits) -> dict[str, dict[str, float]]:
     cases = {
         "copied": train,
         "copied_with_noise": ImageData(images=noisy, labels=train.labels, label_name=train.label_name),
+        **{name: ImageData(images=np.ascontiguousarray(moved), labels=train.labels, label_name=train.label_name)
+           for name, moved in _moved(train.images).items()},
         "holdout": digits["holdout"],
         "other_real": digits["other"],
         "noise": _pixel_noise(train, len(digits["holdout"]), rng),
@@ -282,7 +290,8 @@ def digit_metrics(digits) -> dict[str, dict[str, float]]:
     return {k: all_privacy_metrics(digits["source"], train, digits["holdout"], v) for k, v in cases.items()}
 
 
-@pytest.mark.parametrize("case", ["copied", "copied_with_noise"])
+@pytest.mark.parametrize("case", ["copied", "copied_with_noise", "flipped", "shifted_right", "shifted_down",
+                                  "shifted_up"])
 def test_copied_digits_fail_privacy(digit_metrics, case):
     bad = privacy_failures("image", digit_metrics[case])
     assert {"privacy.membership_auc", "privacy.membership_tpr_at_1fpr", "privacy.near_copy_share"} <= bad, bad
