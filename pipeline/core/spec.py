@@ -31,7 +31,7 @@ class SourceSpec(_Strict):
     modality: Modality
     path: Path | None = None  # CSV, Parquet, a folder of Parquet files or of images; relative paths resolve from the job file
     entity: str | None = None  # timeseries: sequence key (omit for one long series cut into windows)
-    time: str | None = None  # timeseries: order column
+    time: str | None = None  # timeseries: order column; omit when the rows are in time order (an integer `step` is made)
     window: int | None = Field(None, ge=2)  # timeseries without entity: window length in steps
     stride: int | None = Field(None, ge=1)  # timeseries without entity: step between windows
     label: str | None = None  # image: class column (Parquet) or "label" for subfolder names
@@ -66,6 +66,14 @@ class SourceSpec(_Strict):
             raise ValueError("source.connection is used only with source.sql: give the query, or drop the connection")
         if self.sql is not None and self.modality == "image":
             raise ValueError("source.sql: an image source is a folder or Parquet file; give source.path")
+        return self
+
+    @model_validator(mode="after")
+    def _stride_cuts_one_series(self) -> "SourceSpec":
+        """Decided by the spec alone, so refused before any source is read or model fit."""
+        if self.stride is not None and self.entity:
+            raise ValueError("source.stride cuts one long series into windows; with source.entity each entity is "
+                             "already a sequence: drop stride (or entity)")
         return self
 
     @property
@@ -117,8 +125,6 @@ class JobSpec(_Strict):
                 f"generator.family: {self.generator.family!r} is not available for modality "
                 f"{self.source.modality!r}; allowed: {', '.join(families) or 'none registered'}"
             )
-        if self.source.modality == "timeseries" and not self.source.time:
-            raise ValueError("source.time: a time-series source needs its time (order) column")
         return self
 
     @property

@@ -16,6 +16,7 @@ from pipeline.core.spec import SourceSpec
 
 MIN_STEPS = 2  # a sequence model learns transitions: one step has none
 WINDOW_COLUMN = "window"  # the entity column made when a single series is cut into windows
+STEP_COLUMN = "step"  # the time column made when the source has none: the rows' order, 0..n-1
 
 
 def _plain(value: object) -> object:
@@ -28,6 +29,17 @@ def _require(frame: pd.DataFrame, column: str, field: str, path: object) -> None
         raise SourceError(
             f"source.{field} {column!r} is not a column of {path}; columns: {', '.join(map(str, frame.columns))}"
         )
+
+
+def _step_index(frame: pd.DataFrame, entity: str | None) -> pd.DataFrame:
+    """No time column: the rows' order is the time. Integer steps 0..n-1 per entity (or for
+    the one series), so generators learn a step of 1 and write integer steps back."""
+    if STEP_COLUMN in frame.columns:
+        raise SourceError(f"source.time is not given and the source already has a column {STEP_COLUMN!r}: "
+                          f"name it as source.time, or rename it")
+    steps = frame.groupby(entity, sort=False, dropna=False).cumcount() if entity else pd.Series(range(len(frame)), index=frame.index)
+    frame.insert(frame.columns.get_loc(entity) + 1 if entity else 0, STEP_COLUMN, steps.astype("int64"))
+    return frame
 
 
 def _sortable_time(frame: pd.DataFrame, time: str) -> pd.DataFrame:
@@ -103,24 +115,27 @@ def static_columns(frame: pd.DataFrame, entity: str, candidates: list[str]) -> l
 
 def load_timeseries(spec: SourceSpec, frame: pd.DataFrame) -> TimeSeriesData:
     """Check and sort a long-format table (`pipeline.sources.read_frame`); detect static
-    columns; profile it."""
+    columns; profile it. Without source.time the rows' order is the time (`STEP_COLUMN`)."""
     frame.columns = [str(c) for c in frame.columns]
-    if not spec.time:
-        raise SourceError("source.time is missing: name the time (order) column of the time-series source")
-    _require(frame, spec.time, "time", spec.location)
-    frame = _sortable_time(frame, spec.time)
-    windows = None
     if spec.entity:
         _require(frame, spec.entity, "entity", spec.location)
+    if spec.time:
+        _require(frame, spec.time, "time", spec.location)
+        time = spec.time
+    else:
+        frame, time = _step_index(frame, spec.entity), STEP_COLUMN
+    frame = _sortable_time(frame, time)
+    windows = None
+    if spec.entity:
         if spec.window is not None:
             raise SourceError("source.window cuts a single series; drop it when source.entity names the sequences")
         entity = spec.entity
     else:
-        frame = _windows(frame, spec.time, spec.window, spec.stride)
+        frame = _windows(frame, time, spec.window, spec.stride)
         entity, windows = WINDOW_COLUMN, (spec.window, spec.stride or spec.window)
-    _check_entities(frame, entity, spec.time)
-    frame = frame.sort_values([entity, spec.time], kind="stable").reset_index(drop=True)
-    rest = [c for c in frame.columns if c not in (entity, spec.time)]
+    _check_entities(frame, entity, time)
+    frame = frame.sort_values([entity, time], kind="stable").reset_index(drop=True)
+    rest = [c for c in frame.columns if c not in (entity, time)]
     static = static_columns(frame, entity, rest)
     features = [c for c in rest if c not in static]
     if not features:
@@ -128,6 +143,6 @@ def load_timeseries(spec: SourceSpec, frame: pd.DataFrame) -> TimeSeriesData:
             "the source has no column that varies within an entity: a time series needs at least one feature"
         )
     return TimeSeriesData(
-        frame=frame, profile=profile_table(frame), entity=entity, time=spec.time, static=static, features=features,
+        frame=frame, profile=profile_table(frame), entity=entity, time=time, static=static, features=features,
         windows=windows,
     )

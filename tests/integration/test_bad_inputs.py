@@ -234,7 +234,8 @@ CASES = [
     Case("seed-flag-negative", run("tabular", "--seed", "-1"), 2, "sample.seed"),
     Case("batch-size-zero", run(**{"sample.batch_size": 0}), 2, "sample.batch_size"),
     Case("holdout-above-one", run(**{"validation.holdout": 1.5}), 2, "validation.holdout"),
-    Case("timeseries-no-time", run("timeseries", **{"source.time": None}), 2, "source.time"),
+    Case("timeseries-stride-with-entity", run("timeseries", **{"source.stride": 5}), 2,
+         "source.stride cuts one long series into windows; with source.entity each entity is already a sequence"),
     # the source
     Case("source-missing", run(**{"source.path": "/nonexistent/penguins.csv"}), 2, "source not found"),
     Case("source-corrupt-parquet", source(text_file("t.parquet", b"PAR1 not parquet PAR1")), 2,

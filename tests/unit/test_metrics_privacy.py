@@ -55,6 +55,17 @@ def test_density_ratio_attack_finds_members_and_only_members(pixels):
     assert 0.4 < clean["privacy.membership_auc"] < 0.6 and clean["privacy.membership_tpr_at_1fpr"] < 0.06
 
 
+def test_synthetic_data_far_from_every_record_is_no_evidence_of_membership(pixels):
+    """Members nearer the synthetic data's centre than non-members (a shifted holdout)
+    must not score as members when no synthetic record is near any of them."""
+    train, holdout = pixels[:200], pixels[800:1000] + 0.5  # as many, the holdout shifted away from train
+    far = pixels[1000:1400] - 3.0  # nearer to train than to the holdout, near neither
+    shifted = membership_attack(train, holdout, far, n_attack=200, rng=np.random.default_rng(0))
+    assert shifted["privacy.membership_auc"] == 0.5 and shifted["privacy.membership_tpr_at_1fpr"] == 0.0
+    copied = membership_attack(train, holdout, np.r_[far, train[:100]], n_attack=200, rng=np.random.default_rng(0))
+    assert copied["privacy.membership_auc"] > 0.7
+
+
 def test_tpr_at_low_fpr_reads_the_tail():
     non_members = np.arange(100.0)  # the 99th percentile is 98.01
     assert tpr_at_fpr(np.array([99.0, 200.0, 50.0, 10.0]), non_members) == 0.5

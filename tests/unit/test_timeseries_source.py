@@ -1,7 +1,8 @@
 """The time-series loader on real panels: Grunfeld (static industry), World Bank
 fertility (unequal lengths), statsmodels' travel mode choice (categorical feature,
-missing values, numeric statics), US macro data cut into windows (timestamps); and
-every bad input refused with a one-line SourceError."""
+missing values, numeric statics), US macro data cut into windows (timestamps), yearly
+sunspots without their YEAR column (a plain ordered series: the rows' order is the time);
+and every bad input refused with a one-line error."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from statsmodels.datasets import macrodata, modechoice
+from pydantic import ValidationError
+from statsmodels.datasets import macrodata, modechoice, sunspots
 
+from generators import get
 from pipeline.core.errors import SourceError
 from pipeline.sources import load_source
-from pipeline.sources.timeseries import WINDOW_COLUMN
+from pipeline.sources.timeseries import STEP_COLUMN, WINDOW_COLUMN
 from pipeline.core.spec import SourceSpec
+from tests.conftest import FAST_PARAMS
 
 ROOT = Path(__file__).resolve().parents[2]
 GRUNFELD = ROOT / "data" / "sources" / "grunfeld.csv"
@@ -44,6 +48,11 @@ def quarterly_gdp() -> pd.DataFrame:
     f = macrodata.load_pandas().data
     quarter = pd.PeriodIndex.from_fields(year=f["year"].astype(int), quarter=f["quarter"].astype(int), freq="Q")
     return pd.DataFrame({"date": quarter.to_timestamp(), "realgdp": f["realgdp"], "unemp": f["unemp"]})
+
+
+def plain_sunspots() -> pd.DataFrame:
+    """309 yearly sunspot numbers in time order, the YEAR column dropped: no time column."""
+    return sunspots.load_pandas().data.drop(columns="YEAR")
 
 
 def test_grunfeld_panel_with_a_static_column():
@@ -126,3 +135,46 @@ def test_missing_time_values_are_refused(tmp_path):
     frame.loc[3, "year"] = np.nan
     with pytest.raises(SourceError, match=r"time column 'year' has 1 missing value"):
         load_source(spec(write(frame, tmp_path), entity="firm", time="year"))
+
+
+def test_a_plain_ordered_series_gets_integer_steps(tmp_path):
+    series = plain_sunspots()
+    data = load_source(spec(write(series, tmp_path), window=24, stride=12))
+    assert data.time == STEP_COLUMN and data.entity == WINDOW_COLUMN
+    assert list(data.frame.columns) == [WINDOW_COLUMN, STEP_COLUMN, "SUNACTIVITY"] and data.features == ["SUNACTIVITY"]
+    assert data.profile.column(STEP_COLUMN).kind == "integer" and len(data) == (309 - 24) // 12 + 1
+    second = data.frame[data.frame[WINDOW_COLUMN] == 1]
+    assert second[STEP_COLUMN].tolist() == list(range(12, 36))  # the rows' order: window 1 starts at row 12
+    assert second["SUNACTIVITY"].tolist() == series["SUNACTIVITY"].iloc[12:36].tolist()
+
+
+def test_a_panel_without_time_is_in_file_order_per_entity(tmp_path):
+    frame = pd.read_csv(GRUNFELD).drop(columns="year")
+    data = load_source(spec(write(frame, tmp_path), entity="firm"))
+    assert data.time == STEP_COLUMN and list(data.frame.columns)[:2] == ["firm", STEP_COLUMN]
+    for firm, rows in data.frame.groupby("firm"):
+        assert rows[STEP_COLUMN].tolist() == list(range(20))
+        assert rows["invest"].tolist() == frame.loc[frame["firm"] == firm, "invest"].tolist()
+
+
+def test_synthetic_plain_series_carry_integer_steps_at_stride_one(tmp_path):
+    data = load_source(spec(write(plain_sunspots(), tmp_path), window=24, stride=12))
+    model = get("timeseries/vae")(device="cpu", **FAST_PARAMS["timeseries/vae"]).fit(data)
+    out = next(model.sample(8, seed=0))
+    assert list(out.columns) == [WINDOW_COLUMN, STEP_COLUMN, "SUNACTIVITY"]
+    assert pd.api.types.is_integer_dtype(out[STEP_COLUMN])
+    starts = set(data.frame.groupby(WINDOW_COLUMN)[STEP_COLUMN].first())
+    for _, rows in out.groupby(WINDOW_COLUMN):
+        assert rows[STEP_COLUMN].diff().dropna().eq(1).all() and len(rows) == 24
+        assert rows[STEP_COLUMN].iloc[0] in starts
+
+
+def test_a_source_with_its_own_step_column_names_it(tmp_path):
+    path = write(plain_sunspots().assign(step=1.5), tmp_path)
+    with pytest.raises(SourceError, match=r"already has a column 'step': name it as source.time, or rename it"):
+        load_source(spec(path, window=24))
+
+
+def test_stride_with_entity_is_refused_by_the_spec():
+    with pytest.raises(ValidationError, match=r"source.stride cuts one long series .*: drop stride \(or entity\)"):
+        spec(GRUNFELD, entity="firm", time="year", stride=5)

@@ -20,7 +20,17 @@ set R is train and holdout together, each scored record's own point left out (it
 second nearest neighbour is used). Both groups are then measured alike: a reference of
 the holdout alone would put a holdout window's overlapping neighbours (stride < window)
 or duplicate rows beside non-members only, and every synthetic set, noise included,
-scored AUC 0.98 on sunspot windows that way."""
+scored AUC 0.98 on sunspot windows that way.
+
+Scores are clipped at 0: a record counts as evidence of membership only where the
+synthetic data is denser than the real data (a synthetic record nearer to it than its
+nearest real neighbour). How far the synthetic data stays from a record beyond that
+says nothing about memorisation, only where the synthetic data's centre lies; and when
+the holdout is a later block of a non-stationary series, that is the period's shift.
+Unclipped, i.i.d. noise with a sunspot series' mean and sd scored AUC 0.81 on a
+1924-2008 holdout block (more sunspots than 1700-1899), because the noise sits nearer
+the quieter training period; clipped, 0.50, while a replay of the training path still
+scores 1.00."""
 
 from __future__ import annotations
 
@@ -34,11 +44,11 @@ TINY = 1e-9  # floor of a distance before its log: a synthetic copy (distance 0)
 
 
 def density_ratio_scores(reference: np.ndarray, rows: np.ndarray, synthetic: np.ndarray) -> np.ndarray:
-    """log r_R - log r_S for the records reference[rows]; each record's own point is
-    left out of R."""
+    """max(0, log r_R - log r_S) for the records reference[rows]; each record's own
+    point is left out of R."""
     r_syn = nearest(synthetic, reference[rows])[:, 0]
     r_ref = _nearest_other(reference, rows)
-    return np.log(r_ref + TINY) - np.log(r_syn + TINY)
+    return np.maximum(0.0, np.log(r_ref + TINY) - np.log(r_syn + TINY))
 
 
 def _nearest_other(reference: np.ndarray, rows: np.ndarray) -> np.ndarray:
