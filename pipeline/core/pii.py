@@ -64,9 +64,8 @@ def _components(kind: PiiKind) -> tuple[tuple[str, ...], ...]:
     """The value space of a kind: per position the options (one option = a literal)."""
     first, last = _words("first"), _words("last")
     if kind == "email":
-        lower = lambda ws: tuple(w.lower() for w in ws)  # noqa: E731
-        suffix = ("",) + tuple(str(k) for k in range(1, 100))
-        return (lower(first), (".",), lower(last), suffix, ("@",), ("example.com", "example.org", "example.net"))
+        suffix = ("",) + tuple(str(k) for k in range(1, 100))  # "" first: jane.doe, then jane.doe1 ..
+        return (tuple(w.lower() for w in first), (".",), tuple(w.lower() for w in last), suffix, ("@",), ("example.com", "example.org", "example.net"))
     if kind == "name":
         return (first, (" ",), last)
     if kind == "first_name":
