@@ -69,10 +69,9 @@ def new_suite(name: str, expectations: list, meta: dict | None = None) -> "Expec
     import great_expectations as gx
 
     _ready()
-    suite = gx.ExpectationSuite(name=name, meta=meta or {})
-    for exp in expectations:
-        suite.add_expectation(exp)
-    return suite
+    # Passed whole, not added one by one: `add_expectation` compares each new expectation
+    # with every one before it (938 expectations of a 300-column contract: 38 CPU s).
+    return gx.ExpectationSuite(name=name, meta=meta or {}, expectations=list(expectations))
 
 
 def validate(suite: "ExpectationSuite", frame: pd.DataFrame) -> dict[str, Any]:
