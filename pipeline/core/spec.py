@@ -69,9 +69,11 @@ class SourceSpec(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _stride_cuts_one_series(self) -> "SourceSpec":
+    def _windows_cut_one_series(self) -> "SourceSpec":
         """Decided by the spec alone, so refused before any source is read or model fit."""
-        if self.stride is not None and self.entity:
+        if self.entity and self.window is not None:
+            raise ValueError("source.window cuts a single series; drop it when source.entity names the sequences")
+        if self.entity and self.stride is not None:
             raise ValueError("source.stride cuts one long series into windows; with source.entity each entity is "
                              "already a sequence: drop stride (or entity)")
         return self

@@ -127,8 +127,6 @@ def load_timeseries(spec: SourceSpec, frame: pd.DataFrame) -> TimeSeriesData:
     frame = _sortable_time(frame, time)
     windows = None
     if spec.entity:
-        if spec.window is not None:
-            raise SourceError("source.window cuts a single series; drop it when source.entity names the sequences")
         entity = spec.entity
     else:
         frame = _windows(frame, time, spec.window, spec.stride)

@@ -97,7 +97,6 @@ def test_one_long_series_is_cut_into_windows(tmp_path):
         ({"entity": "company", "time": "year"}, r"source.entity 'company' is not a column .*columns: firm, year, industry"),
         ({"entity": "firm", "time": "date"}, r"source.time 'date' is not a column .*columns: firm, year"),
         ({"time": "year"}, r"needs source.entity .* or source.window"),
-        ({"entity": "firm", "time": "year", "window": 5}, r"source.window cuts a single series"),
     ],
 )
 def test_bad_column_specs(kw, message):
@@ -175,6 +174,11 @@ def test_a_source_with_its_own_step_column_names_it(tmp_path):
         load_source(spec(path, window=24))
 
 
-def test_stride_with_entity_is_refused_by_the_spec():
-    with pytest.raises(ValidationError, match=r"source.stride cuts one long series .*: drop stride \(or entity\)"):
-        spec(GRUNFELD, entity="firm", time="year", stride=5)
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [({"window": 5}, r"source.window cuts a single series; drop it when source.entity names the sequences"),
+     ({"stride": 5}, r"source.stride cuts one long series .*: drop stride \(or entity\)")],
+)
+def test_windows_with_entity_are_refused_by_the_spec(kw, message):
+    with pytest.raises(ValidationError, match=message):
+        spec(GRUNFELD, entity="firm", time="year", **kw)
