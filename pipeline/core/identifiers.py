@@ -19,21 +19,18 @@ and never a source value.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from math import gcd
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
+from pipeline.core import codespace
 from pipeline.core.errors import BadInputError
 from pipeline.core.pii import PiiKind, detect, fresh, taken
 
 # Shapes kept per column, most common first: free-text keys have many; a few dozen
 # cover nearly every row and bound the profile's size.
 MAX_SHAPES = 32
-# Multiplier of the bijection that spreads fresh ids over the free space (a large odd
-# number; made coprime with the space at use).
-_SPREAD = 0x9E3779B97F4A7C15
 
 
 class Shape(BaseModel):
@@ -65,14 +62,6 @@ def _number(value: str, charsets: list[str]) -> int:
     for ch, chars in zip(value, charsets):
         n = n * len(chars) + chars.index(ch)
     return n
-
-
-def _text(number: int, charsets: list[str]) -> str:
-    out = []
-    for chars in reversed(charsets):
-        number, digit = divmod(number, len(chars))
-        out.append(chars[digit])
-    return "".join(reversed(out))
 
 
 def learn_format(values: pd.Series) -> IdFormat:
@@ -116,9 +105,7 @@ def fresh_ids(fmt: IdFormat, start: int, n: int, seed: int = 0) -> np.ndarray:
 
 
 def _fresh(shape: Shape, j: int) -> str:
-    space = 1
-    for chars in shape.charsets:
-        space *= len(chars)
+    space = codespace.size(shape.charsets)
     base = int(shape.last) + 1
     free = space - base
     if j >= free:
@@ -126,7 +113,4 @@ def _fresh(shape: Shape, j: int) -> str:
             f"an id column's format ({len(shape.charsets)} characters) has only {free} unused values; "
             "sample fewer rows or declare the column categorical in source.columns"
         )
-    a = _SPREAD % free or 1
-    while gcd(a, free) != 1:
-        a += 1
-    return _text(base + (a * j + free // 3) % free, shape.charsets)
+    return codespace.decode(base + (codespace.multiplier(free) * j + free // 3) % free, shape.charsets)

@@ -21,12 +21,12 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from functools import cache
-from math import gcd
 from typing import Literal
 
 import pandas as pd
 from faker.providers.person.en_US import Provider as _Person
 
+from pipeline.core import codespace
 from pipeline.core.errors import BadInputError
 
 PiiKind = Literal["email", "name", "first_name", "last_name", "phone"]
@@ -47,8 +47,6 @@ NAME_HINT = re.compile(
 )
 FIRST_HINT = re.compile(r"first|given|fore")
 LAST_HINT = re.compile(r"last|sur|family")
-# Multiplier of the bijection (as in identifiers._SPREAD; made coprime with the space).
-_SPREAD = 0x9E3779B97F4A7C15
 _DIGITS = tuple("0123456789")
 _LEAD = tuple("23456789")  # NANP area codes and exchanges never start with 0 or 1
 
@@ -75,22 +73,6 @@ def _components(kind: PiiKind) -> tuple[tuple[str, ...], ...]:
     if kind == "phone":
         return (("(",), _LEAD, _DIGITS, _DIGITS, (") ",), _LEAD, _DIGITS, _DIGITS, ("-",)) + (_DIGITS,) * 4
     raise ValueError(f"unknown PII kind {kind!r}")
-
-
-
-def _space(kind: PiiKind) -> int:
-    size = 1
-    for options in _components(kind):
-        size *= len(options)
-    return size
-
-
-def _value(kind: PiiKind, index: int) -> str:
-    out = []
-    for options in reversed(_components(kind)):
-        index, digit = divmod(index, len(options))
-        out.append(options[digit])
-    return "".join(reversed(out))
 
 
 @cache
@@ -169,11 +151,9 @@ def taken(kind: PiiKind, values: pd.Series) -> list[int]:
 def fresh(kind: PiiKind, used: list[int], start: int, n: int, seed: int = 0) -> list[str]:
     """Values for output rows `start .. start + n - 1`: row j takes the j-th index of a
     seeded bijection of the space that is not a source value's index."""
-    space = _space(kind)
-    a = _SPREAD % space or 1
-    while gcd(a, space) != 1:
-        a += 1
-    b = (seed * _SPREAD + space // 3) % space
+    space = codespace.size(_components(kind))
+    a = codespace.multiplier(space)
+    b = (seed * codespace.SPREAD + space // 3) % space
     a_inv = pow(a, -1, space)
     skipped = sorted(((i - b) * a_inv) % space for i in used)  # positions whose value is real
     out = []
@@ -186,5 +166,5 @@ def fresh(kind: PiiKind, used: list[int], start: int, n: int, seed: int = 0) -> 
                 f"a {kind} column can take only {space - len(skipped)} fresh values; "
                 "sample fewer rows or declare the column categorical in source.columns"
             )
-        out.append(_value(kind, (a * m + b) % space))
+        out.append(codespace.decode((a * m + b) % space, _components(kind)))
     return out
