@@ -21,38 +21,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from generators import get
-from pipeline.core.data import ImageData, SourceData, TabularData, TimeSeriesData
+from pipeline.core.data import ImageData, TabularData, TimeSeriesData
 from pipeline.core.schema import profile_table
 from pipeline.core.spec import SourceSpec
-from tests.conftest import FAST_PARAMS
+from tests.judge import privacy_failures
+from tests.privacy_cases import jitter, moved, pixel_jitter, pixel_noise, sampled, scaled, series_noise, table_noise
 from validators.gate import metric_bounds, metric_failures
 from validators.metrics import compute_metrics
 from validators.metrics.privacy import all_privacy_metrics
-from validators.thresholds import thresholds_for
 
 ROOT = Path(__file__).resolve().parents[2]
-NOISE = 0.02  # "small noise": 2 % of a column's sd (tables), of the value (series), 5/255 (pixels)
-
-
-def privacy_failures(modality: str, metrics: dict[str, float]) -> set[str]:
-    """The privacy metrics the gate rejects under the default thresholds."""
-    return {f.target for f in metric_failures(metrics, thresholds_for(modality), ("privacy",))}
 
 
 def fidelity_failures(modality: str, metrics: dict[str, float]) -> set[str]:
     bounds = metric_bounds(modality, None, None, metrics)
     return {f.target for f in metric_failures(metrics, bounds, ("fidelity",))}
-
-
-def sampled(name: str, data: SourceData, n: int) -> SourceData:
-    """`n` records of project generator `name` fitted (a few epochs) on `data`."""
-    generator = get(name)(device="cpu", **FAST_PARAMS.get(name, {}))
-    generator.fit(data)
-    batches = list(generator.sample(n, seed=1))
-    if isinstance(data, ImageData):
-        return ImageData(images=np.concatenate([b.images for b in batches]), labels=None, label_name=None)
-    return data.with_frame(pd.concat(batches, ignore_index=True))
 
 
 def _thirds(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -69,34 +52,15 @@ def table(penguins) -> dict[str, TabularData]:
     return {"source": penguins, "train": penguins.take(a), "holdout": penguins.take(b), "other": penguins.take(c)}
 
 
-def _jitter(data: TabularData, scale: float, rng: np.random.Generator) -> TabularData:
-    frame = data.frame.copy()
-    for col in data.profile.of_kind("numeric"):
-        frame[col.name] = frame[col.name] + rng.normal(0, scale * frame[col.name].std(), len(frame))
-    return data.with_frame(frame)
-
-
-def _table_noise(data: TabularData, like: TabularData, rng: np.random.Generator) -> TabularData:
-    """Each column drawn independently, uniformly over the source's range or categories."""
-    frame = data.frame.copy()
-    for col in like.profile.columns:
-        if col.kind in ("numeric", "integer"):
-            values = rng.uniform(col.min, col.max, len(frame))
-            frame[col.name] = np.round(values) if col.kind == "integer" else values
-        else:
-            frame[col.name] = rng.choice(np.array(col.categories, dtype=object), len(frame))
-    return data.with_frame(frame.astype(data.frame.dtypes.to_dict()))
-
-
 @pytest.fixture(scope="module")
 def table_metrics(table) -> dict[str, dict[str, float]]:
     rng = np.random.default_rng(1)
     cases = {
         "copied": table["train"],
-        "copied_with_noise": _jitter(table["train"], NOISE, rng),
+        "copied_with_noise": jitter(table["train"], rng),
         "holdout": table["holdout"],
         "other_real": table["other"],
-        "noise": _table_noise(table["holdout"], table["source"], rng),
+        "noise": table_noise(table["holdout"], table["source"], rng),
         "diffusion_on_other_part": sampled("tabular/diffusion", table["other"], len(table["holdout"])),
     }
     return {k: all_privacy_metrics(table["source"], table["train"], table["holdout"], v) for k, v in cases.items()}
@@ -115,7 +79,7 @@ def test_unseen_or_unrelated_penguins_pass_privacy(table_metrics, case):
 
 
 def test_independent_noise_fails_fidelity_instead(table):
-    noise = _table_noise(table["holdout"], table["source"], np.random.default_rng(2))
+    noise = table_noise(table["holdout"], table["source"], np.random.default_rng(2))
     metrics = compute_metrics(table["source"], table["train"], table["holdout"], noise)
     assert "fidelity.detection_auc" in fidelity_failures("tabular", metrics)
     assert privacy_failures("tabular", metrics) == set()
@@ -155,31 +119,15 @@ def countries() -> dict[str, TimeSeriesData]:
     return {"source": source, "train": source.take(a), "holdout": source.take(b), "other": source.take(c)}
 
 
-def _scaled(data: TimeSeriesData, rng: np.random.Generator, scale: float = NOISE) -> TimeSeriesData:
-    """Every value within `scale` of the real path (multiplicative noise)."""
-    frame = data.frame.copy()
-    for f in data.features:
-        frame[f] = frame[f] * (1 + rng.normal(0, scale, len(frame)))
-    return data.with_frame(frame)
-
-
-def _series_noise(data: TimeSeriesData, like: TimeSeriesData, rng: np.random.Generator) -> TimeSeriesData:
-    """i.i.d. Gaussian steps with the real mean and sd, on `data`'s entities and lengths."""
-    frame = data.frame.copy()
-    for f in data.features:
-        frame[f] = rng.normal(like.frame[f].mean(), like.frame[f].std(), len(frame))
-    return data.with_frame(frame)
-
-
 @pytest.fixture(scope="module")
 def country_metrics(countries) -> dict[str, dict[str, float]]:
     rng = np.random.default_rng(4)
     cases = {
         "copied": countries["train"],
-        "copied_with_noise": _scaled(countries["train"], rng),
+        "copied_with_noise": scaled(countries["train"], rng),
         "holdout": countries["holdout"],
         "other_real": countries["other"],
-        "noise": _series_noise(countries["holdout"], countries["train"], rng),
+        "noise": series_noise(countries["holdout"], countries["train"], rng),
         "vae_on_other_part": sampled("timeseries/vae", countries["other"], len(countries["holdout"])),
     }
     return {k: all_privacy_metrics(countries["source"], countries["train"], countries["holdout"], v)
@@ -198,7 +146,7 @@ def test_unseen_or_unrelated_series_pass_privacy(country_metrics, case):
 
 
 def test_series_noise_fails_fidelity_instead(countries):
-    noise = _series_noise(countries["holdout"], countries["train"], np.random.default_rng(5))
+    noise = series_noise(countries["holdout"], countries["train"], np.random.default_rng(5))
     metrics = compute_metrics(countries["source"], countries["train"], countries["holdout"], noise)
     assert {"fidelity.discriminative_score", "fidelity.autocorrelation_diff"} & fidelity_failures("timeseries", metrics)
     assert privacy_failures("timeseries", metrics) == set()
@@ -230,7 +178,7 @@ def long_series() -> dict[str, TimeSeriesData]:
 
 def test_a_replayed_long_series_fails_and_its_holdout_passes(long_series):
     s, train, holdout = long_series["source"], long_series["train"], long_series["holdout"]
-    replayed = _scaled(train, np.random.default_rng(6))  # the real path within 2 % on every date
+    replayed = scaled(train, np.random.default_rng(6))  # the real path within 2 % on every date
     bad = privacy_failures("timeseries", all_privacy_metrics(s, train, holdout, replayed))
     assert {"privacy.near_copy_share", "privacy.membership_auc", "privacy.membership_tpr_at_1fpr",
             "privacy.inference_risk_ci_low"} <= bad, bad
@@ -240,7 +188,7 @@ def test_a_replayed_long_series_fails_and_its_holdout_passes(long_series):
 @pytest.fixture(scope="module")
 def long_noise_failures(long_series) -> set[str]:
     s, train, holdout = long_series["source"], long_series["train"], long_series["holdout"]
-    noise = _series_noise(holdout, s, np.random.default_rng(7))
+    noise = series_noise(holdout, s, np.random.default_rng(7))
     return privacy_failures("timeseries", all_privacy_metrics(s, train, holdout, noise))
 
 
@@ -261,30 +209,17 @@ def digits() -> dict[str, ImageData]:
     return {"source": source, "train": source.take(a), "holdout": source.take(b), "other": source.take(c)}
 
 
-def _pixel_noise(like: ImageData, n: int, rng: np.random.Generator) -> ImageData:
-    return ImageData(images=rng.integers(0, 256, (n, *like.images.shape[1:]), dtype=np.uint8), labels=None,
-                     label_name=None)
-
-
-def _moved(images: np.ndarray) -> dict[str, np.ndarray]:
-    """Training images flipped left-right, or shifted by one pixel (wrapping round)."""
-    return {"flipped": images[:, :, ::-1], "shifted_right": np.roll(images, 1, axis=2),
-            "shifted_down": np.roll(images, 1, axis=1), "shifted_up": np.roll(images, -1, axis=1)}
-
-
 @pytest.fixture(scope="module")
 def digit_metrics(digits) -> dict[str, dict[str, float]]:
     rng = np.random.default_rng(8)
     train = digits["train"]
-    noisy = np.clip(train.images.astype(int) + rng.integers(-5, 6, train.images.shape), 0, 255).astype(np.uint8)
     cases = {
         "copied": train,
-        "copied_with_noise": ImageData(images=noisy, labels=train.labels, label_name=train.label_name),
-        **{name: ImageData(images=np.ascontiguousarray(moved), labels=train.labels, label_name=train.label_name)
-           for name, moved in _moved(train.images).items()},
+        "copied_with_noise": pixel_jitter(train, rng),
+        **moved(train),
         "holdout": digits["holdout"],
         "other_real": digits["other"],
-        "noise": _pixel_noise(train, len(digits["holdout"]), rng),
+        "noise": pixel_noise(train, len(digits["holdout"]), rng),
         "vae_on_other_part": sampled("image/vae", digits["other"], len(digits["holdout"])),
     }
     return {k: all_privacy_metrics(digits["source"], train, digits["holdout"], v) for k, v in cases.items()}
