@@ -78,7 +78,7 @@ def test_near_copies_escape_the_copy_count_but_not_the_attacks(pixels):
     jittered = train + np.random.default_rng(0).normal(0, 0.01, train.shape).astype(np.float32)
     metrics = privacy_metrics(train, holdout, jittered)
     assert metrics["privacy.exact_copy_excess"] == 0.0
-    for name in ("privacy.membership_auc", "privacy.membership_tpr_at_1fpr", "privacy.near_copy_share"):
+    for name in ("privacy.membership_auc", "privacy.membership_tpr_at_1fpr_ci_low", "privacy.near_copy_share"):
         assert metrics[name] > PRIVACY[name].max, name
 
 
@@ -124,3 +124,22 @@ def test_attribute_attacks_apply_to_tables_and_series_not_images():
     assert set(PRIVACY) == names["image"]
     assert names["tabular"] == names["timeseries"] > names["image"]
     assert "privacy.column_leak_excess" in names["tabular"] and "privacy.inference_risk_ci_low" in names["tabular"]
+
+
+def test_tpr_bound_reads_a_ten_record_holdout_as_chance_and_ten_copies_as_a_leak(pixels):
+    """On 10 members and 10 non-members (a 48-state panel's holdout) the 1 % FPR threshold
+    is the non-members' maximum: a member of unseen data beats it with chance 1/11, so the
+    point TPR fails the bound often; its lower 95 % bound, which the gate reads, seldom does,
+    while copies of the 10 members still fail it every time."""
+    bound = PRIVACY["privacy.membership_tpr_at_1fpr_ci_low"].max
+    point = low = copied = 0
+    for seed in range(100):
+        rng = np.random.default_rng(seed)
+        idx = rng.permutation(len(pixels))
+        train, holdout, unseen = pixels[idx[:10]], pixels[idx[10:20]], pixels[idx[20:220]]
+        clean = membership_attack(train, holdout, unseen, n_attack=10, rng=rng)
+        point += clean["privacy.membership_tpr_at_1fpr"] > bound
+        low += clean["privacy.membership_tpr_at_1fpr_ci_low"] > bound
+        leaked = membership_attack(train, holdout, np.r_[unseen, train], n_attack=10, rng=rng)
+        copied += leaked["privacy.membership_tpr_at_1fpr_ci_low"] > bound
+    assert point >= 20 and low <= 8 and copied == 100  # measured: 30, 5, 100 of 100 draws
