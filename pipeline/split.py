@@ -11,11 +11,9 @@ compare distances to train against distances to it, so it must be truly unseen:
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from pipeline.core.data import SourceData
+from pipeline.core.data import SourceData, gap_windows
 from pipeline.core.errors import SourceError
 
 MIN_TRAIN = 10  # records (rows, sequences, images) a generator needs at the very least
@@ -57,13 +55,6 @@ def group_split(keys: np.ndarray, n_holdout: int, *, rng: np.random.Generator) -
     taken = order[: int(np.searchsorted(np.cumsum(sizes[order]), n_holdout)) + 1]
     in_holdout = np.isin(group, taken)
     return np.flatnonzero(~in_holdout), np.flatnonzero(in_holdout)
-
-
-def gap_windows(window: int, stride: int) -> int:
-    """Windows dropped on each side of a holdout block: a training window ends at least
-    one window of time (`window` steps) before a holdout window starts, i.e. their start
-    indices differ by at least ceil(2 * window / stride)."""
-    return math.ceil(2 * window / stride) - 1
 
 
 def window_split(

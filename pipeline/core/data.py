@@ -7,6 +7,7 @@ What differs between modalities is a method of the data class (`take`, `restrict
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Union
 
@@ -67,6 +68,14 @@ class TabularData:
     def from_table(self, table: pa.Table) -> "TabularData":
         """Output records read back from Parquet, shaped like this source."""
         return self.with_frame(table.to_pandas())
+
+
+def gap_windows(window: int, stride: int) -> int:
+    """Windows the split (pipeline.split) drops on each side of a holdout block: a
+    training window ends at least one window of time (`window` steps) before a holdout
+    window starts, i.e. their start indices differ by at least ceil(2 * window / stride).
+    Here, not in the split, because the privacy metrics measure that same separation."""
+    return math.ceil(2 * window / stride) - 1
 
 
 @dataclass

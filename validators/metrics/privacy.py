@@ -10,7 +10,7 @@ never saw, so a generator that leaks nothing treats it like train.
 | membership_auc, _tpr_at_1fpr       | density-ratio attack (membership.py)              | rows    | sequences           | images |
 | singling_out/linkability/inference_risk (+ _ci_low/_ci_high) | anonymeter, holdout as control (anonymity.py) | rows | sequences flattened | no: pixels are no attributes |
 | column_leak_excess                 | real high-cardinality values reused (leaks.py)    | columns | static + feature columns | no: no columns |
-| near_copy_share                    | records closer to train than holdout ever gets    | rows    | sequences (replayed paths) | images |
+| near_copy_share                    | records closer to train than unseen real data gets (holdout; windows: train a gap apart) | rows | sequences (replayed paths) | images |
 | exact_copy_excess, exact_copy_rate | identical encoded records                         | rows    | sequences           | images |
 | dcr_share, nndr, nndr_vs_holdout   | distance to closest record, train vs holdout      | rows    | sequences           | images |
 
@@ -25,10 +25,10 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from pipeline.core.data import ImageData, SourceData, TimeSeriesData
+from pipeline.core.data import ImageData, SourceData, TimeSeriesData, gap_windows
 from pipeline.core.threads import limited_threads
 from validators.metrics.membership import membership_attack
-from validators.metrics.neighbours import nearest, sample_rows
+from validators.metrics.neighbours import nearest, nearest_apart, sample_rows
 
 MAX_QUERIES = 10_000  # synthetic records scored by DCR / NNDR / near copies: standard error of a share < 0.005
 MAX_REFERENCE = 50_000  # train / holdout / synthetic records a query is compared against
@@ -91,18 +91,42 @@ def near_copy_share(d_synthetic: np.ndarray, d_holdout: np.ndarray) -> float:
     no closer to train than unseen real data, so chance is NEAR_QUANTILE (0.05); a
     replayed sequence or a lightly perturbed copy sits far below every holdout distance
     and scores ~1. Catches what the share-based DCR dilutes: a few records, or whole
-    sequences, traced from the training data."""
+    sequences, traced from the training data. `d_holdout` may be any real records'
+    distances that a made-up record's should match (`apart_distances` for windows)."""
     cut = np.quantile(d_holdout, NEAR_QUANTILE)
     return float(np.mean(d_synthetic < cut))
 
 
+def apart_distances(train: TimeSeriesData, vectors: np.ndarray, *, seed: int = 0) -> np.ndarray | None:
+    """Windows of one long series: each training window's distance to the nearest
+    training window as far from it in time as the split keeps the holdout (more than
+    `gap_windows` windows), the yardstick of near copies instead of the holdout's.
+
+    The holdout is a few blocks of time; on a trending series its windows are far from
+    train because their period is, not because the generator left them alone. On
+    AER/USMacroG (windows of 8 quarters) the holdout block's distances to train were
+    8.2-13.3 while a real block between two training stretches was 4.8-9.3 away: that
+    real, unseen block, and a model fitted on it, scored near_copy_share 1.0. Training
+    windows a gap apart are real records at the holdout's separation from every training
+    period alike. None for other data (or when no two training windows are that far apart)."""
+    if train.windows is None:
+        return None
+    rng = np.random.default_rng(seed)
+    rows = np.arange(len(vectors)) if len(vectors) <= MAX_REFERENCE else rng.choice(len(vectors), MAX_REFERENCE, replace=False)
+    positions = np.sort(train.entities()).astype(np.int64)[rows]  # vectors are in entity order (SeriesEncoder)
+    d = nearest_apart(vectors[rows], positions, gap_windows(*train.windows) + 1, MAX_QUERIES, rng)
+    return d if len(d) else None
+
+
 @limited_threads()
-def privacy_metrics(train: np.ndarray, holdout: np.ndarray, synthetic: np.ndarray, *, seed: int = 0) -> dict[str, float]:
+def privacy_metrics(train: np.ndarray, holdout: np.ndarray, synthetic: np.ndarray, *, seed: int = 0,
+                    near_reference: np.ndarray | None = None) -> dict[str, float]:
     """The record-level metrics on encoded records (rows = records), every modality.
     DCR / NNDR / near copies score at most MAX_QUERIES synthetic records against at most
     MAX_REFERENCE train and holdout records; the attack uses MAX_ATTACK members and as
     many non-members against at most MAX_REFERENCE synthetic and holdout records; exact
-    copies are checked against all of train."""
+    copies are checked against all of train. Near copies are judged against
+    `near_reference` (unseen real records' distances to train) when given, else the holdout's."""
     rng = np.random.default_rng(seed)
     queries = sample_rows(synthetic, MAX_QUERIES, rng)
     train_ref, hold_ref = sample_rows(train, MAX_REFERENCE, rng), sample_rows(holdout, MAX_REFERENCE, rng)
@@ -120,7 +144,8 @@ def privacy_metrics(train: np.ndarray, holdout: np.ndarray, synthetic: np.ndarra
         "privacy.dcr_share": _dcr_share(d_train[:, 0], nearest(hold_ref, queries)[:, 0], len(train_ref), len(hold_ref)),
         "privacy.nndr": syn_nndr,
         "privacy.nndr_vs_holdout": syn_nndr / hold_nndr if hold_nndr > 0 else float("nan"),
-        "privacy.near_copy_share": near_copy_share(d_train[:, 0], d_hold_train[:, 0]),
+        "privacy.near_copy_share": near_copy_share(d_train[:, 0], d_hold_train[:, 0] if near_reference is None
+                                                   else near_reference),
         **attack,
     }
 
@@ -154,7 +179,9 @@ def all_privacy_metrics(
     from validators.metrics.leaks import column_leak_excess, high_cardinality_columns
 
     leaky = high_cardinality_columns(source)
-    metrics = privacy_metrics(*fit_vectors(*(_without(d, leaky) for d in (train, holdout, synthetic))), seed=seed)
+    vectors = fit_vectors(*(_without(d, leaky) for d in (train, holdout, synthetic)))
+    reference = apart_distances(train, vectors[0], seed=seed) if isinstance(train, TimeSeriesData) else None
+    metrics = privacy_metrics(*vectors, seed=seed, near_reference=reference)
     metrics["privacy.column_leak_excess"] = column_leak_excess(source, train, holdout, synthetic)
     metrics.update(anonymeter_risks(source, train, holdout, synthetic, seed=seed))
     return metrics
