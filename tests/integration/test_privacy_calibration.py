@@ -9,7 +9,7 @@ samples of a project generator fitted on a disjoint part of the source.
 
 Penguins (tabular), World Bank fertility by country (time series, whole countries held
 out), sunspots cut into 24-year windows at stride 1 (one long series, time blocks with
-a one-window gap), digits (images). bench/validation.py repeats this on the BENCH.md
+a one-window gap), digits (images). bench/privacy_calibration.py repeats this on the BENCH.md
 corpus."""
 
 from __future__ import annotations
