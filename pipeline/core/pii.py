@@ -168,3 +168,36 @@ def fresh(kind: PiiKind, used: list[int], start: int, n: int, seed: int = 0) -> 
             )
         out.append(codespace.decode((a * m + b) % space, _components(kind)))
     return out
+
+
+def pseudonyms(kind: PiiKind, values: pd.Series, seed: int = 0) -> pd.Series:
+    """Each distinct value replaced by one fake value of its kind (the same value by the
+    same fake, nulls kept), none of them a source value: a customer's repeated e-mail
+    stays one customer, and no real address reaches the model."""
+    distinct = pd.unique(values.dropna())
+    fakes = fresh(kind, taken(kind, values), 0, len(distinct), seed)
+    return values.map(dict(zip(distinct, fakes))).astype(values.dtype)
+
+
+def pseudonymize(frame: pd.DataFrame, *, keep: set[str]) -> tuple[pd.DataFrame, dict[str, PiiKind]]:
+    """The table with its repeating (or partly null) PII columns pseudonymised before
+    anything learns from it, and which columns those were. Unique, complete PII columns
+    are ids (`pipeline.core.identifiers`) and stay as they are; so do the columns in
+    `keep` (declared in the spec: the user's kind wins)."""
+    found: dict[str, PiiKind] = {}
+    out = frame
+    for name in frame.columns:
+        column = frame[name]
+        if name in keep or not _is_text(column) or (column.is_unique and column.notna().all()):
+            continue
+        kind = detect(column)
+        if kind is not None:
+            out = out.assign(**{name: pseudonyms(kind, column)})  # a copy: the caller's frame is kept
+            found[name] = kind
+    return out, found
+
+
+def _is_text(column: pd.Series) -> bool:
+    return isinstance(column.dtype, pd.StringDtype) or (
+        column.dtype == object and bool(column.dropna().map(type).eq(str).all())
+    )

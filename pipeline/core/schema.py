@@ -58,6 +58,7 @@ class TableProfile(BaseModel):
     n_rows: int
     constraints: list[Constraint] = []  # declared in the spec, checked against the source
     proposed_constraints: list[str] = []  # exact relations found in the source, to declare
+    pseudonymized: dict[str, str] = {}  # PII columns (name -> kind) replaced by fakes before the fit
 
     @property
     def names(self) -> list[str]:

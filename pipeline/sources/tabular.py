@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from pipeline.core.data import TabularData
 from pipeline.core.errors import SourceError
+from pipeline.core.pii import pseudonymize
 from pipeline.core.schema import profile_table
 from pipeline.sources.fingerprint import existing_source
 from pipeline.core.spec import SourceSpec
@@ -93,8 +94,11 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 def load_tabular(spec: SourceSpec, frame: pd.DataFrame) -> TabularData:
     """The source's table (`pipeline.sources.read_frame`) and its profile: kinds
-    inferred, id columns detected, `source.columns` overriding either, and
+    inferred, id columns detected, repeating PII columns pseudonymised
+    (`pipeline.core.pii.pseudonymize`), `source.columns` overriding any of these, and
     `source.constraints` checked on every row."""
     frame.columns = [str(c) for c in frame.columns]
+    frame, pseudonymized = pseudonymize(frame, keep=set(spec.columns or {}))
     profile = profile_table(frame, kinds=spec.columns, detect_ids=True, constraints=spec.constraints)
+    profile.pseudonymized = pseudonymized
     return TabularData(frame=frame.reset_index(drop=True), profile=profile)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 from faker import Faker
@@ -122,3 +123,55 @@ def test_a_fitted_generator_emits_fake_pii_on_a_real_table(source):
     out.loc[0, "email"] = frame.loc[5, "email"]  # one real e-mail published: the contract catches it
     result = gx.validate(build_contract_suite(data), contract_table(data, out))
     assert ("__real__email", "no real id") in {(f.target, f.check) for f in failures("contract", result)}
+
+
+@pytest.fixture(scope="module")
+def orders(tmp_path_factory) -> tuple[pd.DataFrame, object]:
+    """An orders table as a shop exports one: 60 customers (Faker, its own seed) with
+    1-12 orders each, so e-mails and names repeat; a few e-mails missing."""
+    fake = Faker("en_US")
+    fake.seed_instance(7)
+    customers = [(fake.unique.email(), fake.unique.name()) for _ in range(60)]
+    rng = np.random.default_rng(7)
+    rows = [c for i, c in enumerate(customers) for _ in range(1 + i % 12)]
+    frame = pd.DataFrame(rows, columns=["email", "customer_name"])
+    frame["amount"] = rng.gamma(2.0, 30.0, len(frame)).round(2)
+    frame.loc[rng.choice(len(frame), 5, replace=False), "email"] = None
+    path = tmp_path_factory.mktemp("orders") / "orders.csv"
+    frame.to_csv(path, index=False)
+    return frame, path
+
+
+def _load(path, **columns):
+    from pipeline.core.spec import SourceSpec
+    from pipeline.sources import load_source
+
+    return load_source(SourceSpec(modality="tabular", path=path, columns=columns))
+
+
+def test_repeating_pii_columns_are_pseudonymised_before_the_fit(orders):
+    real, path = orders
+    loaded = _load(path)
+    assert loaded.profile.pseudonymized == {"email": "email", "customer_name": "name"}
+    for column, pattern in (("email", REAL_EMAIL), ("customer_name", REAL_NAME)):
+        fakes = loaded.frame[column]
+        assert not set(fakes.dropna()) & set(real[column].dropna())  # no real value reaches the model
+        assert fakes.dropna().map(lambda v: bool(pattern.match(v))).all()
+        assert fakes.isna().sum() == real[column].isna().sum()
+        # one customer stays one customer: the same real value always has the same fake
+        pairs = pd.DataFrame({"real": real[column], "fake": fakes}).dropna()
+        assert (pairs.groupby("real")["fake"].nunique() == 1).all()
+        assert pairs["fake"].value_counts().sort_values().tolist() == pairs["real"].value_counts().sort_values().tolist()
+    assert loaded.frame["amount"].equals(real["amount"])
+
+
+def test_sampled_output_holds_no_real_pii_and_a_declared_kind_keeps_real_values(orders):
+    real, path = orders
+    model = get("tabular/copula")().fit(_load(path))
+    sampled = pd.concat(list(model.sample(500, seed=1)), ignore_index=True)
+    assert not set(sampled["email"].dropna()) & set(real["email"].dropna())
+    assert sampled["email"].dropna().map(lambda v: bool(REAL_EMAIL.match(v))).all()
+    # the user's word wins: declared categorical, the column is learnt as it is
+    kept = _load(path, email="categorical")
+    assert kept.profile.pseudonymized == {"customer_name": "name"}
+    assert set(kept.frame["email"].dropna()) == set(real["email"].dropna())
