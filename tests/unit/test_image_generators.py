@@ -129,6 +129,27 @@ def test_cuda_path_trains_samples_and_reloads(name, image_source, tmp_path):
     assert a.images.shape == (8, 8, 8, 1) and np.array_equal(a.images, b.images)
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("name", FAMILIES)
+def test_cuda_fits_in_bfloat16_autocast_and_pads_odd_sizes(name, image_source):
+    odd = ImageData(images=np.repeat(image_source.images[:20, :7, :6], 3, axis=-1))
+    generator = get(name)(device="auto", **FAST_PARAMS[name]).fit(odd)
+    with generator._precision():
+        assert torch.is_autocast_enabled("cuda") and torch.get_autocast_dtype("cuda") == torch.bfloat16
+    out = next(generator.sample(6, seed=0))
+    assert out.images.shape == (6, 7, 6, 3) and out.images.dtype == np.uint8
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback of device auto")
+def test_auto_device_without_a_gpu_fits_on_the_cpu_in_float32(image_source):
+    generator = get("image/vae")(device="auto", **FAST_PARAMS["image/vae"]).fit(image_source)
+    assert generator.device_.type == "cpu"
+    with generator._precision():
+        assert not torch.is_autocast_enabled("cpu") and not torch.is_autocast_enabled("cuda")
+    assert next(generator.nets_["decoder"].parameters()).dtype == torch.float32
+
+
 @pytest.mark.slow
 def test_diffusion_draws_digits_a_classifier_recognises():
     """The default budget on all digits: conditional samples are read as their class."""
