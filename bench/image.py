@@ -121,6 +121,13 @@ def bench_one(name: str, data: str, train: ImageData, holdout: ImageData, overri
     }
 
 
+def _line(data: str, what: str, m: dict, floor: float, *, accuracy=float("nan"), fit=float("nan"),
+          rate=float("nan")) -> None:
+    fd = m["frechet_distance"]
+    print(f"{data:<10}{what:<17}{fit:>10.1f}{rate:>10.0f}{fd:>9.3f}{fd / floor:>9.1f}{m['precision']:>6.2f}"
+          f"{m['recall']:>7.2f}{accuracy:>10.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", help="generator name(s) to run, e.g. image/diffusion")
@@ -151,14 +158,11 @@ def main() -> None:
           f"{'prec':>6}{'recall':>7}{'label acc':>10}")
     for data, y in yardsticks.items():
         floor = y["real_vs_real"]["frechet_distance"]
-        for what in ("real_vs_real", "pixel_noise"):
-            m = y[what]
-            print(f"{data:<10}{what:<17}{'':>10}{'':>10}{m['frechet_distance']:>9.3f}{m['frechet_distance'] / floor:>9.1f}"
-                  f"{m['precision']:>6.2f}{m['recall']:>7.2f}{y['real_holdout_label_accuracy'] if what == 'real_vs_real' else float('nan'):>10.3f}")
+        _line(data, "real_vs_real", y["real_vs_real"], floor, accuracy=y["real_holdout_label_accuracy"])
+        _line(data, "pixel_noise", y["pixel_noise"], floor)
         for r in (r for r in rows if r["data"] == data):
-            print(f"{data:<10}{r['generator']:<17}{r['fit_cpu_s']:>10.1f}{r['sample_images_per_cpu_s']:>10.0f}"
-                  f"{r['frechet_distance']:>9.3f}{r['frechet_distance'] / floor:>9.1f}{r['precision']:>6.2f}"
-                  f"{r['recall']:>7.2f}{r['label_accuracy']:>10.3f}")
+            _line(data, r["generator"], r, floor, accuracy=r["label_accuracy"], fit=r["fit_cpu_s"],
+                  rate=r["sample_images_per_cpu_s"])
     out = RESULTS / f"image{tag}.json"
     out.write_text(json.dumps({"overrides": overrides, "yardsticks": yardsticks, "results": rows}, indent=2))
     print(f"wrote {out}")

@@ -99,7 +99,10 @@ class TrainingBudget:
     def _report(self, elapsed: float, *, final: bool) -> None:
         means = {name: float(total) / max(self._count, 1) for name, total in self._sums.items()}
         self._sums, self._count = {}, 0
-        if self.steps is not None and (self.time_budget_s is None or self.steps_done / self.steps >= elapsed / self.time_budget_s):
+        steps_bind = self.time_budget_s is None or (
+            self.steps is not None and self.steps_done / self.steps >= elapsed / self.time_budget_s
+        )
+        if steps_bind:
             self.progress(self.steps_done, self.steps, **means)
         else:  # the clock is the binding limit: show seconds of the budget, the step count as a metric
             total = max(1, math.ceil(self.time_budget_s))

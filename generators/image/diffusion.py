@@ -23,6 +23,8 @@ from generators.registry import register
 from generators.image.unet import UNet
 from pipeline.core.progress import Progress
 
+AUTO_PATCH_FROM = 16  # side (pixels) from which `patch: auto` works on 2x2 blocks
+
 # ---- the diffusion model ---------------------------------------------------------------------
 
 
@@ -108,7 +110,9 @@ class DiffusionParams(ImageParams):
     lr: float = Field(1e-3, gt=0)  # AdamW; with the EMA below a large step is stable on small images
     dim: int = Field(32, gt=0, multiple_of=8)  # UNet base channels (GroupNorm of 8)
     dim_mults: tuple[int, ...] = (1, 2)  # channel multiplier per level; len - 1 halvings after the patch stem
-    patch: Literal[1, 2, 4] = 2  # pixel blocks stacked as channels: 28x28 runs at 14x14, ~3x faster per image
+    # pixel blocks stacked as channels: 28x28 runs at 14x14, ~3x faster per image; "auto": 2 from 16 pixels a
+    # side up, 1 below (an 8x8 digit has no detail to spare)
+    patch: Literal["auto", 1, 2, 4] = "auto"
     blocks: int = Field(1, ge=1)  # residual blocks per level and direction: 1 halves the cost of 2 on CPU
     timesteps: int = Field(1000, gt=1)  # noise levels of training (the DDPM paper's 1000)
     sampling_steps: int = Field(10, gt=0)  # solver steps (model calls): see bench/image.py
@@ -123,14 +127,19 @@ class DiffusionParams(ImageParams):
 class ImageDiffusion(ImageGenerator):
     Params = DiffusionParams
 
+    def _patch(self) -> int:
+        if self.params.patch != "auto":
+            return self.params.patch
+        return 2 if min(self.shape_[1:]) >= AUTO_PATCH_FROM else 1
+
     def _levels(self) -> int:
-        return self.params.patch.bit_length() - 1 + len(self.params.dim_mults) - 1
+        return self._patch().bit_length() - 1 + len(self.params.dim_mults) - 1
 
     def _build(self) -> dict[str, nn.Module]:
         p = self.params
         unet = UNet(
-            channels=self.net_shape_[0], dim=p.dim, dim_mults=p.dim_mults, num_classes=self.num_classes_, patch=p.patch,
-            blocks=p.blocks,
+            channels=self.net_shape_[0], dim=p.dim, dim_mults=p.dim_mults, num_classes=self.num_classes_,
+            patch=self._patch(), blocks=p.blocks,
         )
         return {"diffusion": GaussianDiffusion(unet, timesteps=p.timesteps, p_uncond=p.p_uncond)}
 

@@ -36,10 +36,11 @@ from pipeline.core.progress import Progress
 class GanParams(ImageParams):
     DEFAULT_STEPS = 700  # ~2.5 CPU min at 28x28 on one core (bench/image.py); 300 steps gave FD 25 on digits28
     latent_dim: int = Field(64, gt=0)  # noise size: enough for 8x8-32x32 images
-    width: int = Field(24, gt=0)  # channels at full resolution, doubled at each halving: 32 drew 914 32x32 RGB images / CPU s, 24 > 1,000
+    width: int = Field(24, gt=0)  # channels at full resolution, doubled at each halving; 32 drew 914 32x32 RGB
+    # images per CPU s, 24 over 1,000
     levels: int = Field(2, ge=1, le=5)  # halvings: the smallest map is (H/2^levels, W/2^levels)
     betas: tuple[float, float] = (0.5, 0.999)  # Adam betas of the DCGAN paper: a low beta1 damps oscillation
-    augment: bool = True  # differentiable translation + cutout: 300 steps on digits28, FD 25 with, 412 (collapsed) without
+    augment: bool = True  # differentiable translation + cutout; 300 steps on digits28: FD 25 with, 412 without
     translate: float = Field(0.125, ge=0, lt=0.5)  # largest shift, as a share of height / width (the paper's 1/8)
     cutout: float = Field(0.5, ge=0, lt=1)  # side of the cut-out square, as a share of the image (the paper's 1/2)
     ema_decay: float = Field(0.99, ge=0, lt=1)  # generator weight average that samples: a ~100-step horizon; 0.999

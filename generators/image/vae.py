@@ -23,7 +23,7 @@ class VaeParams(ImageParams):
     DEFAULT_STEPS = 900  # ~2.5 CPU min at 28x28 on one core; 600 steps: FD 19 on digits28 (bench/image.py)
     lr: float = Field(1e-3, gt=0)  # a VAE is a plain likelihood model: a larger step than a GAN is stable
     latent_dim: int = Field(16, gt=0)  # small: digit-sized images need few factors
-    width: int = Field(24, gt=0, multiple_of=8)  # channels at full resolution, doubled at each halving (GroupNorm of 8);
+    width: int = Field(24, gt=0, multiple_of=8)  # full-resolution channels, doubled per halving (GroupNorm of 8);
     # 32 decoded 749 32x32 RGB images / CPU s, 24 > 1,000
     levels: int = Field(2, ge=1, le=5)  # halvings: the smallest map is (H/2^levels, W/2^levels)
     beta: float = Field(1.0, gt=0)  # KL weight: 1 is the true evidence lower bound

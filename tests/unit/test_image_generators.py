@@ -110,6 +110,15 @@ def test_sizes_the_network_cannot_take_are_padded_and_cropped_back(name, size, c
     assert list(padded.shape[1:]) == generator.net_shape_ and torch.equal(generator._crop(padded), x)
 
 
+def test_diffusion_works_on_2x2_pixel_blocks_from_16_pixels_a_side(image_source):
+    params = {**FAST_PARAMS["image/diffusion"], "steps": 1}
+    small = get("image/diffusion")(device="cpu", **params).fit(ImageData(images=image_source.images[:8]))
+    large = get("image/diffusion")(device="cpu", **params).fit(
+        ImageData(images=np.tile(image_source.images[:8], (1, 2, 2, 1))))  # 16x16
+    assert small.nets_["diffusion"].model.init_conv.in_channels == 1
+    assert large.nets_["diffusion"].model.init_conv.in_channels == 4 and large.net_shape_ == [1, 16, 16]
+
+
 def test_vae_training_lowers_its_loss(image_source):
     losses = []
     params = {**FAST_PARAMS["image/vae"], "steps": 60}
