@@ -79,7 +79,9 @@ def pixel_noise(train: ImageData, n: int, seed: int = 0) -> ImageData:
 
 
 def save_grid(images: np.ndarray, path: Path, scale: int = 3) -> None:
-    n = min(len(images), GRID * GRID)
+    """GRID x GRID images spread evenly over `images` (a split keeps the source's order)."""
+    images = images[np.linspace(0, len(images) - 1, min(len(images), GRID * GRID)).astype(int)]
+    n = len(images)
     h, w, c = images.shape[1:]
     grid = np.zeros((GRID * (h + 1), GRID * (w + 1), c), dtype=np.uint8)
     for i in range(n):
