@@ -1,8 +1,9 @@
 """What the three image generators share: padding any size to what the network takes
-and cropping back, pixels to tensors and back, the training budget and its batch stream,
-mixed precision on CUDA, class labels (conditioning, `conditions={"label": 3}`), seeded sampling in micro-batches,
-snapping outputs to the source's pixel values when it uses only a few (digits: 17 grey
-levels), and checkpoint state. A family implements `_build`, `_train` and `_generate`."""
+and cropping back, pixels to tensors and back, the batch stream a training budget
+draws from, mixed precision on CUDA, class labels (conditioning,
+`conditions={"label": 3}`), seeded sampling in micro-batches, snapping outputs to the
+source's pixel values when it uses only a few (digits: 17 grey levels), and checkpoint
+state. A family implements `_build`, `_train` and `_generate`."""
 
 from __future__ import annotations
 
