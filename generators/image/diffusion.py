@@ -115,7 +115,9 @@ class DiffusionParams(ImageParams):
     patch: Literal["auto", 1, 2, 4] = "auto"
     blocks: int = Field(1, ge=1)  # residual blocks per level and direction: 1 halves the cost of 2 on CPU
     timesteps: int = Field(1000, gt=1)  # noise levels of training (the DDPM paper's 1000)
-    sampling_steps: int = Field(10, gt=0)  # solver steps (model calls): see bench/image.py
+    # solver steps (model calls). One fit on digits28: FD 23.8 / 21.4 / 19.6 at 6 / 8 / 10 steps, 86 / 71 / 58
+    # images per CPU s (28x28 target: 50); on 32x32 RGB patches FD 42.4 at 6, 39.6 at 10 (44 images / CPU s)
+    sampling_steps: int = Field(10, gt=0)
     solver_order: int = Field(2, ge=1, le=2)  # 2: DPM-Solver++(2M); 1: DDIM
     guidance: float = Field(1.0, ge=0)  # classifier-free guidance weight; 1 is plain conditional, one model call
     # per step (guidance doubles the cost of sampling: 28x28 at 10 steps fell from ~75 to ~40 images/s)
