@@ -70,12 +70,6 @@ def check_target(spec: JobSpec, source: SourceData) -> None:
                         + ", ".join(source.profile.names))
 
 
-def check_image_size(spec: JobSpec, source: SourceData) -> None:
-    """Image networks halve the image a number of times: the generator says what it takes."""
-    if source.modality == "image":
-        configured(spec).check_size(source.size)
-
-
 def bytes_per_record(source: SourceData) -> float:
     """The source's own uncompressed Arrow bytes per record (row, sequence, image).
 
@@ -110,7 +104,6 @@ def check_data(job: jobs.JobRun, source: SourceData, fingerprint: str) -> dict[A
     spec = job.spec
     check_conditions(spec.sample.conditions, source.conditionable())
     check_target(spec, source)
-    check_image_size(spec, source)
     added = jobs.check_source(job, source, fingerprint)
     check_disk(spec, source, sum(p.rows for p in jobs.plan(job, added)))
     return added

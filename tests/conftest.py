@@ -25,9 +25,9 @@ FAST_PARAMS["tabular/diffusion"] = {"epochs": 2, "hidden": 32, "depth": 1, "samp
 FAST_PARAMS["tabular/gan"] = {"epochs": 2, "batch_size": 100}
 FAST_PARAMS["tabular/vae"] = {"epochs": 2}
 FAST_PARAMS["timeseries/par"] = {"epochs": 2}
-FAST_PARAMS["image/gan"] = {"epochs": 1, "width": 8, "latent_dim": 8}
-FAST_PARAMS["image/vae"] = {"epochs": 1, "width": 8}
-FAST_PARAMS["image/diffusion"] = {"epochs": 1, "dim": 8, "timesteps": 50, "sampling_steps": 3, "ema_decay": 0.5}
+FAST_PARAMS["image/gan"] = {"steps": 10, "width": 8, "latent_dim": 8, "ema_decay": 0.5}
+FAST_PARAMS["image/vae"] = {"steps": 10, "width": 8}
+FAST_PARAMS["image/diffusion"] = {"steps": 10, "dim": 8, "timesteps": 50, "sampling_steps": 3, "ema_decay": 0.5}
 
 
 @pytest.fixture(scope="session")

@@ -1,31 +1,35 @@
-"""What the three image generators share: the size check, pixels to tensors and back,
-class labels (conditioning, `conditions={"label": 3}`), seeded sampling in micro-batches,
-snapping outputs to the source's pixel values when it uses only a few (digits: 17 grey
-levels), and checkpoint state. A family implements `_build`, `_train` and `_generate`."""
+"""What the three image generators share: padding any size to what the network takes
+and cropping back, pixels to tensors and back, the batch stream a training budget
+draws from, mixed precision on CUDA, class labels (conditioning,
+`conditions={"label": 3}`), seeded sampling in micro-batches, snapping outputs to the
+source's pixel values when it uses only a few (digits: 17 grey levels), and checkpoint
+state. A family implements `_build`, `_train` and `_generate`."""
 
 from __future__ import annotations
 
+import contextlib
 from abc import abstractmethod
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from pydantic import ConfigDict, Field
 from torch import nn
 
 from generators.base import Generator, GeneratorParams, resolve_device
+from generators.budget import BudgetParams
 from pipeline.core.seeding import seeded
 from pipeline.core.data import ImageData
 from pipeline.core.errors import BadInputError
 from pipeline.core.progress import Progress
 
 
-class ImageParams(GeneratorParams):
-    """Training settings every image family has."""
+class ImageParams(BudgetParams, GeneratorParams):
+    """Training settings every image family has (`steps` / `time_budget_s`: generators.budget)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    epochs: int = Field(100, gt=0)  # passes over the source
     batch_size: int = Field(64, gt=0)  # images per optimiser step
     lr: float = Field(2e-4, gt=0)  # Adam learning rate
     sample_batch: int = Field(500, gt=0)  # images per forward pass when sampling: bounds memory, not output
@@ -52,10 +56,21 @@ def snap_table(images: np.ndarray, max_levels: int) -> list[int]:
     return levels[np.abs(np.arange(256)[:, None] - levels[None, :].astype(int)).argmin(1)].tolist()
 
 
-def batches(n: int, batch_size: int) -> list[torch.Tensor]:
-    """Shuffled index batches for one epoch (torch's global RNG, seeded by `fit`); the
-    last, smaller batch is kept."""
-    return list(torch.randperm(n).split(batch_size))
+def batch_stream(n: int, batch_size: int, device: torch.device) -> Iterator[torch.Tensor]:
+    """Endless shuffled index batches, epoch after epoch (torch's global RNG, seeded by
+    `fit`). Every batch has min(batch_size, n) images: an epoch's smaller remainder is
+    dropped, so each optimiser step sees as many images (and BatchNorm never one)."""
+    size = min(batch_size, n)
+    while True:
+        for idx in torch.randperm(n, device=device).split(size):
+            if len(idx) == size:
+                yield idx
+
+
+def padding(size: int, multiple: int) -> tuple[int, int]:
+    """(before, after): edge pixels added to reach the next multiple, split evenly."""
+    extra = -size % multiple
+    return extra // 2, extra - extra // 2
 
 
 class ImageGenerator(Generator):
@@ -68,11 +83,11 @@ class ImageGenerator(Generator):
 
     @abstractmethod
     def _levels(self) -> int:
-        """How many times the network halves the image: height and width must divide 2**levels."""
+        """How many times the network halves the image: inputs are padded to a multiple of 2**levels."""
 
     @abstractmethod
     def _build(self) -> dict[str, nn.Module]:
-        """The networks for `self.shape_` and `self.num_classes_`, by checkpoint name."""
+        """The networks for `self.net_shape_` and `self.num_classes_`, by checkpoint name."""
 
     @abstractmethod
     def _train(self, x: torch.Tensor, y: torch.Tensor | None, progress: Progress) -> None:
@@ -80,24 +95,40 @@ class ImageGenerator(Generator):
 
     @abstractmethod
     def _generate(self, y: torch.Tensor | None, n: int, generator: torch.Generator) -> torch.Tensor:
-        """`n` images in [-1, 1], of classes `y` when conditional, drawn with `generator` only."""
+        """`n` images in [-1, 1] of `net_shape_`, of classes `y` when conditional, drawn with
+        `generator` only."""
 
     # ---- shared -------------------------------------------------------------------------
 
-    def check_size(self, size: tuple[int, int]) -> None:
-        """The network halves images `_levels()` times: height and width must divide by
-        2**levels. Public so the pipeline checks it before any fit."""
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        """Source-size images -> the network's size, repeating edge pixels. Edge, not
+        reflect: it works for any amount and mirrors no stroke into the border."""
+        (top, bottom), (left, right) = self._margins()
+        return F.pad(x, (left, right, top, bottom), mode="replicate") if top + bottom + left + right else x
+
+    def _crop(self, x: torch.Tensor) -> torch.Tensor:
+        """Inverse of `_pad`: the network's output cut back to the source's size."""
+        (top, _), (left, _) = self._margins()
+        return x[..., top : top + self.shape_[1], left : left + self.shape_[2]]
+
+    def _margins(self) -> tuple[tuple[int, int], tuple[int, int]]:
         multiple = 2 ** self._levels()
-        h, w = size
-        if h % multiple or w % multiple:
-            up = lambda v: -(-v // multiple) * multiple  # noqa: E731
-            raise BadInputError(
-                f"{self.name} with these params halves images {self._levels()} times, so height and width must "
-                f"be multiples of {multiple}; the source is {h}x{w}: set source.size to e.g. [{up(h)}, {up(w)}]"
-            )
+        return padding(self.shape_[1], multiple), padding(self.shape_[2], multiple)
+
+    @property
+    def net_shape_(self) -> list[int]:
+        """(C, H, W) the networks see: the source's size padded to a multiple of 2**levels."""
+        (top, bottom), (left, right) = self._margins()
+        return [self.shape_[0], self.shape_[1] + top + bottom, self.shape_[2] + left + right]
+
+    def _precision(self) -> contextlib.AbstractContextManager:
+        """bfloat16 autocast on CUDA (mixed precision: no loss scaling needed, unlike float16);
+        CPU stays float32, where small convolutions gain nothing from it."""
+        if self.device_.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     def _fit(self, data: ImageData, *, progress: Progress) -> None:
-        self.check_size(data.size)
         if len(data) < 2:
             raise BadInputError(f"{self.name} needs at least 2 images to train, got {len(data)}")
         self.device_ = resolve_device(self.device)
@@ -117,7 +148,8 @@ class ImageGenerator(Generator):
             y = torch.from_numpy(index.astype(np.int64)).to(self.device_)
         with seeded(self.params.seed, self.device_):
             self.nets_ = {name: net.to(self.device_) for name, net in self._build().items()}
-            self._train(to_tensor(data.images).to(self.device_), y, progress)
+            with self._precision():
+                self._train(self._pad(to_tensor(data.images).to(self.device_)), y, progress)
         for net in self.nets_.values():
             net.eval()
 
@@ -133,11 +165,11 @@ class ImageGenerator(Generator):
         generator = torch.Generator(device=self.device_).manual_seed(seed)
         index = self._draw_labels(n, conditions, generator)
         parts = []
-        with torch.no_grad():
+        with torch.no_grad(), self._precision():
             for start in range(0, n, self.params.sample_batch):
                 size = min(self.params.sample_batch, n - start)
                 y = None if index is None else index[start : start + size]
-                parts.append(to_uint8(self._generate(y, size, generator)))
+                parts.append(to_uint8(self._crop(self._generate(y, size, generator).float())))
         images = np.concatenate(parts)
         if self.pixel_table_:
             images = np.asarray(self.pixel_table_, dtype=np.uint8)[images]

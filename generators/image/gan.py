@@ -1,12 +1,21 @@
 """image/gan: DCGAN (Radford et al., 2016) sized for small images, class-conditional
-when the source has labels.
+when the source has labels, trained with the tools that make GANs work on hundreds of
+images: differentiable augmentation (Zhao et al., 2020), a spectrally normalised
+discriminator (Miyato et al., 2018), the hinge loss, and an exponential moving average
+of the generator's weights, which is what samples.
 
 The generator projects noise (plus a class embedding) to a (H/2^L, W/2^L) map and
 doubles it L times with strided transposed convolutions, BatchNorm and ReLU; the
 discriminator mirrors it with strided convolutions and LeakyReLU. Conditioning in the
 discriminator is a projection (Miyato & Koyama, 2018): the class embedding's inner
 product with the features is added to the logit, which trains more stably than
-concatenating one-hot maps. Loss: the non-saturating GAN loss."""
+concatenating one-hot maps.
+
+Differentiable augmentation: every image the discriminator sees, real or generated,
+is randomly translated and has a square cut out, and the generator's gradient flows
+through the same transforms. The discriminator then cannot memorise a small training
+set, and since generated images are augmented too the generator is not taught to
+produce translated, cut images (what plain data augmentation would teach it)."""
 
 from __future__ import annotations
 
@@ -15,16 +24,58 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from generators.image.base import ImageGenerator, ImageParams, batches
+from torch.nn.utils.parametrizations import spectral_norm
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from generators.budget import TrainingBudget
+from generators.image.base import ImageGenerator, ImageParams, batch_stream
 from generators.registry import register
 from pipeline.core.progress import Progress
 
 
 class GanParams(ImageParams):
+    DEFAULT_STEPS = 700  # ~2.5 CPU min at 28x28 on one core (bench/image.py); 300 steps gave FD 25 on digits28
     latent_dim: int = Field(64, gt=0)  # noise size: enough for 8x8-32x32 images
-    width: int = Field(32, gt=0)  # channels at full resolution, doubled at each halving: small enough for CPU
+    width: int = Field(24, gt=0)  # channels at full resolution, doubled at each halving; 32 drew 914 32x32 RGB
+    # images per CPU s, 24 over 1,000
     levels: int = Field(2, ge=1, le=5)  # halvings: the smallest map is (H/2^levels, W/2^levels)
     betas: tuple[float, float] = (0.5, 0.999)  # Adam betas of the DCGAN paper: a low beta1 damps oscillation
+    augment: bool = True  # differentiable translation + cutout; 300 steps on digits28: FD 25 with, 412 without
+    translate: float = Field(0.125, ge=0, lt=0.5)  # largest shift, as a share of height / width (the paper's 1/8)
+    cutout: float = Field(0.5, ge=0, lt=1)  # side of the cut-out square, as a share of the image (the paper's 1/2)
+    ema_decay: float = Field(0.99, ge=0, lt=1)  # generator weight average that samples: a ~100-step horizon; 0.999
+    # over a 600-step budget still held the initial weights (grey images, FD 411 on digits28)
+
+
+# ---- differentiable augmentation ---------------------------------------------------------------
+
+
+def diff_augment(x: torch.Tensor, *, translate: float, cutout: float) -> torch.Tensor:
+    """Shift each image by a random whole number of pixels (up to `translate` of its size,
+    edge pixels filling in) and blank a random square of side `cutout` of its size to 0
+    (mid-grey). Both are a resampling and a mask: gradients pass to the pixels kept.
+    Randomness from torch's global RNG, seeded by `fit`."""
+    n, _, h, w = x.shape
+    if translate > 0:
+        limit = torch.tensor([w * translate, h * translate], device=x.device).round()
+        shift = (torch.rand(n, 2, device=x.device) * 2 - 1).mul(limit).round()  # (dx, dy) pixels
+        theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)
+        theta[:, 0, 0] = theta[:, 1, 1] = 1
+        theta[:, :, 2] = -2 * shift / torch.tensor([w, h], device=x.device)  # grid units span 2 per image side
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        x = F.grid_sample(x, grid, mode="nearest", padding_mode="border", align_corners=False)
+    if cutout > 0:
+        ch, cw = max(1, round(h * cutout)), max(1, round(w * cutout))
+        cy = torch.randint(0, h + 1 - ch, (n, 1, 1), device=x.device)
+        cx = torch.randint(0, w + 1 - cw, (n, 1, 1), device=x.device)
+        rows = torch.arange(h, device=x.device)[None, :, None]
+        cols = torch.arange(w, device=x.device)[None, None, :]
+        inside = (rows >= cy) & (rows < cy + ch) & (cols >= cx) & (cols < cx + cw)
+        x = x * (~inside)[:, None].to(x.dtype)
+    return x
+
+
+# ---- the networks ------------------------------------------------------------------------------
 
 
 class DCGenerator(nn.Module):
@@ -58,13 +109,12 @@ class DCDiscriminator(nn.Module):
         layers, c_in = [], channels
         for i in range(levels):
             c_out = base * 2 ** (i + 1)
-            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=i == 0)]
-            layers += [nn.BatchNorm2d(c_out)] if i else []  # DCGAN: no BatchNorm on the input layer
-            layers += [nn.LeakyReLU(0.2)]
+            # spectral norm bounds each layer's Lipschitz constant; it replaces DCGAN's BatchNorm
+            layers += [spectral_norm(nn.Conv2d(c_in, c_out, 4, 2, 1)), nn.LeakyReLU(0.2)]
             c_in = c_out
         self.features = nn.Sequential(*layers)
-        self.logit = nn.Linear(c_in, 1)
-        self.embed = nn.Embedding(num_classes, c_in) if num_classes else None
+        self.logit = spectral_norm(nn.Linear(c_in, 1))
+        self.embed = spectral_norm(nn.Embedding(num_classes, c_in)) if num_classes else None
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         h = self.features(x).sum(dim=(2, 3))  # global sum pooling keeps any input size
@@ -82,7 +132,7 @@ class ImageGAN(ImageGenerator):
         return self.params.levels
 
     def _build(self) -> dict[str, nn.Module]:
-        p, (c, h, w) = self.params, self.shape_
+        p, (c, h, w) = self.params, self.net_shape_
         return {
             "generator": DCGenerator(
                 channels=c, height=h, width=w, latent_dim=p.latent_dim, base=p.width, levels=p.levels,
@@ -93,28 +143,28 @@ class ImageGAN(ImageGenerator):
 
     def _train(self, x: torch.Tensor, y: torch.Tensor | None, progress: Progress) -> None:
         p, g, d = self.params, self.nets_["generator"], self.nets_["discriminator"]
+        ema = AveragedModel(g, multi_avg_fn=get_ema_multi_avg_fn(p.ema_decay), use_buffers=True)
         opt_g = torch.optim.Adam(g.parameters(), lr=p.lr, betas=p.betas)
         opt_d = torch.optim.Adam(d.parameters(), lr=p.lr, betas=p.betas)
+        augment = (lambda v: diff_augment(v, translate=p.translate, cutout=p.cutout)) if p.augment else (lambda v: v)
         g.train()
         d.train()
-        for epoch in range(p.epochs):
-            total_d = total_g = 0.0
-            steps = 0
-            for idx in batches(len(x), p.batch_size):
-                if len(idx) < 2:  # BatchNorm needs two samples
-                    continue
-                real, labels = x[idx], None if y is None else y[idx]
-                fake = g(torch.randn(len(idx), p.latent_dim, device=x.device), labels)
-                loss_d = F.softplus(-d(real, labels)).mean() + F.softplus(d(fake.detach(), labels)).mean()
-                opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                opt_d.step()
-                loss_g = F.softplus(-d(fake, labels)).mean()  # non-saturating: -log D(G(z))
-                opt_g.zero_grad(set_to_none=True)
-                loss_g.backward()
-                opt_g.step()
-                total_d, total_g, steps = total_d + loss_d.item(), total_g + loss_g.item(), steps + 1
-            progress(epoch + 1, p.epochs, loss=total_g / max(steps, 1), loss_d=total_d / max(steps, 1))
+        stream, budget = batch_stream(len(x), p.batch_size, x.device), TrainingBudget.of(p, progress)
+        for _ in budget:
+            idx = next(stream)
+            real, labels = x[idx], None if y is None else y[idx]
+            fake = g(torch.randn(len(idx), p.latent_dim, device=x.device), labels)
+            loss_d = F.relu(1 - d(augment(real), labels)).mean() + F.relu(1 + d(augment(fake.detach()), labels)).mean()
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            loss_g = -d(augment(fake), labels).mean()  # hinge loss, generator side
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+            ema.update_parameters(g)
+            budget.record(loss=loss_g, loss_d=loss_d)
+        g.load_state_dict(ema.module.state_dict())  # sample (and save) the averaged weights
 
     def _generate(self, y: torch.Tensor | None, n: int, generator: torch.Generator) -> torch.Tensor:
         z = torch.randn(n, self.params.latent_dim, device=self.device_, generator=generator)

@@ -73,11 +73,16 @@ def upsample(c_in: int, c_out: int) -> nn.Module:
 class UNet(nn.Module):
     """Predicts the noise in `x` at timestep `t` for class `y` (index `num_classes` = null).
 
-    Each of the `len(dim_mults)` levels has two residual blocks; every level but the last
-    halves the resolution, so height and width must divide 2**(len(dim_mults) - 1)."""
+    The image is first cut into `patch` x `patch` pixel blocks stacked as channels (pixel
+    unshuffle) and put back at the end: at patch 2 every convolution runs on a quarter of
+    the positions, the difference between ~3 and ~1 ms per 28x28 image on one core. Each of
+    the `len(dim_mults)` levels has `blocks` residual blocks down and up; every level but
+    the last halves the resolution, so height and width must divide
+    patch * 2**(len(dim_mults) - 1)."""
 
     def __init__(
-        self, *, channels: int, dim: int = 32, dim_mults: tuple[int, ...] = (1, 2, 2), num_classes: int = 0, groups: int = 8
+        self, *, channels: int, dim: int = 32, dim_mults: tuple[int, ...] = (1, 2, 2), num_classes: int = 0,
+        groups: int = 8, patch: int = 1, blocks: int = 2,
     ):
         super().__init__()
         self.num_classes = num_classes
@@ -85,7 +90,8 @@ class UNet(nn.Module):
         self.time_mlp = nn.Sequential(nn.Linear(dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         self.class_emb = nn.Embedding(num_classes + 1, emb_dim) if num_classes else None
         self.dim = dim
-        self.init_conv = conv3x3(channels, dim)
+        self.patch = patch
+        self.init_conv = conv3x3(channels * patch**2, dim)
 
         dims = [dim * m for m in dim_mults]
         pairs = list(zip([dim, *dims[:-1]], dims))
@@ -94,8 +100,7 @@ class UNet(nn.Module):
         for i, (c_in, c_out) in enumerate(pairs):
             last = i == len(pairs) - 1
             self.downs.append(nn.ModuleList([
-                block(c_in, c_in),
-                block(c_in, c_in),
+                *(block(c_in, c_in) for _ in range(blocks)),
                 conv3x3(c_in, c_out) if last else downsample(c_in, c_out),
             ]))
         mid = dims[-1]
@@ -104,12 +109,11 @@ class UNet(nn.Module):
         for i, (c_in, c_out) in enumerate(reversed(pairs)):
             last = i == len(pairs) - 1
             self.ups.append(nn.ModuleList([
-                block(c_out + c_in, c_out),
-                block(c_out + c_in, c_out),
+                *(block(c_out + c_in, c_out) for _ in range(blocks)),
                 conv3x3(c_out, c_in) if last else upsample(c_out, c_in),
             ]))
         self.final_block = block(2 * dim, dim)
-        self.final_conv = nn.Conv2d(dim, channels, 1)
+        self.final_conv = nn.Conv2d(dim, channels * patch**2, 1)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         emb = self.time_mlp(sinusoidal_embedding(t, self.dim))
@@ -117,17 +121,16 @@ class UNet(nn.Module):
             if y is None:
                 y = torch.full((len(x),), self.num_classes, dtype=torch.long, device=x.device)
             emb = emb + self.class_emb(y)
-        x = self.init_conv(x)
+        x = self.init_conv(F.pixel_unshuffle(x, self.patch))
         first, skips = x, []
-        for block1, block2, down in self.downs:
-            x = block1(x, emb)
-            skips.append(x)
-            x = block2(x, emb)
-            skips.append(x)
+        for *blocks, down in self.downs:
+            for block in blocks:
+                x = block(x, emb)
+                skips.append(x)
             x = down(x)
         x = self.mid2(self.mid_attn(self.mid1(x, emb)), emb)
-        for block1, block2, up in self.ups:
-            x = block1(torch.cat([x, skips.pop()], dim=1), emb)
-            x = block2(torch.cat([x, skips.pop()], dim=1), emb)
+        for *blocks, up in self.ups:
+            for block in blocks:
+                x = block(torch.cat([x, skips.pop()], dim=1), emb)
             x = up(x)
-        return self.final_conv(self.final_block(torch.cat([x, first], dim=1), emb))
+        return F.pixel_shuffle(self.final_conv(self.final_block(torch.cat([x, first], dim=1), emb)), self.patch)

@@ -1,6 +1,7 @@
 """Progress reporting without a UI dependency in the core.
 
-Generators call `progress(done, total, **metrics)` (epochs, with e.g. loss=0.12);
+Generators call `progress(done, total, **metrics)` (optimiser steps, seconds of a
+time budget (generators/budget.py) or epochs, with e.g. loss=0.12);
 the sink calls `advance(n)` per chunk. Where it goes is chosen once per process: the
 CLI installs a rich display (`use_display`), anywhere else progress is logged at
 every 10 %, which Prefect shows in the run's logs."""
@@ -17,7 +18,7 @@ log = logging.getLogger("synthpipe")
 
 class Progress(Protocol):
     def __call__(self, done: int, total: int, **metrics: float) -> None:
-        """`done` of `total` steps (epochs, batches) finished; `metrics` e.g. loss=0.12."""
+        """`done` of `total` units (steps, seconds, epochs, batches) finished; `metrics` e.g. loss=0.12."""
 
 
 def silent(done: int, total: int, **metrics: float) -> None:

@@ -123,7 +123,7 @@ def test_image_labels_index_the_fitted_classes_even_when_one_class_is_sampled(tm
         "sample": {"rows": 24, "seed": 1, "batch_size": 16, "conditions": {"label": 3}},
         "output": str(tmp_path),
     })
-    generator = get("image/vae")(device="cpu", epochs=1, width=8, levels=1, latent_dim=4).fit(digits)
+    generator = get("image/vae")(device="cpu", steps=20, width=8, levels=1, latent_dim=4).fit(digits)
     publish(spec, generator, digits, tmp_path / "model-cache")
     images = load("digits", root=tmp_path).torch()
     assert images.classes == list(range(10))  # the generator's classes, not just the 3s in this run
