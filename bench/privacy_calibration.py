@@ -54,9 +54,9 @@ MUST_FAIL = {"copied", "copied_with_noise", "id_copied", "replayed", "flipped", 
              "shifted_up"}
 WINDOW = 8  # quarters per USMacroG window (stride 1): 196 windows, gaps of 15 windows around each holdout block
 PATCH = 32  # side of the photo patches, cut on a grid without overlap (an overlap would put shared pixels on both sides)
-# Generators fitted on the other part: more epochs than the tests' FAST_PARAMS, still seconds.
+# Generators fitted on the other part: longer than the tests' FAST_PARAMS, still seconds.
 SERIES_GENERATOR = ("timeseries/vae", {"epochs": 40, "channels": [16]})
-IMAGE_GENERATOR = ("image/vae", {"epochs": 5, "width": 16})
+IMAGE_GENERATOR = ("image/vae", {"steps": 100, "width": 16})
 
 
 def judge(modality: str, name: str, parts: tuple[SourceData, ...], cases: dict[str, SourceData]) -> dict:

@@ -187,3 +187,20 @@ def test_nearest_apart_skips_rows_close_in_position():
     x = np.array([[0.0], [0.1], [0.2], [5.0], [9.0]])
     d = nearest_apart(x, np.array([0, 1, 2, 3, 10]), apart=3, n=10, rng=np.random.default_rng(0))
     np.testing.assert_allclose(d, [5.0, 8.9, 8.8, 4.0, 4.0])  # rows 1, 2: only position 10 is 3 away
+
+
+def test_attacks_on_a_wide_table_see_a_column_subset_and_still_catch_copies():
+    """Digits as a 64-column table: anonymeter sees MAX_ATTACK_COLUMNS of them (its cost
+    grows with columns); copied training rows still read as a risk, unseen rows do not."""
+    from validators.metrics.anonymity import MAX_ATTACK_COLUMNS, anonymeter_risks
+
+    frame = load_digits(as_frame=True).data.astype("int64")
+    assert frame.shape[1] > MAX_ATTACK_COLUMNS
+    profile = profile_table(frame)
+    data = lambda f: TabularData(frame=f.reset_index(drop=True), profile=profile)  # noqa: E731
+    order = np.random.default_rng(0).permutation(len(frame))
+    train, other, holdout = (frame.iloc[order[i::3]] for i in range(3))
+    copied = anonymeter_risks(data(frame), data(train), data(holdout), data(train))
+    unseen = anonymeter_risks(data(frame), data(train), data(holdout), data(other))
+    assert copied["privacy.inference_risk_ci_low"] > 0.5 and copied["privacy.linkability_risk_ci_low"] > 0.5
+    assert unseen["privacy.inference_risk_ci_low"] < 0.1 and unseen["privacy.linkability_risk_ci_low"] < 0.1
