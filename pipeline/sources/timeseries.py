@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.core.data import TimeSeriesData
+from pipeline.core.data import TimeSeriesData, cut_windows
 from pipeline.core.errors import SourceError
 from pipeline.core.schema import profile_table
 from pipeline.core.spec import SourceSpec
@@ -76,13 +76,7 @@ def _windows(frame: pd.DataFrame, time: str, window: int | None, stride: int | N
     dup = frame[time].duplicated()
     if dup.any():
         raise SourceError(f"time {_plain(frame[time][dup].iloc[0])!r} appears more than once in a single series: drop duplicates")
-    stride = stride or window  # default: non-overlapping windows, every row used once
-    parts = [
-        frame.iloc[start : start + window].assign(**{WINDOW_COLUMN: i})
-        for i, start in enumerate(range(0, n - window + 1, stride))
-    ]
-    out = pd.concat(parts, ignore_index=True)
-    return out[[WINDOW_COLUMN] + [c for c in out.columns if c != WINDOW_COLUMN]]
+    return cut_windows(frame, window, stride or window, WINDOW_COLUMN)  # default stride: every row used once
 
 
 def _check_entities(frame: pd.DataFrame, entity: str, time: str) -> None:
