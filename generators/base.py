@@ -161,11 +161,11 @@ class Generator(ABC):
         """Draw `n` records with `seed`. `offset` is the index of the first record in the
         whole request (time series use it for unique entity ids)."""
 
-    @abstractmethod
     def _sample_path(self, length: int, *, seed: int, conditions: dict[str, Any] | None, offset: int) -> Batch:
         """One continuous series of `length` steps; only where `continuous_path` is True."""
         raise NotImplementedError
 
+    @abstractmethod
     def _export(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """(JSON-able fitted state, dict of tensors / state_dicts) for `save`."""
 
