@@ -239,11 +239,15 @@ class SequenceCodec:
         tz = getattr(pd.api.types.pandas_dtype(self.profile_.column(self.time_).dtype), "tz", None)
         if tz is not None:
             times = times.dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
-        parts = {self.time_: times}
         statics = self.static_frame_.iloc[rows[repeat]].reset_index(drop=True)
-        frame = pd.concat([pd.DataFrame(parts), statics, features.reset_index(drop=True)], axis=1)
-        rest = TableProfile(columns=[c for c in self.profile_.columns if c.name != self.entity_], n_rows=len(frame))
+        frame = pd.concat([statics, features.reset_index(drop=True)], axis=1)
+        rest = TableProfile(columns=[c for c in self.profile_.columns if c.name not in (self.entity_, self.time_)],
+                            n_rows=len(frame))
         frame = conform(frame, rest)
+        # the time is on the source's grid by construction; not snapped to the source's range,
+        # which a long path (sample.length) runs past
+        names = [n for n in self.profile_.names if n != self.entity_]
+        frame.insert(names.index(self.time_), self.time_, times.astype(self.profile_.column(self.time_).dtype))
         frame.insert(self.profile_.names.index(self.entity_), self.entity_, self.entity_ids(len(rows), offset)[repeat].reset_index(drop=True))
         return frame
 
