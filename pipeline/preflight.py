@@ -115,7 +115,10 @@ def check_data(job: jobs.JobRun, source: SourceData, fingerprint: str) -> dict[A
     check_target(spec, source)
     check_image_size(spec, source)
     added = jobs.check_source(job, source, fingerprint)
-    check_disk(spec, source, sum(p.rows for p in jobs.plan(job, added)))
+    records = sum(p.rows for p in jobs.plan(job, added))
+    if spec.sample.length is not None:  # one series of `length` steps: that many windows' worth of rows
+        records = -(-spec.sample.length * len(source) // len(source.frame))
+    check_disk(spec, source, records)
     return added
 
 
