@@ -11,8 +11,16 @@ holdout), as PITFALLS asks. Every family runs with its default parameters unless
 2-core machine two threads made recurrent nets (TimeGAN, PAR) up to 100x slower.
 
     python bench/timeseries.py [--only timeseries/vae ...] [--epochs N] [--sample 500]
+    python bench/timeseries.py --long [--length 10000]
 
-Prints a table and writes bench/results/timeseries.json."""
+`--long`: one long series (`sample.length`) from statsmodels sunspots (309 years cut
+into 24-year windows, stride 2; the last 20 % of time held out) by timeseries/diffusion:
+the seam check on the continued path and, as its must-fail twin, on the same model's
+windows drawn independently and concatenated (validators/metrics/seams.py); the path
+cut into the source's windows against the training windows (discriminative with its
+real-vs-real floor, autocorrelation error); fit CPU s and generated steps per CPU s.
+
+Prints a table and writes bench/results/timeseries.json (timeseries_long.json for --long)."""
 
 from __future__ import annotations
 
@@ -71,14 +79,67 @@ def bench_one(name: str, train: TimeSeriesData, holdout: TimeSeriesData, epochs:
     }
 
 
+def bench_long(length: int, epochs: int | None) -> dict:
+    import numpy as np
+    import statsmodels.api as sm
+
+    from pipeline.core.plan import plan_chunks
+    from pipeline.sources.timeseries import load_timeseries
+    from validators.metrics.seams import seam_check
+    from validators.metrics.timeseries import autocorrelation_diff
+
+    frame = sm.datasets.sunspots.load_pandas().data.rename(columns={"YEAR": "year", "SUNACTIVITY": "sunspots"})
+    frame["year"] = frame["year"].astype(int)
+    spec = SourceSpec(modality="timeseries", path="sunspots.csv", time="year", window=24, stride=2)
+    train, holdout = split_source(load_timeseries(spec, frame.copy()), HOLDOUT, seed=SPLIT_SEED)
+    generator = get("timeseries/diffusion")(device="cpu", **({"epochs": epochs} if epochs else {}))
+    t = time.process_time()
+    generator.fit(train)
+    fit_cpu = time.process_time() - t
+    t = time.process_time()
+    path = generator.sample_chunk(plan_chunks(1, 1, seed=SAMPLE_SEED)[0], length=length)
+    path_cpu = time.process_time() - t
+    window, overlap, hop = generator.path_layout()
+    windows = pd.concat(generator.sample(length // window, seed=SAMPLE_SEED, batch_size=length), ignore_index=True)
+    scale = lambda f: (f[["sunspots"]].to_numpy(float) - frame["sunspots"].mean()) / frame["sunspots"].std()  # noqa: E731
+    width, max_lag = hop * 2 // 3, overlap * 2 // 3
+    continued = seam_check(scale(path), generator.path_seams(length), width, max_lag)
+    concatenated = seam_check(scale(windows), np.arange(window, length, window), width, max_lag)
+    cut = train.as_windows(path)
+    encoder = TabularEncoder(train.profile, train.features).fit(train.frame)
+    return {
+        "dataset": "statsmodels sunspots, yearly 1700-2008, windows of 24 steps at stride 2, last 20 % of time held out",
+        "train_windows": len(train), "holdout_windows": len(holdout), "length": length,
+        "params": generator.params.model_dump(mode="json"), "window_overlap_hop": [window, overlap, hop],
+        "fit_cpu_s": round(fit_cpu, 1), "path_cpu_s": round(path_cpu, 1),
+        "steps_per_cpu_s": round(length / path_cpu, 1),
+        "seam_continued": continued, "seam_concatenated_independent": concatenated,
+        "path_windows_discriminative": round(discriminative_score(sequences(train, encoder), sequences(cut, encoder), seed=0), 4),
+        "discriminative_floor_real_vs_real": round(real_floor(train, holdout), 4),
+        "path_windows_autocorrelation_diff": round(autocorrelation_diff(train, cut), 4),
+        "independent_windows_autocorrelation_diff": round(autocorrelation_diff(train, train.with_frame(windows)), 4),
+        "machine": f"{platform.machine()}, torch threads = 1, CPU shared",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="generator names, e.g. timeseries/vae (default: every one registered)")
     parser.add_argument("--epochs", type=int, help="override every generator's epochs (default: its own default)")
     parser.add_argument("--sample", type=int, default=500, help="sequences sampled per generator (default 500)")
+    parser.add_argument("--long", action="store_true", help="the long-series case only (sample.length on sunspots)")
+    parser.add_argument("--length", type=int, default=10_000, help="steps of the long series (default 10000)")
     args = parser.parse_args()
 
     torch.set_num_threads(1)
+    if args.long:
+        report = bench_long(args.length, args.epochs)
+        print(json.dumps(report, indent=2))
+        out = OUT.with_name("timeseries_long.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2))
+        print(f"wrote {out.relative_to(ROOT)}")
+        return
     source = load_source(SOURCE)
     train, holdout = split_source(source, HOLDOUT, seed=SPLIT_SEED)
     names = args.only or [f"timeseries/{f}" for f in families("timeseries")]

@@ -59,6 +59,8 @@ class Generator(ABC):
     Params: ClassVar[type[GeneratorParams]] = GeneratorParams
     # Small models run faster on one CPU thread (pipeline.core.threads); big ones say False.
     single_cpu_thread: ClassVar[bool] = True
+    # Whether it draws one long continuous series (sample.length); checked before any fit.
+    continuous_path: ClassVar[bool] = False
 
     def __init__(self, *, device: str = "auto", **params: Any) -> None:
         try:
@@ -97,12 +99,18 @@ class Generator(ABC):
         for chunk in plan_chunks(n, batch_size, seed=seed):
             yield self.sample_chunk(chunk, conditions=conditions)
 
-    def sample_chunk(self, chunk: Chunk, *, conditions: dict[str, Any] | None = None) -> Batch:
+    def sample_chunk(self, chunk: Chunk, *, conditions: dict[str, Any] | None = None, length: int | None = None) -> Batch:
         """One chunk of a request's plan: what `sample` yields at that position. Shards
-        call this directly, so any worker can draw any chunk."""
+        call this directly, so any worker can draw any chunk. A `length` (sample.length)
+        asks for one continuous series of that many steps instead of `chunk.size` records."""
         self._check_fitted()
         self.check_conditions(conditions)
+        if length is not None and not self.continuous_path:
+            raise BadInputError(f"{self.name} cannot generate one long series (sample.length); "
+                                "use timeseries/diffusion, or sample.rows windows")
         with self._thread_policy():
+            if length is not None:
+                return self._sample_path(length, seed=chunk.seed, conditions=conditions or None, offset=chunk.offset)
             return self._sample_chunk(chunk.size, seed=chunk.seed, conditions=conditions or None, offset=chunk.offset)
 
     def check_conditions(self, conditions: dict[str, Any] | None) -> None:
@@ -152,6 +160,10 @@ class Generator(ABC):
     def _sample_chunk(self, n: int, *, seed: int, conditions: dict[str, Any] | None, offset: int) -> Batch:
         """Draw `n` records with `seed`. `offset` is the index of the first record in the
         whole request (time series use it for unique entity ids)."""
+
+    def _sample_path(self, length: int, *, seed: int, conditions: dict[str, Any] | None, offset: int) -> Batch:
+        """One continuous series of `length` steps; only where `continuous_path` is True."""
+        raise NotImplementedError
 
     @abstractmethod
     def _export(self) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -75,4 +75,4 @@ def plan(job: JobRun, added: dict[Any, int] | None) -> list[PartPlan]:
     s = job.spec.sample
     return sampling_plan(s.rows, seed=s.seed, batch_size=s.batch_size, modality=job.spec.source.modality,
                          conditions=s.conditions, records_per_file=s.records_per_file,
-                         balance=(job.balance, added) if added else None)
+                         balance=(job.balance, added) if added else None, length=s.length)

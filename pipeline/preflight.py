@@ -35,7 +35,10 @@ def check_spec(spec: JobSpec) -> None:
     from validators.thresholds import thresholds_for
 
     thresholds_for(spec.source.modality, spec.validation.thresholds)  # unknown metric names are refused
-    configured(spec)  # generator params validated against the generator's own schema
+    generator = configured(spec)  # generator params validated against the generator's own schema
+    if spec.sample.length is not None and not generator.continuous_path:
+        raise SpecError(f"sample.length: {spec.generator_name} cannot generate one long series; use "
+                        "generator.family: diffusion, or drop sample.length and sample windows with sample.rows")
     resolve_device(spec.generator.device)
     if spec.validation.target is not None and spec.source.modality != "tabular":
         raise SpecError(f"validation.target: a utility target applies to tabular data only; remove it from this "
@@ -105,7 +108,10 @@ def check_data(job: jobs.JobRun, source: SourceData, fingerprint: str) -> dict[A
     check_conditions(spec.sample.conditions, source.conditionable())
     check_target(spec, source)
     added = jobs.check_source(job, source, fingerprint)
-    check_disk(spec, source, sum(p.rows for p in jobs.plan(job, added)))
+    records = sum(p.rows for p in jobs.plan(job, added))
+    if spec.sample.length is not None:  # one series of `length` steps: that many windows' worth of rows
+        records = -(-spec.sample.length * len(source) // len(source.frame))
+    check_disk(spec, source, records)
     return added
 
 

@@ -77,7 +77,7 @@ def write_part(
                                    "conditions": part.conditions})
     try:
         for chunk in part.chunks:
-            writer.add(batch_to_table(generator.sample_chunk(chunk, conditions=part.conditions)))
+            writer.add(batch_to_table(generator.sample_chunk(chunk, conditions=part.conditions, length=part.length)))
             if progress is not None:
                 progress(chunk.size)
         writer.close()

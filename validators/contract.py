@@ -158,10 +158,12 @@ def _steps(frame: pd.DataFrame, entity: str, time: str) -> pd.Series:
     return t.groupby(frame[entity].to_numpy(), sort=False).diff()
 
 
-def _sequence_expectations(src: TimeSeriesData) -> list:
+def _sequence_expectations(src: TimeSeriesData, length: int | None = None) -> list:
+    """Per-sequence rules; a requested `length` (sample.length: one long series) is the
+    only length allowed, in place of the source's range."""
     frame, entity, time = src.frame, src.entity, src.time
     groups = frame.groupby(entity, sort=False)
-    lengths = groups.size()
+    lengths = groups.size() if length is None else pd.Series([length])
     starts = groups[time].first()
     steps = _steps(frame, entity, time).dropna().unique()
     out = [
@@ -276,9 +278,10 @@ def output_columns(source: SourceData) -> list[str]:
     return list(source.profile.names)
 
 
-def build_contract_suite(source: SourceData) -> Any:
+def build_contract_suite(source: SourceData, *, length: int | None = None) -> Any:
     """The contract suite for outputs of `source` (the whole source, before the split:
-    the contract is about what values exist, not about how they are distributed)."""
+    the contract is about what values exist, not about how they are distributed).
+    `length`: the output is one time series of that many steps (sample.length)."""
     if isinstance(source, ImageData):
         exps = _image_expectations(source)
     else:
@@ -290,7 +293,7 @@ def build_contract_suite(source: SourceData) -> Any:
             else:
                 exps.extend(_column_expectations(col, exact=not isinstance(source, TimeSeriesData)))
         if isinstance(source, TimeSeriesData):
-            exps.extend(_sequence_expectations(source))
+            exps.extend(_sequence_expectations(source, length))
         exps += [_exp("ExpectColumnValuesToBeInSet", f"constraint {c.text}", column=f"__constraint__{i}",
                       value_set=[True]) for i, c in enumerate(source.profile.constraints)]
     helpers = sorted({e.column for e in exps if getattr(e, "column", "").startswith("__")})

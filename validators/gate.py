@@ -139,7 +139,8 @@ def validate_run(
     out_dir = run_dir / VALIDATION_DIR
     out_dir.mkdir(exist_ok=True)
 
-    suites = {"contract": build_contract_suite(source)}
+    length = spec.sample.length if spec is not None else None
+    suites = {"contract": build_contract_suite(source, length=length)}
     results = {"contract": run_contract(run_dir, source, suites["contract"], chunk_rows=chunk_rows, progress=progress)}
 
     if metrics is None:

@@ -31,11 +31,12 @@ from generators.base import Generator, GeneratorParams, resolve_device
 from pipeline.core.seeding import torch_generator
 from generators.tabular.encoding import TableEncoder
 from pipeline.core.data import TimeSeriesData
-from pipeline.core.errors import ConditionError
+from pipeline.core.errors import BadInputError, ConditionError
 from pipeline.core.progress import Progress
 from pipeline.core.schema import TableProfile, conform
 
 PLAN_CHANNELS = 2  # conditioning channels after the static encoding: length and start, both in [0, 1]
+PATH_OVERLAP = 0.5  # share of a window fixed to the previous one when drawing a long path: context for the rest
 ID_DIGITS = 9  # zero-padded text ids sort like numbers up to a billion entities
 
 
@@ -153,6 +154,7 @@ class SequenceCodec:
         self.lengths_ = groups.size().to_numpy().astype("int64")
         self.starts_ = _time_values(firsts[self.time_])
         self.freq_ = frequency(frame, self.entity_, self.time_)
+        self.stride_ = data.windows[1] if data.windows else None  # steps between source windows, when cut from one series
         self._decode_statics()
         return self
 
@@ -224,21 +226,28 @@ class SequenceCodec:
             return pd.Series(ids).astype(col.dtype)
         return pd.Series(ids, dtype="string" if col.dtype == "string" else object)
 
-    def decode(self, x: np.ndarray, rows: np.ndarray, offset: int) -> pd.DataFrame:
-        """Generated features (n, T, F) of plans `rows` -> long format in the source's schema."""
-        lengths = self.lengths_[rows]
+    def decode(self, x: np.ndarray, rows: np.ndarray, offset: int, *, lengths: np.ndarray | None = None,
+               starts: np.ndarray | None = None) -> pd.DataFrame:
+        """Generated features (n, T, F) of plans `rows` -> long format in the source's schema;
+        `lengths` and `starts` default to the plans' own (a long path brings its own)."""
+        lengths = self.lengths_[rows] if lengths is None else lengths
+        starts = self.starts_[rows] if starts is None else starts
         steps = np.arange(x.shape[1])[None, :] < lengths[:, None]
         features = self.feature_enc_.inverse_transform(x[steps])  # row-major: entity by entity, in time order
         repeat = np.repeat(np.arange(len(rows)), lengths)
-        times = regular_times(self.freq_, self.starts_[rows], lengths)
+        times = regular_times(self.freq_, starts, lengths)
         tz = getattr(pd.api.types.pandas_dtype(self.profile_.column(self.time_).dtype), "tz", None)
         if tz is not None:
             times = times.dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
-        parts = {self.time_: times}
         statics = self.static_frame_.iloc[rows[repeat]].reset_index(drop=True)
-        frame = pd.concat([pd.DataFrame(parts), statics, features.reset_index(drop=True)], axis=1)
-        rest = TableProfile(columns=[c for c in self.profile_.columns if c.name != self.entity_], n_rows=len(frame))
+        frame = pd.concat([statics, features.reset_index(drop=True)], axis=1)
+        rest = TableProfile(columns=[c for c in self.profile_.columns if c.name not in (self.entity_, self.time_)],
+                            n_rows=len(frame))
         frame = conform(frame, rest)
+        # the time is on the source's grid by construction; not snapped to the source's range,
+        # which a long path (sample.length) runs past
+        names = [n for n in self.profile_.names if n != self.entity_]
+        frame.insert(names.index(self.time_), self.time_, times.astype(self.profile_.column(self.time_).dtype))
         frame.insert(self.profile_.names.index(self.entity_), self.entity_, self.entity_ids(len(rows), offset)[repeat].reset_index(drop=True))
         return frame
 
@@ -249,6 +258,7 @@ class SequenceCodec:
         meta: dict[str, Any] = {
             "entity": self.entity_, "time": self.time_, "profile": self.profile_.model_dump(mode="json"),
             "features": self.features_, "static": self.static_, "freq": self.freq_, "feature_encoder": feat_meta,
+            "stride": self.stride_,
         }
         tensors: dict[str, Any] = {
             "feature_encoder": feat_tensors,
@@ -271,6 +281,7 @@ class SequenceCodec:
         codec.static_matrix_ = tensors["static_matrix"].numpy()
         codec.lengths_ = tensors["lengths"].numpy()
         codec.starts_ = tensors["starts"].numpy()
+        codec.stride_ = meta.get("stride")
         codec._decode_statics()
         return codec
 
@@ -301,6 +312,49 @@ class SequenceGenerator(Generator):
         with torch.no_grad():
             x = self._generate(self.codec_.plan_matrix(rows).to(self.device_), generator)
         return self.codec_.decode(x.float().cpu().numpy(), rows, offset)
+
+    def _sample_path(self, length: int, *, seed: int, conditions: dict[str, Any] | None, offset: int) -> pd.DataFrame:
+        """One series of `length` steps, drawn window after window: every window after the
+        first has its first `overlap` steps fixed to the previous window's last ones and
+        only the rest generated, given them (`_generate_given`), so no seam is drawn.
+        Window k (starting at step k * hop) is planned as the source window nearest that
+        step (the last one beyond the source's end): static values and the start channel
+        follow the source's timeline. The time index starts at the source's first step."""
+        c = self.codec_
+        if c.stride_ is None:
+            raise BadInputError("sample.length needs a source cut into windows (source.window)")
+        window, overlap, hop = self.path_layout()
+        count = 1 + -(-max(length - window, 0) // hop)
+        rows = np.minimum(np.round(np.arange(count) * hop / c.stride_).astype(int), len(c.lengths_) - 1)
+        if conditions:
+            rows[:] = c.draw(1, np.random.default_rng(seed), conditions)[0]
+        generator = torch_generator(seed, self.device_)
+        cond = c.plan_matrix(rows).to(self.device_)
+        path = torch.zeros(window + (count - 1) * hop, c.n_features, device=self.device_)
+        with torch.no_grad():
+            for k in range(count):
+                known = path[k * hop : k * hop + overlap].unsqueeze(0) if k else None
+                path[k * hop : k * hop + window] = self._generate_given(cond[k : k + 1], known, generator)[0]
+        first = np.argmin(c.starts_)
+        return c.decode(path[:length].float().cpu().numpy()[None], np.array([first]), offset,
+                        lengths=np.array([length]), starts=c.starts_[[first]])
+
+    def path_layout(self) -> tuple[int, int, int]:
+        """(window, overlap, hop) of a long path: window k covers steps k * hop .. k * hop + window."""
+        window = self.codec_.max_len
+        overlap = min(window - 1, max(1, round(window * PATH_OVERLAP)))
+        return window, overlap, window - overlap
+
+    def path_seams(self, length: int) -> np.ndarray:
+        """Steps of a `length`-step path where one window's new steps follow the last's:
+        window + k * hop, the first step each window generated after the fixed ones."""
+        window, _, hop = self.path_layout()
+        return np.arange(window, length, hop)
+
+    def _generate_given(self, cond: torch.Tensor, known: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
+        """Features (n, max_len, n_features) whose first steps equal `known` (n, k, n_features);
+        a family that can (`continuous_path = True`) overrides it."""
+        raise NotImplementedError
 
     def _export(self) -> tuple[dict[str, Any], dict[str, Any]]:
         meta, tensors = self.codec_.state()

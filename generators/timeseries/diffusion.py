@@ -29,6 +29,7 @@ from pipeline.core.progress import Progress
 # transform clips there) and one-hot channels within [0, 1]: predictions of the clean
 # sequence are clipped to this range at every sampling step, as DDPM clips images to [-1, 1].
 X0_CLIP = 5.5
+CONTEXT_SHARE = 0.5  # training sequences whose first steps are given clean (continuation); the rest are drawn whole
 
 
 class DiffusionParams(SequenceParams):
@@ -67,7 +68,7 @@ class Denoiser(nn.Module):
     def __init__(self, features: int, cond: int, length: int, channels: int, depth: int) -> None:
         super().__init__()
         self.register_buffer("position", torch.arange(length, dtype=torch.float32) / length)
-        self.inp = nn.Conv1d(features + 1, channels, 1)
+        self.inp = nn.Conv1d(features + 2, channels, 1)  # features, position, known flag
         self.time_mlp = nn.Sequential(
             SinusoidalPosEmb(channels), nn.Linear(channels, 4 * channels), nn.SiLU(), nn.Linear(4 * channels, channels)
         )
@@ -77,9 +78,10 @@ class Denoiser(nn.Module):
         nn.init.zeros_(self.out[-1].weight)  # start by predicting zero: a stable first step
         nn.init.zeros_(self.out[-1].bias)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, given: torch.Tensor) -> torch.Tensor:
+        """`given` (B, T) is 1.0 at steps whose clean values `x` carries (a start to continue)."""
         pos = self.position.expand(x.shape[0], 1, -1)
-        h = self.inp(torch.cat([x.transpose(1, 2), pos], dim=1))
+        h = self.inp(torch.cat([x.transpose(1, 2), pos, given.unsqueeze(1)], dim=1))
         emb = self.time_mlp(t) + self.cond_mlp(cond)
         skips = 0
         for block in self.blocks:
@@ -92,28 +94,45 @@ class Denoiser(nn.Module):
 
 
 class GaussianDiffusion(nn.Module):
-    def __init__(self, denoiser: Denoiser, *, timesteps: int) -> None:
+    def __init__(self, denoiser: Denoiser, *, timesteps: int, context: int) -> None:
         super().__init__()
-        self.denoiser, self.timesteps = denoiser, timesteps
+        self.denoiser, self.timesteps, self.context = denoiser, timesteps, context
         register_schedule(self, timesteps)
 
     def loss(self, b: SequenceBatch, generator: torch.Generator) -> torch.Tensor:
         """Predict the velocity v = sqrt(a) * noise - sqrt(1 - a) * x0 (Salimans & Ho 2022),
         on existing steps only: unlike the noise, v keeps a useful target at every noise
-        level, so few-step sampling gets smooth sequences from short training."""
-        t = torch.randint(0, self.timesteps, (b.x.shape[0],), generator=generator, device=generator.device)
-        noise = torch.randn(b.x.shape, generator=generator, device=generator.device)
+        level, so few-step sampling gets smooth sequences from short training.
+        Half the sequences (imputation-style training, as CSDI) keep their first `context`
+        steps clean and flagged as known, and are scored on the rest only: the same model
+        then continues a given start (a long path's next window) without a seam."""
+        n, device = b.x.shape[0], generator.device
+        t = torch.randint(0, self.timesteps, (n,), generator=generator, device=device)
+        noise = torch.randn(b.x.shape, generator=generator, device=device)
         v = v_target(self, b.x, t, noise)
-        return masked_mse(self.denoiser(q_sample(self, b.x, t, noise), t, b.cond), v, b.mask)
+        with_context = torch.rand(n, generator=generator, device=device) < CONTEXT_SHARE
+        given = ((torch.arange(b.x.shape[1], device=device) < self.context)[None, :] & with_context[:, None]).float()
+        x_t = torch.where(given.bool().unsqueeze(-1), b.x, q_sample(self, b.x, t, noise))
+        return masked_mse(self.denoiser(x_t, t, b.cond, given), v, b.mask * (1 - given))
 
     @torch.no_grad()
-    def ddim_sample(self, shape: tuple[int, ...], cond: torch.Tensor, steps: int, generator: torch.Generator) -> torch.Tensor:
-        """Deterministic DDIM (eta = 0) over `steps` evenly spaced noise levels."""
+    def ddim_sample(self, shape: tuple[int, ...], cond: torch.Tensor, steps: int, generator: torch.Generator,
+                    known: torch.Tensor | None = None) -> torch.Tensor:
+        """Deterministic DDIM (eta = 0) over `steps` evenly spaced noise levels. `known`
+        (B, k, F) fixes the first k steps: they stay clean in the sequence at every step,
+        flagged by the known channel, as the model was trained to continue them (`loss`)."""
         x = torch.randn(shape, generator=generator, device=generator.device)
+        given = torch.zeros(shape[:2], device=x.device)
+        if known is not None:
+            given[:, : known.shape[1]] = 1.0
         for time, time_next in ddim_timesteps(self.timesteps, steps):
+            if known is not None:
+                x[:, : known.shape[1]] = known
             t = torch.full((shape[0],), time, device=x.device, dtype=torch.long)
-            x0 = x0_from_v(self, x, self.denoiser(x, t, cond), t).clamp(-X0_CLIP, X0_CLIP)
+            x0 = x0_from_v(self, x, self.denoiser(x, t, cond, given), t).clamp(-X0_CLIP, X0_CLIP)
             x = ddim_step(self, x0, eps_from_x0(self, x, x0, t), time, time_next)  # eps re-derived from the clipped x0
+        if known is not None:
+            x[:, : known.shape[1]] = known
         return x
 
 
@@ -125,10 +144,12 @@ class DiffusionGenerator(SequenceGenerator):
     """DDPM over the source's sequences, padded to the longest, sampled with DDIM."""
 
     Params = DiffusionParams
+    continuous_path = True  # sample.length: windows drawn in order, each inpainted after the last
 
     def _build(self) -> GaussianDiffusion:
         c, p = self.codec_, self.params
-        return GaussianDiffusion(Denoiser(c.n_features, c.n_cond, c.max_len, p.channels, p.depth), timesteps=p.timesteps)
+        return GaussianDiffusion(Denoiser(c.n_features, c.n_cond, c.max_len, p.channels, p.depth), timesteps=p.timesteps,
+                                 context=self.path_layout()[1])
 
     def _train(self, seqs: SequenceBatch, progress: Progress, generator: torch.Generator) -> None:
         opt = torch.optim.Adam(self.model_.parameters(), lr=self.params.lr)
@@ -143,3 +164,7 @@ class DiffusionGenerator(SequenceGenerator):
     def _generate(self, cond: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         shape = (cond.shape[0], self.codec_.max_len, self.codec_.n_features)
         return self.model_.ddim_sample(shape, cond, self.params.sampling_steps, generator)
+
+    def _generate_given(self, cond: torch.Tensor, known: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
+        shape = (cond.shape[0], self.codec_.max_len, self.codec_.n_features)
+        return self.model_.ddim_sample(shape, cond, self.params.sampling_steps, generator, known=known)

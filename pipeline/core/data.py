@@ -78,6 +78,16 @@ def gap_windows(window: int, stride: int) -> int:
     return math.ceil(2 * window / stride) - 1
 
 
+def cut_windows(frame: pd.DataFrame, window: int, stride: int, column: str, *, first: int = 0) -> pd.DataFrame:
+    """One series (rows in time order) cut into windows of `window` rows every `stride`
+    rows, numbered `first`, `first + 1`, ... in a new first column `column`: the one
+    cutter of the source loader and of the metrics on a generated long path."""
+    parts = [frame.iloc[start : start + window].assign(**{column: first + i})
+             for i, start in enumerate(range(0, len(frame) - window + 1, stride))]
+    out = pd.concat(parts, ignore_index=True)
+    return out[[column] + [c for c in out.columns if c != column]]
+
+
 @dataclass
 class TimeSeriesData:
     """Long format, one row per (entity, time step), sorted by both.
@@ -137,6 +147,20 @@ class TimeSeriesData:
 
     def from_table(self, table: pa.Table) -> "TimeSeriesData":
         return self.with_frame(table.to_pandas())
+
+    def as_windows(self, frame: pd.DataFrame) -> "TimeSeriesData":
+        """`frame` shaped like this source's sequences: a generated long path (entities
+        longer than the window, `sample.length`) is cut into windows the way the source
+        was, so metrics compare windows with windows; anything else is taken as it is."""
+        if self.windows is None or frame.empty or frame.groupby(self.entity).size().max() <= self.windows[0]:
+            return self.with_frame(frame)
+        window, stride = self.windows
+        parts, first = [], 0
+        for _, path in frame.groupby(self.entity, sort=False):
+            parts.append(cut_windows(path.drop(columns=self.entity).reset_index(drop=True), window, stride,
+                                     self.entity, first=first))
+            first += len(parts[-1]) // window
+        return self.with_frame(pd.concat(parts, ignore_index=True)[list(frame.columns)])
 
 
 @dataclass

@@ -48,6 +48,7 @@ class PartPlan:
     chunks: tuple[Chunk, ...]
     seed: int = 0  # the request's seed (recorded as provenance)
     conditions: dict[str, Any] | None = None
+    length: int | None = None  # steps of the one long series this part holds (sample.length), else None
 
     @property
     def rows(self) -> int:
@@ -76,10 +77,15 @@ def plan_parts(
 def sampling_plan(
     rows: int, *, seed: int, batch_size: int, modality: str, conditions: dict[str, Any] | None = None,
     records_per_file: int | None = None, balance: tuple[str, dict[Any, int]] | None = None,
+    length: int | None = None,
 ) -> list[PartPlan]:
     """One request (rows, conditions), or, when balancing on `(column, {class: rows})`,
     one request per minority class with its own derived seed; the plan alone
-    reproduces the output."""
+    reproduces the output. A `length` asks for one series of that many steps: one
+    part, one chunk, one sequence (it is drawn window after window, in order)."""
+    if length is not None:
+        return [PartPlan(index=0, chunks=tuple(plan_chunks(1, 1, seed=seed)), seed=seed, conditions=conditions,
+                         length=length)]
     layout = dict(batch_size=batch_size, modality=modality, records_per_file=records_per_file)
     if not balance:
         return plan_parts(rows, seed=seed, conditions=conditions, **layout)

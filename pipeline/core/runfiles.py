@@ -88,7 +88,7 @@ def load_synthetic(run_dir: Path, like: SourceData, *, max_records: int | None =
     """The output shaped like `like` (same profile, entity/time/static, label name).
     `max_records` caps what is read: the first parts, whole sequences only."""
     if like.modality == "timeseries":
-        return like.with_frame(_first_sequences(run_dir, like.entity, max_records))
+        return like.as_windows(_first_sequences(run_dir, like.entity, max_records))
     return like.from_table(read_output(run_dir, max_rows=max_records))
 
 

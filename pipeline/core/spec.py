@@ -98,6 +98,9 @@ class SampleSpec(_Strict):
     conditions: dict[str, Any] | None = None  # e.g. {species: Adelie}: sample one class only
     batch_size: int = Field(10_000, gt=0)  # records per chunk: memory holds one chunk, never the dataset
     records_per_file: int | None = Field(None, gt=0)  # records per Parquet part; default by modality (pipeline/sink.py)
+    # timeseries cut into windows: one continuous series of this many steps instead of
+    # `rows` windows (generators/timeseries/base.py, SequenceGenerator._sample_path)
+    length: int | None = Field(None, ge=2)
 
 
 class ValidationSpec(_Strict):
@@ -127,6 +130,13 @@ class JobSpec(_Strict):
                 f"generator.family: {self.generator.family!r} is not available for modality "
                 f"{self.source.modality!r}; allowed: {', '.join(families) or 'none registered'}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _length_of_one_series(self) -> "JobSpec":
+        if self.sample.length is not None and (self.source.modality != "timeseries" or self.source.entity):
+            raise ValueError("sample.length: one long series is generated from a single series cut into windows "
+                             "(source.window, no source.entity); drop sample.length or use sample.rows")
         return self
 
     @property

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.core.data import TimeSeriesData
+from pipeline.core.data import TimeSeriesData, cut_windows
 from pipeline.core.errors import SourceError
 from pipeline.core.schema import profile_table
 from pipeline.core.spec import SourceSpec
@@ -60,6 +60,32 @@ def _sortable_time(frame: pd.DataFrame, time: str) -> pd.DataFrame:
     return frame
 
 
+def _check_regular(frame: pd.DataFrame, time: str) -> None:
+    """A series cut into windows is generated on one grid (a window's steps, a long path's
+    time index): interior gaps or irregular steps would be papered over, so they are refused."""
+    t = frame[time]
+    if pd.api.types.is_datetime64_any_dtype(t) and len(t) >= 3 and pd.infer_freq(pd.DatetimeIndex(t)):
+        return  # a calendar frequency (months, business days): regular although the days differ
+    diffs = t.diff().iloc[1:]
+    usual = diffs.mode().iloc[0]
+    off = diffs != usual
+    if off.any():
+        raise SourceError(
+            f"source.time {time!r} steps irregularly: {int(off.sum())} of {len(diffs)} steps ({off.mean():.1%}) differ "
+            f"from the usual {_plain(usual)!r}, first after {_plain(t.iloc[int(np.argmax(off.to_numpy()))])!r}; "
+            "a series cut into windows needs a regular grid: resample and fill the gaps first")
+
+
+def _check_complete(frame: pd.DataFrame, columns: list[str]) -> None:
+    """Missing values in a series cut into windows are refused: nothing models them yet."""
+    missing = frame[columns].isna().mean()
+    if (missing > 0).any():
+        column = missing[missing > 0].index[0]
+        raise SourceError(
+            f"column {column!r} has {int(frame[column].isna().sum())} missing values ({missing[column]:.1%}) in a "
+            "series cut into windows: fill them (e.g. interpolate) or drop the column")
+
+
 def _windows(frame: pd.DataFrame, time: str, window: int | None, stride: int | None) -> pd.DataFrame:
     """Cut one series (sorted by time) into windows; the window index is the entity."""
     if window is None:
@@ -76,13 +102,9 @@ def _windows(frame: pd.DataFrame, time: str, window: int | None, stride: int | N
     dup = frame[time].duplicated()
     if dup.any():
         raise SourceError(f"time {_plain(frame[time][dup].iloc[0])!r} appears more than once in a single series: drop duplicates")
-    stride = stride or window  # default: non-overlapping windows, every row used once
-    parts = [
-        frame.iloc[start : start + window].assign(**{WINDOW_COLUMN: i})
-        for i, start in enumerate(range(0, n - window + 1, stride))
-    ]
-    out = pd.concat(parts, ignore_index=True)
-    return out[[WINDOW_COLUMN] + [c for c in out.columns if c != WINDOW_COLUMN]]
+    _check_regular(frame, time)
+    _check_complete(frame, [c for c in frame.columns if c != time])
+    return cut_windows(frame, window, stride or window, WINDOW_COLUMN)  # default stride: every row used once
 
 
 def _check_entities(frame: pd.DataFrame, entity: str, time: str) -> None:

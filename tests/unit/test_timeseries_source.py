@@ -17,7 +17,7 @@ from statsmodels.datasets import macrodata, modechoice, sunspots
 from generators import get
 from pipeline.core.errors import SourceError
 from pipeline.sources import load_source
-from pipeline.sources.timeseries import STEP_COLUMN, WINDOW_COLUMN
+from pipeline.sources.timeseries import STEP_COLUMN, WINDOW_COLUMN, load_timeseries
 from pipeline.core.spec import SourceSpec
 from tests.conftest import FAST_PARAMS
 
@@ -182,3 +182,23 @@ def test_a_source_with_its_own_step_column_names_it(tmp_path):
 def test_windows_with_entity_are_refused_by_the_spec(kw, message):
     with pytest.raises(ValidationError, match=message):
         spec(GRUNFELD, entity="firm", time="year", **kw)
+
+
+def _weekly_co2() -> pd.DataFrame:
+    import statsmodels.api as sm
+
+    return sm.datasets.co2.load_pandas().data.rename_axis("week").reset_index()
+
+
+def test_missing_values_in_a_series_cut_into_windows_are_refused_with_column_and_share():
+    frame = _weekly_co2()  # statsmodels' Mauna Loa CO2: 59 of 2284 weeks missing
+    with pytest.raises(SourceError, match=r"column 'co2' has 59 missing values \(2\.6%\) in a series cut into windows"):
+        load_timeseries(SourceSpec(modality="timeseries", path="co2.csv", time="week", window=52), frame)
+    filled = frame.assign(co2=frame["co2"].interpolate())
+    assert len(load_timeseries(SourceSpec(modality="timeseries", path="co2.csv", time="week", window=52), filled)) == 43
+
+
+def test_interior_gaps_of_a_series_cut_into_windows_are_refused_with_the_share():
+    frame = _weekly_co2().dropna()  # dropping the missing weeks leaves gaps in the grid
+    with pytest.raises(SourceError, match=r"source.time 'week' steps irregularly: \d+ of 2224 steps \(\d\.\d%\)"):
+        load_timeseries(SourceSpec(modality="timeseries", path="co2.csv", time="week", window=52), frame)
