@@ -61,6 +61,9 @@ class Generator(ABC):
     single_cpu_thread: ClassVar[bool] = True
     # Whether it draws one long continuous series (sample.length); checked before any fit.
     continuous_path: ClassVar[bool] = False
+    # Raised when a saved model of this class no longer loads (new layers, new inputs): part
+    # of the fit cache key, so an upgrade refits instead of failing on an old cached model.
+    model_version: ClassVar[int] = 1
 
     def __init__(self, *, device: str = "auto", **params: Any) -> None:
         try:

@@ -1,7 +1,7 @@
 """Fit a generator, or reuse the one fitted on the same source with the same settings.
 
-The cache key is (source fingerprint, generator, effective params, seed, holdout,
-source options): a scheduled run whose source has not changed skips the fit. Models
+The cache key is (source fingerprint, generator and its model version, effective
+params, seed, holdout, source options): a scheduled run whose source has not changed skips the fit. Models
 are written to a hidden folder and renamed when complete, like run folders. A file
 lock per key makes two runs of one job started together fit once: the second waits
 for the first's model and reuses it. A cached model that no longer loads is refused
@@ -48,6 +48,7 @@ def cache_key(spec: JobSpec, fingerprint: str, params: dict[str, Any]) -> str:
     payload = {
         "fingerprint": fingerprint,
         "generator": spec.generator_name,
+        "model_version": get(spec.generator_name).model_version,
         "params": params,
         "seed": spec.sample.seed,  # seeds the train / holdout split
         "holdout": spec.validation.holdout,

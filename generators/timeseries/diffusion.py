@@ -145,6 +145,7 @@ class DiffusionGenerator(SequenceGenerator):
 
     Params = DiffusionParams
     continuous_path = True  # sample.length: windows drawn in order, each inpainted after the last
+    model_version = 2  # 2: the denoiser reads a known-steps channel (continuation training)
 
     def _build(self) -> GaussianDiffusion:
         c, p = self.codec_, self.params
