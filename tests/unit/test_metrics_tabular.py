@@ -111,3 +111,22 @@ def test_bad_input_is_refused(tables):
     tiny = TabularData(frame=parts["fresh"].frame.iloc[:1], profile=parts["fresh"].profile)
     with pytest.raises(BadInputError, match="at least 2 records"):
         _metrics(parts, tiny, "species")
+
+
+def test_cramers_v_counted_by_bincount_equals_scipys(penguins):
+    """The fast Cramér's V (one bincount, the chi-square identity) is scipy's, pair by pair,
+    on penguins' categories with missing values as their own category."""
+    from itertools import combinations
+
+    from scipy.stats.contingency import association
+
+    from validators.metrics.representation import category_values
+    from validators.metrics.tabular import _codes, _cramers_v
+
+    frame = penguins.frame
+    columns = [c.name for c in penguins.profile.of_kind("categorical", "boolean")]
+    assert len(columns) >= 2 and frame[columns].isna().any().any()
+    for a, b in combinations(columns, 2):
+        x, y = category_values(frame[a]), category_values(frame[b])
+        expected = association(pd.crosstab(x, y).to_numpy(), method="cramer")
+        assert _cramers_v(_codes(x), _codes(y)) == pytest.approx(expected, abs=1e-12)
