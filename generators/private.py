@@ -22,6 +22,7 @@ row's clipped gradient, and the sensitivity bound no longer holds.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any, Iterator
 
@@ -73,7 +74,9 @@ class PrivateTraining:
             )
         self.privacy, self.delta = privacy, privacy.delta_for(n)
         loader = DataLoader(TensorDataset(rows), batch_size=batch_size, generator=torch_generator(seed + 2))
-        self.engine = PrivacyEngine(accountant=ACCOUNTANT, secure_mode=False)
+        with warnings.catch_warnings():  # "Secure RNG turned off": chosen, and said above
+            warnings.simplefilter("ignore", UserWarning)
+            self.engine = PrivacyEngine(accountant=ACCOUNTANT, secure_mode=False)
         try:
             self.module, self.optimizer, self.loader = self.engine.make_private_with_epsilon(
                 module=model, optimizer=optimizer, data_loader=loader, target_epsilon=privacy.epsilon,
