@@ -284,7 +284,8 @@ class TabularDiffusionGenerator(Generator):
                 optimizer.step()
                 schedule.step()
                 total += loss.item() * len(batch) if len(batch) else 0.0
-            progress(epoch + 1, p.epochs, loss=total / len(matrix))
+            # A private fit reports no loss: it is computed on real rows without noise.
+            progress(epoch + 1, p.epochs, **({} if private else {"loss": total / len(matrix)}))
         if private is not None:
             private.close()
             self.privacy_spent_ = private.spent().to_dict()
