@@ -146,8 +146,8 @@ class TabularDiffusion(nn.Module):
         """Training loss on a batch of encoded rows: v-prediction MSE on continuous
         channels plus the cross-entropy of the one-hot spans that were not given clean.
         Each span's cross-entropy is averaged over the rows that hid it; `per_row` (DP-SGD)
-        divides by the expected share of such rows instead, so every row's term has a
-        constant weight (generators/private.py says why it must)."""
+        returns one loss per row and divides by the expected share of such rows instead,
+        so every row's term has a constant weight (generators/private.py says why it must)."""
         x0 = self.to_signal(matrix)
         n_rows, device = len(x0), x0.device
         t = torch.randint(0, self.num_timesteps, (n_rows,), device=device, generator=generator)
@@ -163,7 +163,8 @@ class TabularDiffusion(nn.Module):
             ce = F.cross_entropy(out[:, a:b], matrix[:, a:b].argmax(dim=1), reduction="none")
             hidden = (~spans[:, i]).float()
             losses.append(ce * hidden / (hidden_share if per_row else hidden.mean().clamp(min=1 / n_rows)))
-        return torch.stack(losses, dim=1).mean()
+        per_row_losses = torch.stack(losses, dim=1).mean(dim=1)
+        return per_row_losses if per_row else per_row_losses.mean()
 
     # ---- sampler ----------------------------------------------------------------------
 
@@ -278,12 +279,15 @@ class TabularDiffusionGenerator(Generator):
                 batches = private.batches()
             total = 0.0
             for batch in batches:
-                loss = model(batch, generator=generator, per_row=private is not None)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                if private is None:
+                    loss = model(batch, generator=generator)
+                    loss.backward()
+                    total += loss.item() * len(batch)
+                else:
+                    private.loss(model(batch, generator=generator, per_row=True)).backward()
                 optimizer.step()
                 schedule.step()
-                total += loss.item() * len(batch) if len(batch) else 0.0
             # A private fit reports no loss: it is computed on real rows without noise.
             progress(epoch + 1, p.epochs, **({} if private else {"loss": total / len(matrix)}))
         if private is not None:
