@@ -29,6 +29,7 @@ from pipeline.core.plan import Chunk, plan_chunks
 from pipeline.core.progress import Progress, silent
 from pipeline.core.runfiles import CONFIG_FILE, WEIGHTS_FILE
 from pipeline.core.seeding import seeded
+from pipeline.core.spec import PrivacySpec
 from pipeline.core.threads import thread_policy
 
 class GeneratorParams(BaseModel):
@@ -64,8 +65,11 @@ class Generator(ABC):
     # Raised when a saved model of this class no longer loads (new layers, new inputs): part
     # of the fit cache key, so an upgrade refits instead of failing on an old cached model.
     model_version: ClassVar[int] = 1
+    # Trains with DP-SGD when given `privacy` (generators/private.py). False refuses it
+    # before any fit: a generator that cannot bound what it learns must not claim an ε.
+    supports_privacy: ClassVar[bool] = False
 
-    def __init__(self, *, device: str = "auto", **params: Any) -> None:
+    def __init__(self, *, device: str = "auto", privacy: PrivacySpec | dict | None = None, **params: Any) -> None:
         try:
             self.params = self.Params(**params)
         except ValidationError as err:
@@ -75,8 +79,16 @@ class Generator(ABC):
                 f"generator.params for {self.name}: {fields} (allowed parameters: {allowed})"
             ) from None
         self.device = device
+        self.privacy = PrivacySpec.model_validate(privacy) if privacy is not None else None
+        if self.privacy is not None and not self.supports_privacy:
+            raise BadInputError(
+                f"generator.privacy: {self.name} does not train with differential privacy, so no ε can be "
+                "stated for it; use family diffusion for tabular data, or remove generator.privacy"
+            )
         self.fitted_ = False
         self.condition_values_: dict[str, list[Any]] = {}
+        # What a private fit spent (generators.private.PrivacySpent as a dict); None without privacy.
+        self.privacy_spent_: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:
@@ -131,6 +143,8 @@ class Generator(ABC):
             "generator": self.name,
             "params": self.params.model_dump(mode="json"),
             "device": self.device,
+            "privacy": self.privacy.model_dump(mode="json") if self.privacy is not None else None,
+            "privacy_spent": self.privacy_spent_,
             "condition_values": self.condition_values_,
             "state": state,
         }
@@ -148,8 +162,9 @@ class Generator(ABC):
             tensors = torch.load(path / WEIGHTS_FILE, weights_only=True, map_location="cpu")
         except Exception as err:  # torch raises UnpicklingError for anything but plain data
             raise UnsafeCheckpointError(f"{path / WEIGHTS_FILE} is not a plain-tensor checkpoint: {err}") from None
-        model = cls(device=config.get("device", "auto"), **config["params"])
+        model = cls(device=config.get("device", "auto"), privacy=config.get("privacy"), **config["params"])
         model.condition_values_ = config.get("condition_values", {})
+        model.privacy_spent_ = config.get("privacy_spent")
         model._restore(config["state"], tensors)
         model.fitted_ = True
         return model

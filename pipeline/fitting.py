@@ -41,7 +41,8 @@ class FittedModel:
 
 def configured(spec: JobSpec) -> Generator:
     """The job's generator, unfitted: its params are validated here, before any data is read."""
-    return get(spec.generator_name)(device=spec.generator.device, **spec.generator.params)
+    return get(spec.generator_name)(device=spec.generator.device, privacy=spec.generator.privacy,
+                                    **spec.generator.params)
 
 
 def cache_key(spec: JobSpec, fingerprint: str, params: dict[str, Any]) -> str:
@@ -50,6 +51,7 @@ def cache_key(spec: JobSpec, fingerprint: str, params: dict[str, Any]) -> str:
         "generator": spec.generator_name,
         "model_version": get(spec.generator_name).model_version,
         "params": params,
+        "privacy": spec.generator.privacy.model_dump(mode="json") if spec.generator.privacy else None,
         "seed": spec.sample.seed,  # seeds the train / holdout split
         "holdout": spec.validation.holdout,
         "source": spec.source.model_dump(mode="json", exclude={"path"}),

@@ -14,7 +14,7 @@ from pipeline.core.errors import RunNotFoundError
 from pipeline.core.manifest import (
     GeneratorRecord, Manifest, SourceRecord, library_versions, part_records, write_manifest,
 )
-from pipeline.core.runfiles import JOB_FILE, MODEL_DIR, count_rows
+from pipeline.core.runfiles import JOB_FILE, MODEL_DIR, count_rows, model_privacy
 from pipeline.core.spec import JobSpec
 from pipeline.fitting import FittedModel
 from pipeline.jobs import parse_job
@@ -67,6 +67,7 @@ def build_manifest(
         balance={"target": balance, "added": {str(k): v for k, v in added.items()}} if added else None,
         schema=source.profile.model_dump(mode="json") if hasattr(source, "profile") else None,
         layout=source.layout(),
+        privacy=model_privacy(run.tmp),
         libraries=library_versions(),
         timings=timings,
         metrics=outcome.metrics,

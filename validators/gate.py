@@ -12,6 +12,7 @@ again on the same folder re-runs everything (`synth validate RUN_DIR`)."""
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,13 @@ import pandas as pd
 
 from pipeline.core.data import SourceData
 from pipeline.core.progress import Progress
-from pipeline.core.runfiles import VALIDATION_DIR, count_rows, load_synthetic, output_chunks
+from pipeline.core.runfiles import VALIDATION_DIR, count_rows, load_synthetic, model_privacy, output_chunks
 from validators import gx
 from validators.contract import build_contract_suite, contract_table
 from pipeline.core.manifest import Failure
 from validators.outcome import Outcome, failures
 from validators.suites import METRIC_SUITES, SuiteName, build_metric_suite, metrics_table
-from validators.thresholds import Bound, thresholds_for
+from validators.thresholds import EPSILON, Bound, thresholds_for
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,12 @@ METRIC_RECORDS = 100_000  # records (rows, sequences, images) the metrics are co
 # Metrics only computed when the job names a target column: without one they are absent
 # by design, so their bounds are dropped rather than failed as missing.
 TARGET_METRICS = ("fidelity.utility_ratio",)
+
+
+def privacy_epsilon(run_dir: Path) -> float:
+    """The ε the run's model spent on DP training; inf when it was not trained privately."""
+    spent = model_privacy(run_dir)
+    return float(spent["epsilon"]) if spent else math.inf
 
 
 def run_contract(run_dir: Path, source: SourceData, suite: Any, *, chunk_rows: int | None = None,
@@ -149,6 +156,7 @@ def validate_run(
         if synthetic is None:
             synthetic = load_synthetic(run_dir, source, max_records=metric_records)
         metrics = compute_metrics(source, train, holdout, synthetic, target=target, seed=seed)
+        metrics[EPSILON] = privacy_epsilon(run_dir)
     bounds = bounds if bounds is not None else metric_bounds(source.modality, thresholds, target, metrics)
     metric_suites, metric_results = run_metric_suites(metrics, bounds)
     suites |= metric_suites

@@ -8,6 +8,7 @@ real and synthetic records for the figures."""
 from __future__ import annotations
 
 import html
+import math
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from validators import gx
 from validators.gate import read_outcome, read_result
 from validators.outcome import SUITES, Outcome, describe
 from validators.plots import closest_record_distances, distance_histogram, figures
+from validators.thresholds import EPSILON
 
 REPORT = "report.html"
 FIGURE_RECORDS = 5000  # synthetic records read for the figures when none are given
@@ -100,6 +102,21 @@ def _metrics_section(metrics: dict[str, float], suites: dict[str, dict], results
 CI_LOW, CI_HIGH = "_ci_low", "_ci_high"  # a metric's interval: privacy.X_ci_low / privacy.X_ci_high
 
 
+def _epsilon_sentence(metrics: dict[str, float]) -> str:
+    """What the run's ε means, in one sentence."""
+    eps = metrics.get(EPSILON)
+    if eps is None:
+        return ""
+    if not math.isfinite(eps):
+        return ("<p>Not trained with differential privacy (ε = ∞): the attacks below are the only privacy "
+                "evidence.</p>")
+    return (f"<p>Trained with differential privacy at ε = {eps:.3g}: whatever an attacker knows, the model "
+            f"changes the odds that any one training record was in the data by at most a factor "
+            f"e<sup>ε</sup> = {math.exp(eps):.3g} (up to the small probability δ in the manifest); the "
+            "encoder's ranges, categories and quantiles come from the data and are not covered (README, "
+            "\"Differential privacy\").</p>")
+
+
 def _privacy_section(metrics: dict[str, float], suites: dict[str, dict], results: dict[str, dict]) -> str:
     """Every privacy metric (attack risks, copy rates, distances) with its interval when
     the metrics carry one, its bound and whether it passed."""
@@ -120,7 +137,7 @@ def _privacy_section(metrics: dict[str, float], suites: dict[str, dict], results
                     f"<td class=num>{_e(bound)}</td><td>{status}</td></tr>")
     if not rows:
         return "<p>No privacy metric was computed.</p>"
-    return ("<p>Attacks use the holdout (real records the generator never saw) as non-members; intervals "
+    return (_epsilon_sentence(metrics) + "<p>Attacks use the holdout (real records the generator never saw) as non-members; intervals "
             "are the attacks' own confidence intervals.</p><table style='width:auto'><tr><th>metric</th>"
             "<th>value</th><th>interval</th><th>bound</th><th>status</th></tr>" + "".join(rows) + "</table>")
 

@@ -6,6 +6,7 @@ range a published dataset must fall in and why. Any bound can be overridden per 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -108,6 +109,20 @@ ATTRIBUTE_PRIVACY: dict[str, Bound] = {
     "privacy.inference_risk_ci_low": Bound(
         None, 0.3,
         "lower 95 % bound of anonymeter's inference risk, worst of 3 secret columns; pass cases max 0.06, fail cases min 0.80 (fertility within 2 %); corpus pass max 0.17 (i.i.d. noise on USMacroG), fail min 0.64 (Produc copied)",
+    ),
+}
+
+# Gated only when a job sets them (`validation.thresholds: {privacy.epsilon: 5}`): a default
+# would fail every run trained without DP. Such a run has ε = inf (shown as missing: the
+# metric table holds finite numbers only), so it fails any bound the job sets.
+EPSILON = "privacy.epsilon"
+OPT_IN: dict[str, Bound] = {
+    EPSILON: Bound(
+        None, math.inf,
+        "differential privacy ε the fit spent (DP-SGD, generators/private.py): no attacker, whatever "
+        "they know, can tell from the model whether one training record was in it by more than a "
+        "factor e^ε (except with probability δ); covers the model's training only, see README "
+        "'Differential privacy'; inf (missing) without generator.privacy",
     ),
 }
 
@@ -217,11 +232,11 @@ def thresholds_for(modality: str, overrides: dict[str, Any] | None = None) -> di
     (replaces whichever side is set) or `{min: .., max: ..}`; unknown names are refused."""
     bounds = dict(DEFAULTS[modality])
     for name, value in (overrides or {}).items():
-        if name not in bounds:
+        if name not in bounds and name not in OPT_IN:
             raise SpecError(
-                f"validation.thresholds: unknown metric {name!r}; known: {', '.join(sorted(bounds))}"
+                f"validation.thresholds: unknown metric {name!r}; known: {', '.join(sorted(bounds | OPT_IN))}"
             )
-        old = bounds[name]
+        old = bounds.get(name, OPT_IN.get(name))
         if isinstance(value, dict):
             extra = set(value) - {"min", "max"}
             if extra:

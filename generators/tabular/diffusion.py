@@ -47,6 +47,7 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from generators.base import Generator, GeneratorParams, resolve_device
+from generators.private import PrivateTraining
 from pipeline.core.seeding import torch_generator
 from generators.tabular.calibration import MarginalCalibration
 from generators.tabular.encoding import TableEncoder
@@ -141,9 +142,12 @@ class TabularDiffusion(nn.Module):
         rows = torch.rand((n, 1), device=device, generator=generator) < self.given_prob
         return rows & (torch.rand((n, len(self.spans)), device=device, generator=generator) < 0.5)
 
-    def forward(self, matrix: torch.Tensor, *, generator: torch.Generator) -> torch.Tensor:
+    def forward(self, matrix: torch.Tensor, *, generator: torch.Generator, per_row: bool = False) -> torch.Tensor:
         """Training loss on a batch of encoded rows: v-prediction MSE on continuous
-        channels plus the cross-entropy of the one-hot spans that were not given clean."""
+        channels plus the cross-entropy of the one-hot spans that were not given clean.
+        Each span's cross-entropy is averaged over the rows that hid it; `per_row` (DP-SGD)
+        returns one loss per row and divides by the expected share of such rows instead,
+        so every row's term has a constant weight (generators/private.py says why it must)."""
         x0 = self.to_signal(matrix)
         n_rows, device = len(x0), x0.device
         t = torch.randint(0, self.num_timesteps, (n_rows,), device=device, generator=generator)
@@ -153,12 +157,14 @@ class TabularDiffusion(nn.Module):
         out = self.denoiser(torch.where(given, x0, q_sample(self, x0, t, noise)), given, t)
         n = self.n_continuous
         v = v_target(self, x0, t, noise)
-        losses = [F.mse_loss(out[:, :n], v[:, :n])] if n else []
+        hidden_share = 1 - self.given_prob / 2  # expected share of rows that hide a given span
+        losses = [(out[:, :n] - v[:, :n]).pow(2).mean(dim=1)] if n else []  # per row
         for i, (a, b) in enumerate(self.spans):
             ce = F.cross_entropy(out[:, a:b], matrix[:, a:b].argmax(dim=1), reduction="none")
             hidden = (~spans[:, i]).float()
-            losses.append((ce * hidden).sum() / hidden.sum().clamp(min=1))
-        return torch.stack(losses).mean()
+            losses.append(ce * hidden / (hidden_share if per_row else hidden.mean().clamp(min=1 / n_rows)))
+        per_row_losses = torch.stack(losses, dim=1).mean(dim=1)
+        return per_row_losses if per_row else per_row_losses.mean()
 
     # ---- sampler ----------------------------------------------------------------------
 
@@ -221,6 +227,7 @@ class TabularDiffusionGenerator(Generator):
 
     Params = DiffusionParams
     params: DiffusionParams
+    supports_privacy = True  # DP-SGD on the denoiser; what ε leaves out: README, "Differential privacy"
 
     def _build(self, encoder: TableEncoder) -> TabularDiffusion:
         p = self.params
@@ -243,13 +250,15 @@ class TabularDiffusionGenerator(Generator):
         # of this small MLP 20x slower (580 ms vs 30 ms) by spin-waiting on each other.
         self._train(matrix, progress)
         self.model_.eval()
-        self.calibration_ = self._calibrate(matrix) if self.params.calibration_rows else None
+        # Calibration matches the source's quantiles and class shares: not private, so a private fit skips it.
+        self.calibration_ = self._calibrate(matrix) if self.params.calibration_rows and self.privacy is None else None
         self.condition_values_ = {
             c.name: list(c.categories or []) for c in data.profile.of_kind("categorical", "boolean")
         }
 
     def _train(self, matrix: torch.Tensor, progress: Progress) -> None:
-        """AdamW over shuffled mini-batches, one progress report per epoch."""
+        """AdamW over mini-batches, one progress report per epoch: shuffled batches, or
+        with `privacy` DP-SGD's Poisson-sampled ones, clipped and noised (generators/private.py)."""
         p = self.params
         generator = torch_generator(p.seed, matrix.device)
         optimizer = torch.optim.AdamW(self.model_.parameters(), lr=p.lr, weight_decay=p.weight_decay)
@@ -257,17 +266,33 @@ class TabularDiffusionGenerator(Generator):
         steps = p.epochs * math.ceil(len(matrix) / batch_size)
         # Linear decay to zero, as TabDDPM anneals: the last weights are a settled model.
         schedule = torch.optim.lr_scheduler.LinearLR(optimizer, 1.0, 0.0, total_iters=steps)
+        model, private = self.model_, None
+        if self.privacy is not None:
+            private = PrivateTraining(self.model_, optimizer, matrix, privacy=self.privacy,
+                                      batch_size=p.batch_size, epochs=p.epochs, seed=p.seed)
+            model, optimizer = private.module, private.optimizer
         for epoch in range(p.epochs):
-            order = torch.randperm(len(matrix), device=matrix.device, generator=generator)
+            if private is None:
+                order = torch.randperm(len(matrix), device=matrix.device, generator=generator)
+                batches = (matrix[batch] for batch in order.split(batch_size))
+            else:
+                batches = private.batches()
             total = 0.0
-            for batch in order.split(batch_size):
-                loss = self.model_(matrix[batch], generator=generator)
+            for batch in batches:
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                if private is None:
+                    loss = model(batch, generator=generator)
+                    loss.backward()
+                    total += loss.item() * len(batch)
+                else:
+                    private.loss(model(batch, generator=generator, per_row=True)).backward()
                 optimizer.step()
                 schedule.step()
-                total += loss.item() * len(batch)
-            progress(epoch + 1, p.epochs, loss=total / len(matrix))
+            # A private fit reports no loss: it is computed on real rows without noise.
+            progress(epoch + 1, p.epochs, **({} if private else {"loss": total / len(matrix)}))
+        if private is not None:
+            private.close()
+            self.privacy_spent_ = private.spent().to_dict()
 
     def _calibrate(self, matrix: torch.Tensor) -> MarginalCalibration:
         """Fit the marginal calibration on a sample drawn with a seed of its own."""

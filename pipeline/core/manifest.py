@@ -83,6 +83,9 @@ class Manifest(BaseModel):
     balance: dict[str, Any] | None = None
     schema_: dict[str, Any] | None = Field(None, alias="schema")  # the source profile (tabular, time series)
     layout: dict[str, Any] = {}
+    # What DP training spent (generators.private.PrivacySpent): target and spent ε, δ, accountant,
+    # noise multiplier, clipping norm, sampling rate, steps. None: not trained privately (ε = inf).
+    privacy: dict[str, Any] | None = None
     libraries: dict[str, str | None] = {}
     timings: dict[str, float] = {}
     metrics: dict[str, float] = {}

@@ -12,6 +12,7 @@ group, never the dataset."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Iterator
 
@@ -32,6 +33,14 @@ CONFIG_FILE = "config.json"  # a saved generator: name, params, fitted transform
 WEIGHTS_FILE = "weights.pt"  # a saved generator: plain tensors
 VALIDATION_DIR = "validation"
 PART_GLOB = "part-*.parquet"
+
+
+def model_privacy(run_dir: Path) -> dict | None:
+    """What the run's fitted model spent on differential privacy (its config's
+    `privacy_spent`: ε, δ, accountant, noise, clipping, sampling rate, steps); None
+    when it was not trained privately."""
+    config = Path(run_dir) / MODEL_DIR / CONFIG_FILE
+    return json.loads(config.read_text()).get("privacy_spent") if config.is_file() else None
 
 
 def part_files(run_dir: Path) -> list[Path]:

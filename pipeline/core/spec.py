@@ -86,10 +86,31 @@ class SourceSpec(_Strict):
         return "query on " + re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", self.connection or "")
 
 
+class PrivacySpec(_Strict):
+    """Differentially private training (DP-SGD, generators/private.py): the (ε, δ) the
+    whole fit may spend. What ε covers, and what it does not: README, "Differential privacy"."""
+
+    epsilon: float = Field(gt=0, allow_inf_nan=False)  # target ε over the whole training budget; 1-10 is usual
+    delta: float | Literal["auto"] = "auto"  # auto: 1 / (10 n), n the training rows, well below 1/n
+    clip: float = Field(1.0, gt=0, allow_inf_nan=False)  # per-row gradient norm bound (DP-SGD's C)
+
+    @field_validator("delta")
+    @classmethod
+    def _probability(cls, delta: float | str) -> float | str:
+        if delta != "auto" and not 0 < delta < 1:
+            raise ValueError(f"got {delta!r}; give a probability in (0, 1), well below 1 / rows, or 'auto'")
+        return delta
+
+    def delta_for(self, rows: int) -> float:
+        """δ for a fit on `rows` training records: the declared one, or 1 / (10 rows)."""
+        return 1 / (10 * rows) if self.delta == "auto" else float(self.delta)
+
+
 class GeneratorSpec(_Strict):
     family: str  # gan | vae | diffusion | copula | par; checked against the registry
     params: dict[str, Any] = Field(default_factory=dict)  # the generator's hyper-parameters
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    privacy: PrivacySpec | None = None  # DP-SGD training; only generators with supports_privacy accept it
 
 
 class SampleSpec(_Strict):

@@ -122,6 +122,7 @@ def test_run_end_to_end_through_the_flow(tmp_path, prefect_harness):
     assert manifest["rows"]["synthetic"] == 250 and manifest["seed"] == 4
     assert manifest["source"]["fingerprint"].startswith("sha256:")
     assert set(manifest["suites"]) == {"contract", "fidelity", "privacy"}
+    assert manifest["privacy"] is None and manifest["metrics"]["privacy.epsilon"] == float("inf"), "no DP: ε = inf"
     assert manifest["status"] == ("published" if result.exit_code == 0 else "quarantined")
     assert (run / "report.html").is_file() and (run / "model" / "config.json").is_file()
     assert any((run / "validation").glob("*.json"))
@@ -165,3 +166,35 @@ def test_run_end_to_end_through_the_flow(tmp_path, prefect_harness):
     assert again.exit_code in (0, 1), again.output
     assert "fitted model reused" in again.output
     assert len([p for p in job_root.iterdir() if not p.name.startswith(".") and p.is_dir()]) == 2
+
+
+@pytest.mark.parametrize("family", ["copula", "gan", "vae"])
+def test_sdv_generators_refuse_privacy_before_any_fit(tmp_path, prefect_harness, family):
+    job = _job(tmp_path, generator={"family": family, "privacy": {"epsilon": 3}})
+    _bad(tmp_path, ["run", str(job)], f"tabular/{family} does not train with differential privacy")
+
+
+def test_dp_run_of_the_demo_job_records_its_epsilon(tmp_path, prefect_harness):
+    """The demo job with generator.privacy and an ε bound, a few epochs, through the CLI."""
+    import yaml
+
+    spec = yaml.safe_load((PENGUINS.parents[1] / "jobs" / "penguins-demo.yaml").read_text())
+    spec["source"]["path"] = str(PENGUINS)
+    spec["generator"] |= {"params": {"epochs": 5}, "privacy": {"epsilon": 3.0}}
+    spec["validation"]["thresholds"] = {"privacy.epsilon": 5}
+    spec["output"] = str(tmp_path / "out")
+    job = tmp_path / "dp.yaml"
+    job.write_text(yaml.safe_dump(spec))
+    result = runner.invoke(app, ["run", str(job), "--rows", "300"])
+    assert result.exit_code in (0, 1), result.output
+    run = next(p for p in (tmp_path / "out" / "penguins-demo").iterdir() if p.is_dir() and not p.name.startswith("."))
+    manifest = json.loads((run / "manifest.json").read_text())
+    privacy = manifest["privacy"]
+    assert 0 < privacy["epsilon"] <= privacy["target_epsilon"] == 3.0
+    assert privacy["delta"] == pytest.approx(1 / (10 * manifest["rows"]["train"]))
+    assert {"accountant", "noise_multiplier", "max_grad_norm", "sample_rate", "steps"} <= set(privacy)
+    assert manifest["metrics"]["privacy.epsilon"] == privacy["epsilon"]
+    gated = json.loads((run / "validation" / "privacy.result.json").read_text())["results"]
+    (check,) = [r for r in gated if r["expectation_config"]["kwargs"]["column"] == "privacy.epsilon"]
+    assert check["success"] and manifest["suites"]["privacy"] == all(r["success"] for r in gated)
+    assert "Trained with differential privacy at ε = " in (run / "report.html").read_text()

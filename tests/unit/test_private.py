@@ -1,0 +1,95 @@
+"""DP-SGD (generator.privacy) on the real penguins table: the spent ε never exceeds the
+target, the same seed gives the same private model, budgets that cannot train and
+generators that cannot be private are refused, and ε gates a run only when a job sets it."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from generators import available, get, load_generator
+from pipeline.core.errors import BadInputError, SpecError
+from pipeline.core.spec import PrivacySpec
+from validators.gate import metric_failures
+from validators.thresholds import EPSILON, thresholds_for
+
+# A few dozen DP-SGD steps of a small model: enough to run every part of the wrapper.
+PARAMS = {"epochs": 3, "batch_size": 32, "hidden": 16, "depth": 1, "calibration_rows": 0}
+PRIVACY = {"epsilon": 3.0}
+
+
+def _fit(penguins, *, seed: int = 0, privacy: dict | None = PRIVACY, **params):
+    return get("tabular/diffusion")(device="cpu", privacy=privacy, **(PARAMS | {"seed": seed} | params)).fit(penguins)
+
+
+@pytest.fixture(scope="module")
+def private(penguins):
+    return _fit(penguins)
+
+
+def test_spent_epsilon_never_exceeds_the_target(private, penguins):
+    spent = private.privacy_spent_
+    assert 0 < spent["epsilon"] <= spent["target_epsilon"] == PRIVACY["epsilon"]
+    n = len(penguins.frame)
+    assert spent["delta"] == pytest.approx(1 / (10 * n)), "delta auto = 1 / (10 n)"
+    assert spent["accountant"] == "prv" and spent["max_grad_norm"] == 1.0 and spent["noise_multiplier"] > 0
+    batches = math.ceil(n / PARAMS["batch_size"])
+    assert spent["sample_rate"] == pytest.approx(1 / batches) and spent["steps"] == PARAMS["epochs"] * batches
+
+
+def test_a_tighter_budget_needs_more_noise(private, penguins):
+    tight = _fit(penguins, privacy={"epsilon": 1.0}).privacy_spent_
+    assert tight["epsilon"] <= 1.0 and tight["noise_multiplier"] > private.privacy_spent_["noise_multiplier"]
+
+
+def test_same_seed_same_private_model_and_its_record_survives_save(private, penguins, tmp_path):
+    again, other = _fit(penguins), _fit(penguins, seed=1)
+    weights = private.model_.state_dict()
+    assert all(torch.equal(weights[k], v) for k, v in again.model_.state_dict().items())
+    assert not all(torch.equal(weights[k], v) for k, v in other.model_.state_dict().items()), "the seed matters"
+    private.save(tmp_path / "m")
+    loaded = load_generator(tmp_path / "m")
+    assert loaded.privacy_spent_ == private.privacy_spent_ and loaded.privacy == PrivacySpec(**PRIVACY)
+    assert next(loaded.sample(50, seed=3)).equals(next(private.sample(50, seed=3)))
+
+
+def test_private_fit_skips_the_calibration_that_reads_the_source(penguins):
+    assert _fit(penguins, calibration_rows=500).calibration_ is None
+    assert _fit(penguins, privacy=None, calibration_rows=500).calibration_ is not None
+
+
+@pytest.mark.parametrize("privacy, params, fragment", [
+    ({"epsilon": 0.01}, {"epochs": 20}, "cannot train this model"),
+    (PRIVACY, {"batch_size": 1000}, "fewer than params.batch_size 1000"),
+])
+def test_a_budget_that_cannot_train_says_so(penguins, privacy, params, fragment):
+    with pytest.raises(BadInputError, match=fragment):
+        _fit(penguins, privacy=privacy, **params)
+
+
+def test_every_generator_without_dp_refuses_privacy_before_any_data():
+    refusing = [name for name in available() if not get(name).supports_privacy]
+    assert {"tabular/copula", "tabular/gan", "tabular/vae", "timeseries/par"} <= set(refusing)
+    for name in refusing:
+        with pytest.raises(BadInputError, match="does not train with differential privacy"):
+            get(name)(privacy=PRIVACY)
+
+
+@pytest.mark.parametrize("spec", [{"epsilon": 0}, {"epsilon": math.inf}, {"epsilon": 3, "delta": 1.5}])
+def test_privacy_spec_refuses_meaningless_budgets(spec):
+    with pytest.raises(ValueError):
+        PrivacySpec(**spec)
+
+
+def test_epsilon_gates_only_when_a_job_sets_it():
+    assert EPSILON not in thresholds_for("tabular"), "a default bound would fail every run without DP"
+    bounds = {EPSILON: thresholds_for("tabular", {EPSILON: 5})[EPSILON]}
+    assert bounds[EPSILON].max == 5
+    assert metric_failures({EPSILON: 2.99}, bounds, ("privacy",)) == []
+    for too_much in (5.5, math.inf):  # inf: trained without DP
+        (failure,) = metric_failures({EPSILON: too_much}, bounds, ("privacy",))
+        assert failure.target == EPSILON
+    with pytest.raises(SpecError, match="privacy.epsilon"):
+        thresholds_for("tabular", {"privacy.epsilonn": 5})
