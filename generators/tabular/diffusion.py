@@ -36,6 +36,7 @@ then the deterministic path drifts toward common classes.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Iterator
 
 import numpy as np
@@ -61,6 +62,9 @@ from pipeline.core.progress import Progress
 # The quantile-normal encoding lives within ±5.2 (scikit-learn clips at 1e-7 tails):
 # predicted clean numerics are clamped there, as image DDPMs clamp to [-1, 1].
 CLIP = 5.2
+# Rows run through the sampler together: each layer's activations (rows x hidden) then stay in
+# a core's L2 cache; 10,000-row blocks made a 128-wide layer 1.3x slower on one core.
+SAMPLE_BLOCK = 2048
 
 
 # ---- building blocks ------------------------------------------------------------------
@@ -130,10 +134,20 @@ class TabularDiffusion(nn.Module):
         given, values = known
         out = self.denoiser(torch.where(given, values, x_t), given, t)
         n = self.n_continuous
-        parts = [x0_from_v(self, x_t[:, :n], out[:, :n], t).clamp(-CLIP, CLIP)]
-        parts += [out[:, a:b].softmax(dim=1) * 2 - 1 for a, b in self.spans]
-        x0 = torch.where(given, values, torch.cat(parts, dim=1))
+        numeric = x0_from_v(self, x_t[:, :n], out[:, :n], t).clamp(-CLIP, CLIP)
+        x0 = torch.where(given, values, torch.cat((numeric, self.span_softmax(out[:, n:]) * 2 - 1), dim=1))
         return x0, eps_from_x0(self, x_t, x0, t)
+
+    def span_softmax(self, logits: torch.Tensor) -> torch.Tensor:
+        """Softmax within each one-hot span, all spans in one pass: a per-span softmax on
+        narrow column slices cost 15 % of a sampling step (5 spans of 2-19 classes, CPS1988)."""
+        if not self.spans:
+            return logits
+        owner = self.channel_span[self.n_continuous:].expand_as(logits)
+        shape = (len(logits), len(self.spans))
+        top = logits.new_full(shape, -math.inf).scatter_reduce(1, owner, logits, "amax")
+        e = (logits - top.gather(1, owner)).exp()
+        return e / e.new_zeros(shape).scatter_add(1, owner, e).gather(1, owner)
 
     def given_spans(self, n: int, device: torch.device, generator: torch.Generator) -> torch.Tensor:
         """(n, spans) flags of spans shown clean in training: none for a `1 - given_prob`
@@ -184,11 +198,14 @@ class TabularDiffusion(nn.Module):
         dim = self.denoiser.dim
         if known is None:
             known = (torch.zeros(dim, dtype=torch.bool, device=device), torch.zeros(dim, device=device))
-        x = torch.randn((n, dim), device=device, generator=generator)
-        for time, time_next in ddim_timesteps(self.num_timesteps, steps):
-            t = torch.full((1,), time, device=device, dtype=torch.long)  # one step for the batch
-            x = ddim_step(self, *self.model_predictions(x, t, known), time, time_next)
-        return x
+        noise = torch.randn((n, dim), device=device, generator=generator)
+        blocks = []
+        for x in noise.split(SAMPLE_BLOCK):
+            for time, time_next in ddim_timesteps(self.num_timesteps, steps):
+                t = torch.full((1,), time, device=device, dtype=torch.long)  # one step for the batch
+                x = ddim_step(self, *self.model_predictions(x, t, known), time, time_next)
+            blocks.append(x)
+        return torch.cat(blocks)
 
 
 # ---- the generator --------------------------------------------------------------------
