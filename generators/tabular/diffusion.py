@@ -135,19 +135,18 @@ class TabularDiffusion(nn.Module):
         out = self.denoiser(torch.where(given, values, x_t), given, t)
         n = self.n_continuous
         numeric = x0_from_v(self, x_t[:, :n], out[:, :n], t).clamp(-CLIP, CLIP)
-        x0 = torch.where(given, values, torch.cat((numeric, self.span_softmax(out[:, n:]) * 2 - 1), dim=1))
+        x0 = torch.where(given, values, torch.cat((numeric, self.span_log_softmax(out[:, n:]).exp() * 2 - 1), dim=1))
         return x0, eps_from_x0(self, x_t, x0, t)
 
-    def span_softmax(self, logits: torch.Tensor) -> torch.Tensor:
-        """Softmax within each one-hot span, all spans in one pass: a per-span softmax on
-        narrow column slices cost 15 % of a sampling step (5 spans of 2-19 classes, CPS1988)."""
-        if not self.spans:
-            return logits
+    def span_log_softmax(self, logits: torch.Tensor) -> torch.Tensor:
+        """Log-softmax within each one-hot span (`logits`: the categorical channels), all
+        spans in one pass. A loop over narrow column slices cost 15 % of a sampling step on
+        CPS1988 (5 spans), and on 300 columns (300 spans) most of a training step."""
         owner = self.channel_span[self.n_continuous:].expand_as(logits)
         shape = (len(logits), len(self.spans))
-        top = logits.new_full(shape, -math.inf).scatter_reduce(1, owner, logits, "amax")
-        e = (logits - top.gather(1, owner)).exp()
-        return e / e.new_zeros(shape).scatter_add(1, owner, e).gather(1, owner)
+        top = logits.detach().new_full(shape, -math.inf).scatter_reduce(1, owner, logits.detach(), "amax")
+        shifted = logits - top.gather(1, owner)  # a constant per span: no gradient lost
+        return shifted - shifted.exp().new_zeros(shape).scatter_add(1, owner, shifted.exp()).log().gather(1, owner)
 
     def given_spans(self, n: int, device: torch.device, generator: torch.Generator) -> torch.Tensor:
         """(n, spans) flags of spans shown clean in training: none for a `1 - given_prob`
@@ -172,12 +171,14 @@ class TabularDiffusion(nn.Module):
         n = self.n_continuous
         v = v_target(self, x0, t, noise)
         hidden_share = 1 - self.given_prob / 2  # expected share of rows that hide a given span
-        losses = [(out[:, :n] - v[:, :n]).pow(2).mean(dim=1)] if n else []  # per row
-        for i, (a, b) in enumerate(self.spans):
-            ce = F.cross_entropy(out[:, a:b], matrix[:, a:b].argmax(dim=1), reduction="none")
-            hidden = (~spans[:, i]).float()
-            losses.append(ce * hidden / (hidden_share if per_row else hidden.mean().clamp(min=1 / n_rows)))
-        per_row_losses = torch.stack(losses, dim=1).mean(dim=1)
+        losses = [(out[:, :n] - v[:, :n]).pow(2).mean(dim=1, keepdim=True)] if n else []  # per row
+        if self.spans:  # (rows, spans): each span's cross-entropy, from its one-hot target
+            owner = self.channel_span[n:].expand(n_rows, -1)
+            ce = -torch.zeros_like(spans, dtype=out.dtype).scatter_add(
+                1, owner, self.span_log_softmax(out[:, n:]) * matrix[:, n:])
+            hidden = (~spans).to(out.dtype)
+            losses.append(ce * hidden / (hidden_share if per_row else hidden.mean(dim=0).clamp(min=1 / n_rows)))
+        per_row_losses = torch.cat(losses, dim=1).mean(dim=1)
         return per_row_losses if per_row else per_row_losses.mean()
 
     # ---- sampler ----------------------------------------------------------------------
