@@ -5,8 +5,12 @@ A canary record is added to a small real table: a real row of AER/CreditCard who
 numbers sit at 1.5x the column's maximum and whose categories take their rarest value,
 far from every other row. `tabular/diffusion` is fitted R times with the canary in the
 training rows ("in") and R times without it ("out"), each fit with its own seed, at
-ε ∈ {1, 3, ∞}. The attack scores a fit by how close its nearest synthetic row comes to
-the canary (numbers standardised by the table's sd, 1 per differing category).
+ε ∈ {1, 3, ∞}. Two attacks score each fit, both knowing every row but the canary (the
+usual auditing adversary):
+- *distance*: how close the nearest synthetic row comes to the canary (numbers over the
+  table's sd, 1 per differing category);
+- *tail*: how many synthetic numbers lie above the other rows' maximum of their column,
+  where only the canary could have put them.
 
 For an (ε, δ)-DP fit, every threshold test on any output obeys
 TPR <= e^ε · FPR + δ (and the same for the complements). So from the runs,
@@ -52,6 +56,7 @@ from validators.metrics.neighbours import nearest  # noqa: E402
 
 CANARY_SCALE = 1.5  # the canary's numbers, as a multiple of the column's maximum
 CONFIDENCE = 0.95
+ATTACKS = ("distance", "tail")
 
 
 def with_canary(rows: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
@@ -69,6 +74,15 @@ def with_canary(rows: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
             value = col.max() * CANARY_SCALE
             canary[name] = round(value) if pd.api.types.is_integer_dtype(col) else value
     return base.iloc[1:].reset_index(drop=True), canary
+
+
+def numeric_columns(base: pd.DataFrame) -> list[str]:
+    return [c for c in base.columns if pd.api.types.is_numeric_dtype(base[c]) and not pd.api.types.is_bool_dtype(base[c])]
+
+
+def tail_count(synthetic: pd.DataFrame, base: pd.DataFrame) -> int:
+    """Synthetic numbers above the maximum of their column over every row but the canary."""
+    return int(sum((synthetic[c].astype("float64") > float(base[c].max())).sum() for c in numeric_columns(base)))
 
 
 def canary_distance(synthetic: pd.DataFrame, canary: pd.Series, base: pd.DataFrame) -> float:
@@ -95,24 +109,28 @@ def clopper_pearson(k: int, n: int) -> tuple[float, float]:
 
 
 def epsilon_lower_bound(inside: np.ndarray, outside: np.ndarray, delta: float) -> float:
-    """The largest ε the scores prove (0 when none): "in" is guessed when the canary's
-    distance is at most a threshold, at every threshold the scores give."""
+    """The largest ε the scores prove (0 when none): "in" is guessed when a fit's score
+    (higher: more canary-like) is at least a threshold, at every threshold the scores give."""
     best = 0.0
     n_in, n_out = len(inside), len(outside)
     for t in np.unique(np.concatenate([inside, outside])):
-        tpr_low, _ = clopper_pearson(int((inside <= t).sum()), n_in)
-        _, fpr_high = clopper_pearson(int((outside <= t).sum()), n_out)
-        tnr_low, _ = clopper_pearson(int((outside > t).sum()), n_out)
-        _, fnr_high = clopper_pearson(int((inside > t).sum()), n_in)
+        tpr_low, _ = clopper_pearson(int((inside >= t).sum()), n_in)
+        _, fpr_high = clopper_pearson(int((outside >= t).sum()), n_out)
+        tnr_low, _ = clopper_pearson(int((outside < t).sum()), n_out)
+        _, fnr_high = clopper_pearson(int((inside < t).sum()), n_in)
         for hit, miss in ((tpr_low, fpr_high), (tnr_low, fnr_high)):
             if hit - delta > 0 and miss > 0:
                 best = max(best, math.log((hit - delta) / miss))
     return best
 
 
-def fit_distance(train: pd.DataFrame, profile, canary: pd.Series, base: pd.DataFrame, epsilon: float,
-                 steps: int, batch_size: int, seed: int) -> tuple[float, float, float]:
-    """(canary distance, spent ε, fit CPU s) of one fit on `train`."""
+def attack_auc(inside: np.ndarray, outside: np.ndarray) -> float:
+    return float((inside[:, None] > outside[None, :]).mean() + 0.5 * (inside[:, None] == outside[None, :]).mean())
+
+
+def fit_scores(train: pd.DataFrame, profile, canary: pd.Series, base: pd.DataFrame, epsilon: float,
+               steps: int, batch_size: int, seed: int) -> tuple[dict[str, float], float, float]:
+    """({attack: score, higher = more canary-like}, spent ε, fit CPU s) of one fit on `train`."""
     privacy = None if math.isinf(epsilon) else {"epsilon": epsilon}
     generator = get("tabular/diffusion")(device="cpu", privacy=privacy, steps=steps, batch_size=batch_size,
                                          calibration_rows=0, seed=seed)
@@ -121,33 +139,38 @@ def fit_distance(train: pd.DataFrame, profile, canary: pd.Series, base: pd.DataF
     cpu = time.process_time() - start
     synthetic = pd.concat(generator.sample(len(train), seed=seed + 1), ignore_index=True)
     spent = (generator.privacy_spent_ or {}).get("epsilon", math.inf)
-    return canary_distance(synthetic, canary, base), spent, cpu
+    scores = {"distance": -canary_distance(synthetic, canary, base), "tail": float(tail_count(synthetic, base))}
+    return scores, spent, cpu
 
 
 def audit(epsilon: float, runs: int, rows: int, steps: int, batch_size: int) -> dict:
     base, canary = with_canary(rows, seed=0)
     inside_frame = pd.concat([base, canary.to_frame().T.astype(base.dtypes.to_dict())], ignore_index=True)
     profile = profile_table(inside_frame)  # public in both worlds: only training differs
-    delta = 1 / (10 * len(inside_frame))  # the spec's `delta: auto`, 1/(10 n)
-    scores: dict[str, list[float]] = {"in": [], "out": []}
+    delta = 0.0 if math.isinf(epsilon) else 1 / (10 * len(inside_frame))  # the spec's `delta: auto`
+    scores: dict[str, dict[str, list[float]]] = {a: {"in": [], "out": []} for a in ATTACKS}
     spent, cpu = [], 0.0
     for r in range(runs):
         for world, train in (("in", inside_frame), ("out", base)):
-            d, e, c = fit_distance(train, profile, canary, base, epsilon, steps, batch_size, seed=100 + r)
-            scores[world].append(d)
+            fit, e, c = fit_scores(train, profile, canary, base, epsilon, steps, batch_size, seed=100 + r)
+            for attack, score in fit.items():
+                scores[attack][world].append(score)
             spent.append(e)
             cpu += c
-    inside, outside = np.array(scores["in"]), np.array(scores["out"])
-    lower = epsilon_lower_bound(inside, outside, 0.0 if math.isinf(epsilon) else delta)
-    row = {"target_epsilon": epsilon, "spent_epsilon_max": max(spent), "runs_per_world": runs,
-           "canary_distance_in_median": float(np.median(inside)), "canary_distance_out_median": float(np.median(outside)),
-           "attack_auc": float((inside[:, None] < outside[None, :]).mean() + 0.5 * (inside[:, None] == outside[None, :]).mean()),
-           "epsilon_lower_bound": round(lower, 3), "claim_broken": bool(lower > epsilon), "fit_cpu_s": round(cpu, 1),
-           "scores_in": inside.round(4).tolist(), "scores_out": outside.round(4).tolist()}
-    print(f"eps={epsilon:<5g} spent<={row['spent_epsilon_max']:.3g}  distance in/out (median) "
-          f"{row['canary_distance_in_median']:.3f}/{row['canary_distance_out_median']:.3f}  attack AUC "
-          f"{row['attack_auc']:.2f}  eps lower bound {lower:.2f}  {'BROKEN' if row['claim_broken'] else 'holds'}  "
-          f"({cpu:.0f} CPU s)", flush=True)
+    row: dict = {"target_epsilon": epsilon, "spent_epsilon_max": max(spent), "runs_per_world": runs,
+                 "fit_cpu_s": round(cpu, 1)}
+    for attack in ATTACKS:
+        inside, outside = np.array(scores[attack]["in"]), np.array(scores[attack]["out"])
+        row[attack] = {"auc": round(attack_auc(inside, outside), 3),
+                       "epsilon_lower_bound": round(epsilon_lower_bound(inside, outside, delta), 3),
+                       "median_in": float(np.median(inside)), "median_out": float(np.median(outside)),
+                       "in": inside.round(4).tolist(), "out": outside.round(4).tolist()}
+    row["epsilon_lower_bound"] = max(row[a]["epsilon_lower_bound"] for a in ATTACKS)
+    row["claim_broken"] = bool(row["epsilon_lower_bound"] > epsilon)
+    print(f"eps={epsilon:<5g} spent<={row['spent_epsilon_max']:.3g}  " + "  ".join(
+        f"{a}: AUC {row[a]['auc']:.2f} median in/out {row[a]['median_in']:.3g}/{row[a]['median_out']:.3g} "
+        f"eps>={row[a]['epsilon_lower_bound']:.2f}" for a in ATTACKS)
+        + f"  {'BROKEN' if row['claim_broken'] else 'holds'}  ({cpu:.0f} CPU s)", flush=True)
     return row
 
 
