@@ -259,7 +259,7 @@ class TabularDiffusionGenerator(Generator):
 
     Params = DiffusionParams
     params: DiffusionParams
-    model_version = 2  # 2: steps / time_budget_s replace epochs
+    model_version = 3  # 2: steps / time_budget_s replace epochs; 3: private fits encode from the profile alone
     supports_privacy = True  # DP-SGD on the denoiser; what ε leaves out: README, "Differential privacy"
 
     def _build(self, encoder: TableEncoder) -> TabularDiffusion:
@@ -275,7 +275,7 @@ class TabularDiffusionGenerator(Generator):
 
     def _fit(self, data: TabularData, *, progress: Progress) -> None:
         self.device_ = resolve_device(self.device)
-        self.encoder_ = TableEncoder().fit(data.frame, data.profile)
+        self.encoder_ = TableEncoder().fit(data.frame, data.profile, private=self.privacy is not None)
         matrix = torch.from_numpy(self.encoder_.transform(data.frame)).to(self.device_)
         self.model_ = self._build(self.encoder_).to(self.device_)  # initialised under fit's seed
         self.model_.train()

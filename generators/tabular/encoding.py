@@ -143,13 +143,21 @@ class TableEncoder:
 
     # ---- fitting ----------------------------------------------------------------------
 
-    def fit(self, frame: pd.DataFrame, profile: TableProfile) -> "TableEncoder":
-        """Learn the layout and the quantile maps of `profile`'s columns from `frame`."""
+    def fit(self, frame: pd.DataFrame, profile: TableProfile, *, private: bool = False) -> "TableEncoder":
+        """Learn the layout and the quantile maps of `profile`'s columns from `frame`.
+
+        `private`: the maps come from the profile alone, never from `frame`'s values. A
+        DP-SGD fit's ε covers only its gradient steps, and quantiles estimated from the
+        rows are (on a small table) the rows themselves: a record far in a tail would
+        move the top quantile, and every output drawn there would show it
+        (bench/dp_outlier.py measured exactly that). Here each continuous column gets
+        the quantiles of a uniform grid on the profile's [min, max], an affine map to
+        [0, 1] followed by the normal quantile function; the network learns the shape."""
         missing = [c for c in profile.names if c not in frame.columns]
         if missing:
             raise BadInputError(f"the table lacks profiled column(s) {', '.join(map(repr, missing))}")
         self.profile_ = profile
-        nullable = {c.name for c in profile.columns if frame[c.name].isna().any()}
+        nullable = {c.name for c in profile.columns if (c.null_fraction > 0 if private else frame[c.name].isna().any())}
         self.layout_ = self._plan(profile, nullable)
         continuous = self._continuous_columns()
         if continuous:
@@ -157,7 +165,11 @@ class TableEncoder:
             self.time_steps_ = {
                 c.name: _time_step(v) for c, v in zip(continuous, values.T) if c.kind == "datetime"
             }
-            self.quantiles_ = self._quantile_transformer(len(frame)).fit(self._dequantise(values))
+            if private:
+                grid = np.column_stack([np.linspace(c.min, c.max, MAX_QUANTILES) for c in continuous])
+                self.quantiles_ = self._quantile_transformer(MAX_QUANTILES).fit(grid)
+            else:
+                self.quantiles_ = self._quantile_transformer(len(frame)).fit(self._dequantise(values))
         return self
 
     @staticmethod

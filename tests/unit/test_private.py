@@ -60,6 +60,25 @@ def test_private_fit_skips_the_calibration_that_reads_the_source(penguins):
     assert _fit(penguins, privacy=None, calibration_rows=500).calibration_ is not None
 
 
+def test_private_encoder_reads_no_training_value(penguins):
+    """Two training sets with one profile: the private encoder's maps are the same, so a
+    record in one of them (a far tail value) cannot show in them; the plain encoder's
+    quantiles are the rows' own and differ."""
+    from generators.tabular.encoding import TableEncoder
+
+    frame = penguins.frame
+    fitted = {private: [TableEncoder().fit(half, penguins.profile, private=private)
+                        for half in (frame.iloc[::2], frame.iloc[1::2])] for private in (True, False)}
+    private_a, private_b = (e.quantiles_.quantiles_ for e in fitted[True])
+    plain_a, plain_b = (e.quantiles_.quantiles_ for e in fitted[False])
+    assert (private_a == private_b).all()
+    assert not (plain_a == plain_b).all()
+    columns = fitted[True][0]._continuous_columns()
+    assert columns, "penguins has continuous columns"
+    for i, col in enumerate(columns):
+        assert private_a[0, i] == col.min and private_a[-1, i] == col.max, f"{col.name}: the profile's range"
+
+
 @pytest.mark.parametrize("privacy, params, fragment", [
     ({"epsilon": 0.01}, {"steps": 220}, "cannot train this model"),
     (PRIVACY, {"batch_size": 1000}, "fewer than params.batch_size 1000"),
