@@ -14,6 +14,14 @@ import time
 from importlib.metadata import version
 
 
+def defaults(cls: type) -> dict:
+    """The plugin's keyword defaults it ran with (plain values only)."""
+    import inspect
+
+    return {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()
+            if isinstance(p.default, (int, float, str, bool))}
+
+
 def main(train_path: str, out_path: str, rows: int, stats_path: str) -> None:
     import pandas as pd
     import torch
@@ -32,7 +40,7 @@ def main(train_path: str, out_path: str, rows: int, stats_path: str) -> None:
     synthetic.to_parquet(out_path, index=False)
     stats = {"fit_cpu_s": fit_cpu, "fit_wall_s": fit_wall, "sample_cpu_s": sample_cpu, "sample_wall_s": sample_wall,
              "rows": len(synthetic), "synthcity": version("synthcity"), "torch": torch.__version__,
-             "params": {k: v for k, v in plugin.__dict__.items() if isinstance(v, (int, float, str, bool))}}
+             "params": defaults(type(plugin))}
     with open(stats_path, "w") as f:
         json.dump(stats, f, indent=2, default=str)
 
