@@ -369,25 +369,35 @@ def latest(entries: dict, tables: list[str], names: list[str]) -> dict[tuple[str
 
 
 def markdown(entries: dict, tables: list[str], names: list[str]) -> str:
-    """The README table: per table and generator, detection AUC / utility ratio / fit CPU s."""
+    """The README table: per table and generator, detection AUC / utility ratio / fit CPU s,
+    then a note per skipped or failed run, subsample and dropped rows."""
     found = latest(entries, tables, names)
     head = "| table (train rows) | " + " | ".join(n.replace("tabular/", "") for n in names) + " |"
-    rows = [head, "|" + "---|" * (len(names) + 1)]
+    rows, notes = [head, "|" + "---|" * (len(names) + 1)], []
     for table in tables:
         cells = []
         for name in names:
             e = found.get((table, name))
             if e is None:
                 cells.append("not run")
-            elif "skipped" in e or "error" in e:
+                continue
+            if "skipped" in e or "error" in e:
                 cells.append("skipped" if "skipped" in e else "failed")
-            else:
-                m, off = e["metrics"], len(e["contract"]["support"])
-                cells.append(f"{_f(m.get(SHOWN['detection']), '.2f')} / {_f(m.get(SHOWN['utility']), '.2f')} / "
-                             f"{e['fit_cpu_s']:,.0f}" + (f" ({off} off)" if off else ""))
-        train = next((e["train_rows"] for (t, _), e in found.items() if t == table), None)
-        rows.append(f"| {table} ({_f(train, ',')}) | " + " | ".join(cells) + " |")
-    return "\n".join(rows)
+                notes.append(f"{table}, {name}: {e.get('skipped') or e.get('error')}")
+                continue
+            m, off = e["metrics"], e["contract"]["support"]
+            cpu = e["fit_cpu_s"]
+            cells.append(f"{_f(m.get(SHOWN['detection']), '.2f')} / {_f(m.get(SHOWN['utility']), '.2f')} / "
+                         f"{cpu:,.{0 if cpu >= 10 else 1}f}" + (f" ({len(off)} off)" if off else ""))
+            if off:
+                notes.append(f"{table}, {name}: off their support: {', '.join(off)}")
+            if e.get("note"):
+                notes.append(f"{table}, {name}: {e['note']}")
+        first = next((e for (t, _), e in found.items() if t == table), None)
+        if first and first.get("table_note"):
+            notes.append(f"{table}: {first['table_note']}")
+        rows.append(f"| {table} ({_f(first and first['train_rows'], ',')}) | " + " | ".join(cells) + " |")
+    return "\n".join(rows + [""] + [f"- {n}" for n in dict.fromkeys(notes)])
 
 
 # ---- streaming memory (--memory) ------------------------------------------------------------
