@@ -103,7 +103,7 @@ def calibrate_table(name: str, id_column: str | None) -> dict:
     source, train, other, holdout = parts(frame)
     cases = {"copied": train, "copied_with_noise": jitter(train, rng), "holdout": holdout, "other_real": other,
              "noise": table_noise(holdout, source, rng),
-             "diffusion_on_other_part": sampled("tabular/diffusion", other, len(holdout), {"epochs": 5})}
+             "diffusion_on_other_part": sampled("tabular/diffusion", other, len(holdout), {"steps": 15})}
     out = judge("tabular", name, (source, train, holdout), cases)
     id_source, id_train, id_other, id_holdout = parts(frame.assign(row_id=ids.to_numpy()))
     copied_ids = id_other.frame.assign(row_id=id_train.frame["row_id"].to_numpy()[: len(id_other)])

@@ -85,6 +85,11 @@ class Generator(ABC):
                 f"generator.privacy: {self.name} does not train with differential privacy, so no ε can be "
                 "stated for it; use family diffusion for tabular data, or remove generator.privacy"
             )
+        if self.privacy is not None and getattr(self.params, "time_budget_s", None) is not None:
+            raise BadInputError(
+                "generator.params.time_budget_s cannot bound a private fit: the noise is solved for a step "
+                "count known before training; set params.steps instead (or remove generator.privacy)"
+            )
         self.fitted_ = False
         self.condition_values_: dict[str, list[Any]] = {}
         # What a private fit spent (generators.private.PrivacySpent as a dict); None without privacy.

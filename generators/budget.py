@@ -58,6 +58,9 @@ class TrainingBudget:
             raise ValueError("a training budget needs steps, time_budget_s or both")
         self.steps, self.time_budget_s, self.progress, self.clock = steps, time_budget_s, progress, clock
         self.steps_done = 0
+        # Share of the budget spent when the current step began, 0..1 (the larger of steps
+        # and seconds): what a learning-rate schedule anneals over when the step count is unknown.
+        self.share = 0.0
         self._sums: dict[str, torch.Tensor | float] = {}
         self._count = 0
 
@@ -77,6 +80,7 @@ class TrainingBudget:
                 next_report = self._share(elapsed) + 1 / REPORTS
             if out_of_steps or out_of_time:
                 return
+            self.share = min(self._share(elapsed), 1.0)
             yield self.steps_done
             self.steps_done += 1
 

@@ -1,8 +1,10 @@
 """DP-SGD for our native generators, with Opacus: one shared wrapper, so every private
 generator clips, samples, adds noise and accounts the same way.
 
-`PrivateTraining(model, optimizer, rows, privacy=..., batch_size=..., epochs=..., seed=...)`
-hands back the model, optimizer and batches to train with, for exactly `epochs` passes:
+`PrivateTraining(model, optimizer, rows, privacy=..., batch_size=..., steps=..., seed=...)`
+hands back the model, optimizer and batches to train with, for exactly `steps` optimiser
+steps (known up front: the noise is solved for them, so a time budget cannot bound a
+private fit):
 - Poisson sampling: each step takes every row independently with probability
   batch_size / n (Opacus' `DPDataLoader`), the sampling the accountants assume;
 - per-row gradients clipped to `privacy.clip` by Opacus' ghost clipping (each row's
@@ -12,8 +14,9 @@ hands back the model, optimizer and batches to train with, for exactly `epochs` 
   Linear, Embedding, LayerNorm, GroupNorm and convolutions, not BatchNorm, which mixes
   rows; the tabular denoiser is Linear and SiLU only;
 - Gaussian noise with the multiplier
-  Opacus solves for so that the whole training budget spends at most `privacy.epsilon`
-  (`make_private_with_epsilon`);
+  Opacus solves for so that `steps` steps at this sample rate spend at most
+  `privacy.epsilon` (`get_noise_multiplier(steps=...)`, then `make_private`; Opacus'
+  `make_private_with_epsilon` counts in epochs only);
 - the PRV accountant (Gopi et al. 2021): it composes the subsampled Gaussian
   numerically, so the same ε needs less noise than RDP's bound, and Opacus returns its
   upper bound, never its estimate;
@@ -77,13 +80,14 @@ class _PerRow(nn.Module):
 
 
 class PrivateTraining:
-    """A model, its optimizer and Poisson-sampled batches made private for `epochs`
-    passes over `rows`. Train with `.module` (returning per-row losses), `.loss(...)
+    """A model, its optimizer and Poisson-sampled batches made private for `steps`
+    optimiser steps on `rows`. Train with `.module` (returning per-row losses), `.loss(...)
     .backward()`, `.optimizer` and `.batches()`, then `close()`."""
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, rows: torch.Tensor, *,
-                 privacy: PrivacySpec, batch_size: int, epochs: int, seed: int) -> None:
+                 privacy: PrivacySpec, batch_size: int, steps: int, seed: int) -> None:
         from opacus import PrivacyEngine  # lazy: only private fits pay for the import
+        from opacus.accountants.utils import get_noise_multiplier
 
         n = len(rows)
         if n < batch_size:
@@ -96,18 +100,18 @@ class PrivateTraining:
         with warnings.catch_warnings():  # "Secure RNG turned off": chosen, and said above
             warnings.simplefilter("ignore", UserWarning)
             self.engine = PrivacyEngine(accountant=ACCOUNTANT, secure_mode=False)
+        self.sample_rate = 1 / len(loader)  # Opacus' DPDataLoader samples each row with this probability
         try:
-            self.module, self.optimizer, self._criterion, self.loader = self.engine.make_private_with_epsilon(
-                module=model, optimizer=optimizer, data_loader=loader, target_epsilon=privacy.epsilon,
-                target_delta=self.delta, epochs=epochs, max_grad_norm=privacy.clip, poisson_sampling=True,
-                noise_generator=torch_generator(seed + 3, rows.device), criterion=_PerRow(),
-                grad_sample_mode="ghost",
-            )
+            sigma = get_noise_multiplier(target_epsilon=privacy.epsilon, target_delta=self.delta,
+                                         sample_rate=self.sample_rate, steps=steps, accountant=ACCOUNTANT)
         except ValueError as err:  # Opacus: "The privacy budget is too low."
             raise BadInputError(self._too_small(f"Opacus found no noise level for it ({err})")) from None
-        self.sample_rate = 1 / len(loader)
+        self.module, self.optimizer, self._criterion, self.loader = self.engine.make_private(
+            module=model, optimizer=optimizer, data_loader=loader, noise_multiplier=sigma,
+            max_grad_norm=privacy.clip, poisson_sampling=True, noise_generator=torch_generator(seed + 3, rows.device),
+            criterion=_PerRow(), grad_sample_mode="ghost",
+        )
         expected_batch = n * self.sample_rate
-        sigma = self.optimizer.noise_multiplier
         if sigma / expected_batch > MAX_NOISE_PER_ROW:
             self.close()
             raise BadInputError(self._too_small(
@@ -116,7 +120,7 @@ class PrivateTraining:
 
     def _too_small(self, why: str) -> str:
         return (f"generator.privacy.epsilon {self.privacy.epsilon:g} (delta {self.delta:.2g}) cannot train this "
-                f"model: {why}; raise epsilon, lower params.epochs, or raise params.batch_size")
+                f"model: {why}; raise epsilon, lower params.steps, or raise params.batch_size")
 
     def loss(self, per_row: torch.Tensor) -> torch.Tensor:
         """The tensor to call `.backward()` on, from the batch's per-row losses: Opacus'
@@ -125,9 +129,11 @@ class PrivateTraining:
         return self._criterion(per_row, None)
 
     def batches(self) -> Iterator[torch.Tensor]:
-        """One epoch of Poisson-sampled batches (a batch may be small, rarely empty)."""
-        for (batch,) in self.loader:
-            yield batch
+        """Poisson-sampled batches, one per step, without end: the caller takes `steps`
+        of them (a batch may be small, rarely empty)."""
+        while True:
+            for (batch,) in self.loader:
+                yield batch
 
     def spent(self) -> PrivacySpent:
         return PrivacySpent(

@@ -75,7 +75,7 @@ def moved(data: ImageData) -> dict[str, ImageData]:
 
 def sampled(name: str, data: SourceData, n: int, params: dict | None = None) -> SourceData:
     """`n` records of project generator `name` fitted on `data`, with `params` (by
-    default the tests' FAST_PARAMS: a few epochs)."""
+    default the tests' FAST_PARAMS: a few steps)."""
     generator = get(name)(device="cpu", **(FAST_PARAMS.get(name, {}) if params is None else params))
     generator.fit(data)
     batches = list(generator.sample(n, seed=1))

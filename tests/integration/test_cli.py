@@ -175,12 +175,12 @@ def test_sdv_generators_refuse_privacy_before_any_fit(tmp_path, prefect_harness,
 
 
 def test_dp_run_of_the_demo_job_records_its_epsilon(tmp_path, prefect_harness):
-    """The demo job with generator.privacy and an ε bound, a few epochs, through the CLI."""
+    """The demo job with generator.privacy and an ε bound, a few steps, through the CLI."""
     import yaml
 
     spec = yaml.safe_load((PENGUINS.parents[1] / "jobs" / "penguins-demo.yaml").read_text())
     spec["source"]["path"] = str(PENGUINS)
-    spec["generator"] |= {"params": {"epochs": 5}, "privacy": {"epsilon": 3.0}}
+    spec["generator"] |= {"params": {"steps": 10}, "privacy": {"epsilon": 3.0}}
     spec["validation"]["thresholds"] = {"privacy.epsilon": 5}
     spec["output"] = str(tmp_path / "out")
     job = tmp_path / "dp.yaml"

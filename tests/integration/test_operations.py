@@ -183,7 +183,7 @@ def test_runs_lists_and_clean_removes_only_old_interrupted_runs(tmp_path, prefec
 def test_two_runs_of_one_job_at_once_fit_once(tmp_path, prefect_harness):
     from prefect.settings import PREFECT_API_URL
 
-    job = _write_job(tmp_path, "twice", tmp_path / "out", generator={"family": "diffusion", "params": {"epochs": 150}},
+    job = _write_job(tmp_path, "twice", tmp_path / "out", generator={"family": "diffusion", "params": {"steps": 300}},
                      sample={"rows": 300, "seed": 3, "batch_size": 150})
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
     procs = [subprocess.Popen([sys.executable, "-m", "flows.cli", "run", str(job), "--json"], env=env, cwd=ROOT,
@@ -229,7 +229,7 @@ def _alive(pid: int) -> bool:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_killed_run_leaves_no_embedded_server(tmp_path, sig):
     """No PREFECT_API_URL: the CLI starts Prefect's embedded server, and stops it when killed."""
-    job = _write_job(tmp_path, "killed", tmp_path / "out", generator={"family": "diffusion", "params": {"epochs": 5000}})
+    job = _write_job(tmp_path, "killed", tmp_path / "out", generator={"family": "diffusion", "params": {"steps": 10000}})
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
     log = tmp_path / "stderr.log"

@@ -17,11 +17,11 @@ runner = CliRunner()
 
 
 def _job(tmp_path: Path, generator: dict | None = None, **validation) -> Path:
-    """The demo job's settings (tabular/diffusion, 300 epochs, seed 7)."""
+    """The demo job's settings (tabular/diffusion, 600 steps, seed 7)."""
     spec = {
         "name": "states",
         "source": {"modality": "tabular", "path": str(PENGUINS)},
-        "generator": generator or {"family": "diffusion", "params": {"epochs": 300}},
+        "generator": generator or {"family": "diffusion", "params": {"steps": 600}},
         "sample": {"rows": 2000, "seed": 7, "batch_size": 1000},
         "validation": {"target": "species", **validation},
         "output": str(tmp_path / "out"),

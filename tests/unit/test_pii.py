@@ -113,7 +113,7 @@ def test_a_fitted_generator_emits_fake_pii_on_a_real_table(source):
     penguins = load_penguins().dropna().head(ROWS).reset_index(drop=True)
     frame = pd.concat([source[["email", "customer_name"]].head(len(penguins)), penguins], axis=1)
     data = TabularData(frame=frame, profile=profile_table(frame, detect_ids=True))
-    model = get("tabular/diffusion")(epochs=2, hidden=32, depth=1, sampling_steps=4).fit(data)
+    model = get("tabular/diffusion")(steps=4, hidden=32, depth=1, sampling_steps=4).fit(data)
     out = pd.concat(model.sample(300, seed=1), ignore_index=True)
     assert out["email"].str.match(REAL_EMAIL).all() and out["customer_name"].str.match(REAL_NAME).all()
     assert out["email"].is_unique and out["customer_name"].is_unique

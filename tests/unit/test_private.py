@@ -16,7 +16,7 @@ from validators.gate import metric_failures
 from validators.thresholds import EPSILON, thresholds_for
 
 # A few dozen DP-SGD steps of a small model: enough to run every part of the wrapper.
-PARAMS = {"epochs": 3, "batch_size": 32, "hidden": 16, "depth": 1, "calibration_rows": 0}
+PARAMS = {"steps": 33, "batch_size": 32, "hidden": 16, "depth": 1, "calibration_rows": 0}
 PRIVACY = {"epsilon": 3.0}
 
 
@@ -36,7 +36,7 @@ def test_spent_epsilon_never_exceeds_the_target(private, penguins):
     assert spent["delta"] == pytest.approx(1 / (10 * n)), "delta auto = 1 / (10 n)"
     assert spent["accountant"] == "prv" and spent["max_grad_norm"] == 1.0 and spent["noise_multiplier"] > 0
     batches = math.ceil(n / PARAMS["batch_size"])
-    assert spent["sample_rate"] == pytest.approx(1 / batches) and spent["steps"] == PARAMS["epochs"] * batches
+    assert spent["sample_rate"] == pytest.approx(1 / batches) and spent["steps"] == PARAMS["steps"]
 
 
 def test_a_tighter_budget_needs_more_noise(private, penguins):
@@ -61,12 +61,19 @@ def test_private_fit_skips_the_calibration_that_reads_the_source(penguins):
 
 
 @pytest.mark.parametrize("privacy, params, fragment", [
-    ({"epsilon": 0.01}, {"epochs": 20}, "cannot train this model"),
+    ({"epsilon": 0.01}, {"steps": 220}, "cannot train this model"),
     (PRIVACY, {"batch_size": 1000}, "fewer than params.batch_size 1000"),
 ])
 def test_a_budget_that_cannot_train_says_so(penguins, privacy, params, fragment):
     with pytest.raises(BadInputError, match=fragment):
         _fit(penguins, privacy=privacy, **params)
+
+
+@pytest.mark.parametrize("params", [{"time_budget_s": 60}, {"steps": 100, "time_budget_s": 60}])
+def test_a_time_budget_is_refused_before_any_data(params):
+    """The noise is solved for the step count before training: a clock cannot set it."""
+    with pytest.raises(BadInputError, match="time_budget_s cannot bound a private fit"):
+        get("tabular/diffusion")(privacy=PRIVACY, **params)
 
 
 def test_every_generator_without_dp_refuses_privacy_before_any_data():

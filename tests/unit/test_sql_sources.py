@@ -211,7 +211,7 @@ def test_a_job_on_a_sql_source_runs_through_the_cli(tmp_path, prefect_harness):
 
 @pytest.mark.slow
 def test_a_sql_source_job_publishes(tmp_path, prefect_harness):
-    """The demo's generator and epochs (data/jobs/penguins-demo.yaml) on a SQLite query:
+    """The demo's generator and training length (data/jobs/penguins-demo.yaml) on a SQLite query:
     every suite passes on the calibrated defaults, the run is published and readable, and
     a second run on the unchanged table reuses the fitted model. Measured: ~4 min here."""
     from typer.testing import CliRunner
@@ -220,7 +220,7 @@ def test_a_sql_source_job_publishes(tmp_path, prefect_harness):
     from pipeline.consume import load
 
     url = sqlite_file(tmp_path / "loans.db", read_table(PENGUINS))
-    job = _sql_job(tmp_path, url, {"family": "diffusion", "params": {"epochs": 300}})
+    job = _sql_job(tmp_path, url, {"family": "diffusion", "params": {"steps": 600}})
     runner = CliRunner()
     result = runner.invoke(app, ["run", str(job)])
     assert result.exit_code == 0, result.output

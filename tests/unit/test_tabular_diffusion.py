@@ -1,5 +1,6 @@
 """tabular/diffusion on the real penguins table: schema, categories, integers, nulls,
-determinism, checkpoints, conditions. A few hundred training steps of a small model."""
+determinism, checkpoints, conditions, training budgets. A few hundred training steps of a
+small model."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pipeline.core.plan import plan_chunks
 from pipeline.core.schema import conform
 
 # Small and quick, but trained enough for marginals and null rates to show.
-PARAMS = {"epochs": 60, "batch_size": 32, "hidden": 64, "depth": 1}
+PARAMS = {"steps": 660, "batch_size": 32, "hidden": 64, "depth": 1}
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +37,39 @@ def test_registered_under_its_name():
     assert get("tabular/diffusion") is TabularDiffusionGenerator
 
 
-def test_progress_reports_every_epoch_with_a_falling_loss(fitted):
+def test_progress_counts_the_step_budget_with_a_falling_loss(fitted):
     _, reports = fitted
-    assert [r["done"] for r in reports] == list(range(1, PARAMS["epochs"] + 1))
-    assert all(r["total"] == PARAMS["epochs"] for r in reports)
+    done = [r["done"] for r in reports]
+    assert done == sorted(done) and done[-1] == PARAMS["steps"] and 50 <= len(reports) <= 101
+    assert all(r["total"] == PARAMS["steps"] for r in reports)
     assert np.mean([r["loss"] for r in reports[-5:]]) < 0.8 * reports[0]["loss"]
+
+
+def test_same_seed_and_steps_same_model_another_seed_another(penguins):
+    """Batches are drawn at random under the fit's seed: a refit repeats every step."""
+    def weights(**params):
+        model = TabularDiffusionGenerator(device="cpu", hidden=16, depth=1, calibration_rows=0, **({"steps": 20} | params))
+        return model.fit(penguins).model_.state_dict()
+
+    a, b, c, d = weights(), weights(), weights(seed=1), weights(steps=21)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a) and not all(torch.equal(a[k], d[k]) for k in a)
+
+
+def test_a_time_budget_stops_the_fit_and_reports_seconds(penguins):
+    """1 s of training with a step limit it could never reach: the clock stops it, and the
+    progress shows seconds of the budget with the step count taken."""
+    reports: list[dict] = []
+    TabularDiffusionGenerator(device="cpu", steps=10**7, time_budget_s=1.0, hidden=16, depth=1,
+                              calibration_rows=0).fit(penguins, progress=lambda done, total, **m: reports.append(
+                                  {"done": done, "total": total, **m}))
+    last = reports[-1]
+    assert (last["done"], last["total"]) == (1, 1) and 0 < last["step"] < 10**6
+
+
+def test_epochs_are_gone():
+    with pytest.raises(BadInputError, match="epochs: Extra inputs are not permitted"):
+        TabularDiffusionGenerator(epochs=300)
 
 
 def test_output_has_the_source_schema(penguins, rows):
@@ -95,8 +124,8 @@ def test_a_chunk_drawn_alone_equals_the_same_chunk_of_a_request(fitted):
 
 def test_fit_is_seeded_and_leaves_the_global_rng_alone(penguins):
     state = torch.get_rng_state()
-    a = TabularDiffusionGenerator(device="cpu", epochs=2, hidden=16, depth=1).fit(penguins)
-    b = TabularDiffusionGenerator(device="cpu", epochs=2, hidden=16, depth=1).fit(penguins)
+    a = TabularDiffusionGenerator(device="cpu", steps=4, hidden=16, depth=1).fit(penguins)
+    b = TabularDiffusionGenerator(device="cpu", steps=4, hidden=16, depth=1).fit(penguins)
     assert torch.equal(torch.get_rng_state(), state)
     pd.testing.assert_frame_equal(next(a.sample(50, seed=1)), next(b.sample(50, seed=1)))
 

