@@ -138,3 +138,15 @@ def test_stream_refused_where_it_does_not_apply():
 
     with pytest.raises(SourceError, match="only tabular Parquet sources"):
         load_source(spec(PENGUINS, stream=True))  # a CSV file
+
+
+def test_streamed_source_refuses_balance(tmp_path):
+    from pipeline import jobs, preflight
+    from pipeline.core.errors import SpecError
+
+    folder = write_dataset(read_table(PENGUINS), tmp_path / "p", files=2, row_group=50)
+    job = jobs.prepare({"name": "balanced", "source": {"modality": "tabular", "path": str(folder), "stream": True},
+                        "generator": {"family": "diffusion"}, "sample": {"rows": 10},
+                        "output": str(tmp_path / "out")}, {}, balance="species")
+    with pytest.raises(SpecError, match="--balance"):
+        preflight.check_data(job, load_source(job.spec.source), "")
