@@ -156,23 +156,25 @@ def child(job: Path, out: Path) -> None:
     out.write_text(json.dumps(result, indent=2, default=str))
 
 
-def run_size(rows: int, steps: int, data: Path) -> dict:
+def run_size(rows: int, steps: int, data: Path, sample_rows: int | None = None) -> dict:
+    """One flow run on a `rows`-row source, sampling `sample_rows` (default: as many)."""
     folder = build(data / f"flights-{rows}", rows)
-    job = data / f"job-{rows}.json"
-    output = data / f"out-{rows}"
+    name = f"{rows}" if sample_rows is None else f"{rows}-sample-{sample_rows}"
+    job = data / f"job-{name}.json"
+    output = data / f"out-{name}"
     job.write_text(json.dumps({
         "name": f"flights-{rows}",
         "source": {"modality": "tabular", "path": str(folder), "stream": True},
         "generator": {"family": "diffusion", "params": {"steps": steps}},
-        "sample": {"rows": rows, "seed": 0},
+        "sample": {"rows": sample_rows or rows, "seed": 0},
         "validation": {"target": "arr_delay"},
         "output": str(output),
     }))
-    out = data / f"result-{rows}.json"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PREFECT_HOME": str(data / f"prefect-{rows}"),
+    out = data / f"result-{name}.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PREFECT_HOME": str(data / f"prefect-{name}"),
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, __file__, "--child", str(job), str(out)], env=env,
-                            stdout=open(data / f"log-{rows}.txt", "w"), stderr=subprocess.STDOUT)
+                            stdout=open(data / f"log-{name}.txt", "w"), stderr=subprocess.STDOUT)
     peaks: dict[int, int] = {}
     names: dict[int, str] = {}
     while proc.poll() is None:
@@ -187,7 +189,7 @@ def run_size(rows: int, steps: int, data: Path) -> dict:
                         names[pid] = "?"
         time.sleep(0.5)
     if proc.returncode not in (0, 1):
-        raise SystemExit(f"the {rows:,}-row run failed (exit {proc.returncode}): see {data / f'log-{rows}.txt'}")
+        raise SystemExit(f"the {rows:,}-row run failed (exit {proc.returncode}): see {data / f'log-{name}.txt'}")
     result = json.loads(out.read_text())
     result["pipeline_peak_mb"] = peaks.get(proc.pid, 0) / MB
     result["tree_peak_sum_mb"] = sum(peaks.values()) / MB
@@ -195,6 +197,7 @@ def run_size(rows: int, steps: int, data: Path) -> dict:
     fit_cpu = sum(result["phases"].get(k, {}).get("cpu_s", 0.0) for k in ("profile_pass", "fingerprint", "split", "fit"))
     result["fit_cpu_s"] = fit_cpu
     result["fit_cpu_s_per_million_rows"] = fit_cpu / (rows / 1e6)
+    result["sample_cpu_s_per_million_rows"] = result["phases"]["sample"]["cpu_s"] / ((sample_rows or rows) / 1e6)
     result["source_bytes_mb"] = sum(f.stat().st_size for f in folder.glob("*.parquet")) / MB
     import shutil
 
@@ -210,13 +213,16 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--data", type=Path, default=Path("/tmp/h15scale"))
+    parser.add_argument("--sample-rows", type=int, default=None,
+                        help="rows to sample (default: as many as the source); isolates the source-size cost")
     args = parser.parse_args()
     args.data.mkdir(parents=True, exist_ok=True)
     for rows in args.rows:
-        r = run_size(rows, args.steps, args.data)
+        r = run_size(rows, args.steps, args.data, args.sample_rows)
         # read again just before writing: sizes may run as separate processes
         results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": {}}
-        results["runs"][str(rows)] = {**r, "steps": args.steps}
+        key = str(rows) if args.sample_rows is None else f"{rows} (sampling {args.sample_rows})"
+        results["runs"][key] = {**r, "steps": args.steps, "sample_rows": args.sample_rows or rows}
         results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
                               "note": "2 cores shared with other agents: CPU seconds, not wall, compare"}
         RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -146,7 +146,9 @@ def load_streamed(spec: SourceSpec) -> TabularData:
     sketch = TableSketch(kinds=spec.columns, detect_ids=True, constraints=spec.constraints)
     sample: list[pd.DataFrame] = []
     try:
-        for batch in dataset.to_batches(batch_size=READ_ROWS):
+        # pyarrow reads 4 files and 16 batches ahead by default: hundreds of MB on a big
+        # dataset; one file and two batches ahead keep the pass at a few batches.
+        for batch in dataset.to_batches(batch_size=READ_ROWS, fragment_readahead=1, batch_readahead=2):
             frame = _frame(batch, plain)
             if not sample:
                 _no_pii(frame, spec)
