@@ -105,6 +105,9 @@ def check_disk(spec: JobSpec, source: SourceData, records: int) -> None:
 def check_data(job: jobs.JobRun, source: SourceData, fingerprint: str) -> dict[Any, int] | None:
     """Checks on the loaded source; returns the records to add per class when balancing."""
     spec = job.spec
+    if job.balance and getattr(source, "stream", None) is not None:
+        raise SpecError("--balance counts every class in memory, which a streamed source (source.stream) does not "
+                        "hold: sample a class with sample.conditions, or set source.stream: false")
     check_conditions(spec.sample.conditions, source.conditionable())
     check_target(spec, source)
     added = jobs.check_source(job, source, fingerprint)

@@ -62,7 +62,7 @@ def build_manifest(
                                   reused_fit=model.reused),
         seed=spec.sample.seed,
         source=SourceRecord(path=spec.source.location, fingerprint=fingerprint),
-        rows={"source": len(source), "train": len(train), "holdout": len(holdout),
+        rows={"source": _records(source), "train": _records(train), "holdout": _records(holdout),
               "synthetic": count_rows(run.tmp), "requested": requested},
         balance={"target": balance, "added": {str(k): v for k, v in added.items()}} if added else None,
         schema=source.profile.model_dump(mode="json") if hasattr(source, "profile") else None,
@@ -84,3 +84,8 @@ def finish_run(run: RunFolder, manifest: Manifest) -> Path:
     if manifest.published:
         set_latest(run.job_root, run.run_id)
     return final
+
+
+def _records(data: SourceData) -> int:
+    """Records of a source or split side: all of a streamed table's rows, not its sample."""
+    return getattr(data, "n_records", None) or len(data)

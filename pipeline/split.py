@@ -12,6 +12,7 @@ compare distances to train against distances to it, so it must be truly unseen:
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from pipeline.core.data import SourceData, gap_windows
 from pipeline.core.errors import SourceError
@@ -26,6 +27,8 @@ MAX_BLOCKS = 4
 
 def split_source(data: SourceData, holdout: float, *, seed: int) -> tuple[SourceData, SourceData]:
     """The (train, holdout) split of `data`, `holdout` its share of the records."""
+    if getattr(data, "stream", None) is not None:
+        return hash_split(data, holdout, seed=seed)
     rng = np.random.default_rng(seed)
     n = len(data)
     n_holdout = max(1, int(round(n * holdout)))
@@ -77,3 +80,62 @@ def window_split(
     idx = np.arange(n)
     near = count[np.minimum(n, idx + gap + 1)] - count[np.maximum(0, idx - gap)]
     return np.flatnonzero(near == 0), np.flatnonzero(hold)
+
+
+# ---- sources streamed from Parquet: a split by hash, so no copy of either side is written
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(keys: np.ndarray, salt: int) -> np.ndarray:
+    """splitmix64 of `keys` + `salt`: uniform 64-bit values, a different draw per salt."""
+    with np.errstate(over="ignore"):
+        z = keys.astype(np.uint64) + np.uint64(salt % 2**64) * _GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def row_keys(frame: pd.DataFrame) -> np.ndarray:
+    """One uint64 per row from its values alone, equal for identical rows however a
+    batch typed them (numbers as float64, times as ns, the rest as text)."""
+    plain = {}
+    for name in frame.columns:
+        s = frame[name]
+        if pd.api.types.is_datetime64_any_dtype(s.dtype):
+            plain[name] = pd.to_datetime(s, utc=True).astype("int64").where(s.notna())
+        elif pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+            plain[name] = pd.to_numeric(s).astype("float64")
+        else:
+            plain[name] = s.astype(object).where(s.notna(), None).map(lambda v: None if v is None else str(v))
+    return pd.util.hash_pandas_object(pd.DataFrame(plain), index=False).to_numpy()
+
+
+def in_share(keys: np.ndarray, share: float, salt: int) -> np.ndarray:
+    """Rows whose salted hash falls in the first `share` of the hash space."""
+    if share >= 1:
+        return np.ones(len(keys), bool)
+    return _mix(keys, salt) < np.uint64(int(share * 2.0**64))
+
+
+def in_holdout(keys: np.ndarray, holdout: float, seed: int) -> np.ndarray:
+    """The holdout rows of a hash split: stable (a row's side depends on its values and
+    the seed only, not on its position or batch), identical rows on one side."""
+    return in_share(keys, holdout, salt=seed)
+
+
+def hash_split(data: SourceData, holdout: float, *, seed: int) -> tuple[SourceData, SourceData]:
+    """(train, holdout) of a streamed source: its in-memory row sample split by hash, and
+    a training stream that leaves the same holdout rows out of every pass."""
+    hold = in_holdout(row_keys(data.frame), holdout, seed)
+    train_rows = int(round(data.stream.rows * (1 - hold.mean())))
+    if train_rows < MIN_TRAIN or not hold.any():
+        raise SourceError(f"the source has {data.stream.rows} rows; with validation.holdout={holdout} "
+                          f"about {train_rows} remain for training (need at least {MIN_TRAIN}) and "
+                          f"{int(hold.sum())} sampled rows are held out: add data or change the holdout")
+    train = data.with_frame(data.frame[~hold].reset_index(drop=True))
+    train.stream = data.stream.side_of("train", holdout, seed, rows=train_rows)
+    held = data.with_frame(data.frame[hold].reset_index(drop=True))
+    held.stream = data.stream.side_of("holdout", holdout, seed, rows=data.stream.rows - train_rows)
+    return train, held

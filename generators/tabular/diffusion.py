@@ -52,11 +52,13 @@ from generators.private import PrivateTraining
 from pipeline.core.seeding import torch_generator
 from generators.tabular.calibration import MarginalCalibration
 from generators.tabular.encoding import TableEncoder
+from generators.tabular.streaming import streamed_batches
 from generators.diffusion import (
     SinusoidalPosEmb, ddim_step, ddim_timesteps, eps_from_x0, q_sample, register_schedule, v_target, x0_from_v,
 )
 from generators.registry import register
-from pipeline.core.data import TabularData
+from pipeline.core.data import RowStream, TabularData
+from pipeline.core.errors import BadInputError
 from pipeline.core.progress import Progress
 
 # The quantile-normal encoding lives within ±5.2 (scikit-learn clips at 1e-7 tails):
@@ -281,7 +283,7 @@ class TabularDiffusionGenerator(Generator):
         self.model_.train()
         # One CPU thread (the base class's policy): two intra-op threads made a training step
         # of this small MLP 20x slower (580 ms vs 30 ms) by spin-waiting on each other.
-        self._train(matrix, progress)
+        self._train(matrix, progress, stream=data.stream)
         self.model_.eval()
         # Calibration matches the source's quantiles and class shares: not private, so a private fit skips it.
         self.calibration_ = self._calibrate(matrix) if self.params.calibration_rows and self.privacy is None else None
@@ -289,20 +291,27 @@ class TabularDiffusionGenerator(Generator):
             c.name: list(c.categories or []) for c in data.profile.of_kind("categorical", "boolean")
         }
 
-    def _train(self, matrix: torch.Tensor, progress: Progress) -> None:
+    def _train(self, matrix: torch.Tensor, progress: Progress, stream: RowStream | None = None) -> None:
         """AdamW for the budget's steps (or seconds), one batch per step: rows drawn at random
         under the fit's seed, or with `privacy` DP-SGD's Poisson-sampled ones, clipped and
-        noised for a step count fixed up front (generators/private.py)."""
+        noised for a step count fixed up front (generators/private.py). A streamed table
+        (`stream`) gives its rows in shuffled passes instead; `matrix` is then its sample."""
         p = self.params
         generator = torch_generator(p.seed, matrix.device)
         optimizer = torch.optim.AdamW(self.model_.parameters(), lr=p.lr, weight_decay=p.weight_decay)
         budget = TrainingBudget.of(p, progress)
         model, private = self.model_, None
+        if self.privacy is not None and stream is not None:
+            raise BadInputError("generator.privacy: DP-SGD samples rows from a table in memory; a streamed source "
+                                "cannot be trained privately yet: set source.stream: false or drop generator.privacy")
         if self.privacy is not None:  # a time budget was refused before the fit (Generator.__init__)
             private = PrivateTraining(self.model_, optimizer, matrix, privacy=self.privacy,
                                       batch_size=p.batch_size, steps=budget.steps, seed=p.seed)
             model, optimizer = private.module, private.optimizer
             batches = private.batches()
+        elif stream is not None:
+            batches = streamed_batches(stream, self.encoder_, min(p.batch_size, stream.rows), seed=p.seed,
+                                       device=matrix.device)
         else:
             batches = random_batches(matrix, min(p.batch_size, len(matrix)), generator)
         for _ in budget:

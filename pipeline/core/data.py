@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Union
+from typing import Any, Iterator, Protocol, Union
 
 import numpy as np
 import pandas as pd
@@ -19,16 +19,32 @@ from pipeline.core.errors import BadInputError, ConditionError
 from pipeline.core.schema import TableProfile
 
 
+class RowStream(Protocol):
+    """The rows of a table too big for memory, read again on every training pass
+    (pipeline/sources/stream.py)."""
+
+    rows: int
+
+    def frames(self, seed: int) -> Iterator[pd.DataFrame]: ...
+
+
 @dataclass
 class TabularData:
-    """One table: its rows and the profile (schema) learned from the source."""
+    """One table: its rows and the profile (schema) learned from the source. A streamed
+    source's `frame` is a uniform row sample and `stream` reads all its rows."""
 
     frame: pd.DataFrame
     profile: TableProfile
+    stream: RowStream | None = None
     modality: str = field(default="tabular", init=False)
 
     def __len__(self) -> int:
         return len(self.frame)
+
+    @property
+    def n_records(self) -> int:
+        """Rows of the whole table (more than `len` when `frame` is a sample of a stream)."""
+        return self.stream.rows if self.stream is not None else len(self.frame)
 
     def take(self, idx: np.ndarray) -> "TabularData":
         """Records `idx` (positions), in that order."""

@@ -51,6 +51,9 @@ class SourceSpec(_Strict):
             parse_constraint(text)  # a ValueError names the constraint and the forms
         return texts
 
+    # tabular Parquet file or folder: fit from streamed record batches, never holding the whole
+    # table (pipeline/sources/stream.py); unset: streamed when it has more than 2 million rows
+    stream: bool | None = None
     sql: str | None = None  # tabular/timeseries: a query instead of a path, run on `connection`
     connection: str | None = None  # with sql: "duckdb:///file.duckdb", or an SQLAlchemy URL ("sqlite:///f.db", postgres...)
 

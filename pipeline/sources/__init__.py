@@ -2,7 +2,8 @@
 
 A tabular or time-series source is a table from one of three places: a CSV or Parquet
 file (`tabular.read_table`), a folder of Parquet files (`dataset`), or a SQL query
-(`sql`). `read_frame` picks the reader; the modality's loader shapes the table."""
+(`sql`). `read_frame` picks the reader; the modality's loader shapes the table. A
+tabular Parquet source bigger than memory is never read whole (`stream`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pipeline.core.data import SourceData
 from pipeline.core.spec import SourceSpec
 from pipeline.sources.dataset import parquet_files, read_dataset
 from pipeline.sources.fingerprint import batches_fingerprint, dataset_fingerprint, existing_source, fingerprint
+from pipeline.sources.stream import load_streamed, streams
 from pipeline.sources.sql import check_connection, query_batches, read_query
 from pipeline.sources.tabular import load_tabular, read_table
 
@@ -52,6 +54,8 @@ def check_reachable(spec: SourceSpec) -> None:
 def load_source(spec: SourceSpec) -> SourceData:
     """Dispatch on modality. Each loader raises `SourceError` with a one-line reason."""
     if spec.modality == "tabular":
+        if streams(spec):
+            return load_streamed(spec)
         return load_tabular(spec, read_frame(spec))
     if spec.modality == "timeseries":
         from pipeline.sources.timeseries import load_timeseries

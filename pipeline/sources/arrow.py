@@ -27,11 +27,16 @@ def _plain_type(t: pa.DataType) -> pa.DataType:
     return t
 
 
+def plain_schema(schema: pa.Schema) -> pa.Schema:
+    """`schema` with every column's plain type (a streamed batch is cast to it too)."""
+    return pa.schema([pa.field(f.name, _plain_type(f.type)) for f in schema])
+
+
 def frame_from_arrow(table: pa.Table, where: str) -> pd.DataFrame:
     """`table` as pandas with plain column types; an empty result is a `SourceError`."""
     if table.num_rows == 0:
         raise SourceError(f"{where} has no rows: a generator needs data to learn from (check the query or the folder)")
-    schema = pa.schema([pa.field(f.name, _plain_type(f.type)) for f in table.schema])
+    schema = plain_schema(table.schema)
     try:
         table = table.cast(schema)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:

@@ -1,0 +1,358 @@
+"""The profile rule: what each column is, learned in one pass over a table's rows.
+
+A table in memory is one batch (`profile_table(frame)`); a source bigger than memory
+hands its record batches over one at a time (`TableSketch.add`, pipeline/sources/stream.py):
+the same code learns both, so a column profiles the same whichever way it is read.
+
+Every fact merges exactly from batch to batch: counts, nulls, min and max, decimals
+(the largest any batch needs), the grid (the gcd of all offsets from one reference
+value), a discrete support (the union of values, dropped once it outgrows
+MAX_SUPPORT), category sets. Two facts need more than a running total:
+- "distinct in every row" (id detection): exact on the first EXACT_UNIQUE_ROWS rows,
+  then an Apache DataSketches HyperLogLog estimate (flat memory; a column with more
+  than ~1 % repeats is no longer taken for an id);
+- what needs the rows themselves (an id's text format, proposed relations): learned
+  from the first rows (the ids' first EXACT_UNIQUE_ROWS, relations' first
+  `constraints._PROPOSAL_SAMPLE`, as the in-memory profile always did); integer ids
+  take their exact maximum."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.core.constraints import _PROPOSAL_SAMPLE, Constraint, holds, parse, propose
+from pipeline.core.errors import SourceError
+from pipeline.core.identifiers import learn_format
+from pipeline.core.schema import ColumnKind, ColumnProfile, TableProfile
+
+# Decimals beyond this are treated as continuous noise, not a recorded precision.
+MAX_DECIMALS = 6
+# A numeric column is on a discrete support (a loan term, a survey year, an integer code)
+# when it has at most MAX_SUPPORT distinct values, each seen MIN_REPEATS times on
+# average: the output then takes only those values. Continuous measurements (income,
+# age in fractional years) repeat far less (CreditCard: 431 incomes in 1,319 rows).
+MAX_SUPPORT = 1000
+MIN_REPEATS = 10
+# Id columns (distinct in every row) are detected only from this many rows on: in a tiny
+# table every column is distinct by chance.
+MIN_ID_ROWS = 20
+# Integer columns are ids when named like one or when they number the rows (a run of
+# consecutive integers, rownames 1..n).
+ID_NAMES = re.compile(r"(^|_)(id|key|uuid|guid|rownames?)$", re.IGNORECASE)
+NESTED = (list, tuple, dict, set, bytes, bytearray, np.ndarray)
+# Rows on which "distinct in every row" is decided exactly (8 bytes of hash each, plus
+# the values an id's format is learned from); beyond, by a HyperLogLog estimate.
+EXACT_UNIQUE_ROWS = 1_000_000
+HLL_LG_K = 16  # 65,536 buckets: relative standard error 0.4 %
+HLL_SLACK = 3 * 1.04 / np.sqrt(2.0**HLL_LG_K)  # a distinct estimate this far below the rows still counts as distinct
+
+
+def _decimals(values: pd.Series) -> int | None:
+    """Smallest number of decimals that represents every value exactly, if ≤ MAX_DECIMALS."""
+    arr = values.to_numpy(dtype=float)
+    for d in range(MAX_DECIMALS + 1):
+        if np.allclose(np.round(arr, d), arr, rtol=0, atol=10.0 ** -(d + 3)):
+            return d
+    return None
+
+
+def _python(value: Any) -> Any:
+    """numpy scalars -> plain Python, so profiles serialise to JSON."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _kind_of(dtype: Any, all_bool: bool) -> ColumnKind:
+    """A column's kind from its dtype and, for object columns, whether every value is a
+    bool. Float columns stay numeric even when every value is whole (their dtype is the
+    contract); their decimals (0) and grid keep the values whole."""
+    if pd.api.types.is_bool_dtype(dtype) or (dtype == object and all_bool):
+        return "boolean"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "integer"
+    if pd.api.types.is_float_dtype(dtype):
+        return "numeric"
+    return "categorical"
+
+
+def _all_of(values: pd.Series, kind: type) -> bool:
+    return bool(values.map(type).eq(kind).all())
+
+
+def infer_kind(series: pd.Series) -> ColumnKind:
+    """Decide a column's kind from its dtype and, for text, its values."""
+    s = series.dropna()
+    return _kind_of(series.dtype, series.dtype == object and len(s) > 0 and _all_of(s, bool))
+
+
+def _utc_ns(series: pd.Series) -> pd.Series:
+    """Timestamps as int64 ns since the epoch in UTC, whatever the unit or zone."""
+    if getattr(series.dtype, "tz", None) is not None:
+        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+    return series.astype("datetime64[ns]").astype("int64")
+
+
+def _wider(a: Any, b: Any) -> Any:
+    """The dtype a column gets when batches of dtypes `a` and `b` are one table (an
+    integer batch beside one with nulls: float64; bools beside bools with nulls: object)."""
+    if a is None or a == b:
+        return b
+    return pd.concat([pd.Series([], dtype=a), pd.Series([], dtype=b)]).dtype
+
+
+class ColumnSketch:
+    """One column's facts, merged batch by batch; `profile()` is its ColumnProfile."""
+
+    def __init__(self, name: str, declared: ColumnKind | None, id_candidate: bool) -> None:
+        self.name, self.declared = name, declared
+        self.dtype: Any = None
+        self.rows = self.nulls = 0
+        self.all_bool = self.all_str = True  # object columns: every value a bool / a str
+        self.low = self.high = None  # numbers, or datetimes as ns since the epoch (UTC)
+        self.decimals: int | None = 0
+        self.ref: float | None = None  # grid: gcd of (value - ref) * 10**decimals
+        self.gcd: int | None = 0
+        self.support: np.ndarray | None = np.empty(0)
+        self.categories: set = set()
+        self.unique = id_candidate  # still distinct in every row, with no nulls
+        self.hashes: list[np.ndarray] = []
+        self.values: list[pd.Series] = []  # the first EXACT_UNIQUE_ROWS values, an id's format
+        self.hll: Any = None
+
+    def _family(self, series: pd.Series) -> str:
+        kind = self.declared or infer_kind(series)
+        return {"integer": "number", "numeric": "number", "boolean": "category", "categorical": "category"}.get(kind, kind)
+
+    def add(self, series: pd.Series) -> None:
+        self.dtype = _wider(self.dtype, series.dtype)
+        s = series.dropna()
+        self.rows += len(series)
+        self.nulls += len(series) - len(s)
+        if series.dtype == object and len(s):
+            self.all_bool = self.all_bool and _all_of(s, bool)
+            self.all_str = self.all_str and _all_of(s, str)
+        if self.unique:
+            self._add_distinct(series)
+        elif self.declared == "id" and self.rows - len(series) < EXACT_UNIQUE_ROWS:
+            self.values.append(s)
+        if not len(s):
+            return
+        family = self._family(series)
+        if family == "number":
+            self._add_numbers(s)
+        elif family == "id" and pd.api.types.is_integer_dtype(s.dtype):
+            self._range(float(s.min()), float(s.max()))
+        elif family == "datetime":
+            ns = _utc_ns(s)
+            self._range(float(ns.min()), float(ns.max()))
+        elif family == "category":
+            self.categories.update(_python(v) for v in s.unique())
+
+    def _range(self, low: float, high: float) -> None:
+        self.low = low if self.low is None else min(self.low, low)
+        self.high = high if self.high is None else max(self.high, high)
+
+    def _add_numbers(self, s: pd.Series) -> None:
+        try:
+            values = pd.to_numeric(s).to_numpy(dtype="float64")
+        except (TypeError, ValueError):
+            raise SourceError(f"column {self.name!r} is declared {self.declared} but holds values that are not "
+                              "numbers") from None
+        self._range(float(values.min()), float(values.max()))
+        d = _decimals(s)
+        if d is None or self.decimals is None:
+            self.decimals = self.gcd = None
+        else:
+            if self.ref is None:
+                self.ref = float(values[0])
+            top = max(d, self.decimals)
+            offsets = np.round((values - self.ref) * 10.0**top).astype("int64")
+            self.gcd = int(np.gcd(self.gcd * 10 ** (top - self.decimals), np.gcd.reduce(np.abs(offsets))))
+            self.decimals = top
+        if self.support is not None:
+            self.support = np.union1d(self.support, np.unique(values))
+            if len(self.support) > MAX_SUPPORT:
+                self.support = None
+
+    def _add_distinct(self, series: pd.Series) -> None:
+        """Keep `unique` true while no value repeats and none is null."""
+        if self.nulls or not (pd.api.types.is_integer_dtype(series.dtype) or isinstance(series.dtype, pd.StringDtype)
+                              or (series.dtype == object and self.all_str)):
+            self.unique, self.hashes, self.values = False, [], []
+            return
+        hashes = pd.util.hash_array(series.to_numpy())
+        if self.hll is None:
+            self.hashes.append(hashes)
+            self.values.append(series)
+            seen = np.concatenate(self.hashes)
+            if len(np.unique(seen)) < len(seen):
+                self.unique, self.hashes, self.values = False, [], []
+            elif len(seen) > EXACT_UNIQUE_ROWS:  # from here on, a sketch
+                from datasketches import hll_sketch
+
+                self.hll = hll_sketch(HLL_LG_K)
+                hashes = seen
+        if self.hll is not None:
+            for h in hashes.view("int64").tolist():
+                self.hll.update(h)
+            self.hashes = []
+
+    def is_id(self) -> bool:
+        """Distinct in every row, no nulls, text or integers that number or key the rows."""
+        if self.rows < MIN_ID_ROWS or not self.unique:
+            return False
+        if self.hll is not None and self.hll.get_estimate() < self.rows * (1 - HLL_SLACK):
+            return False
+        if pd.api.types.is_integer_dtype(self.dtype):
+            consecutive = int(self.high) - int(self.low) + 1 == self.rows
+            return consecutive or bool(ID_NAMES.search(self.name))
+        return isinstance(self.dtype, pd.StringDtype) or (self.dtype == object and self.all_str)
+
+    def profile(self, kind: ColumnKind | None = None) -> ColumnProfile:
+        kind = kind or self.declared or _kind_of(self.dtype, self.rows > self.nulls and self.all_bool)
+        prof: dict[str, Any] = {"name": self.name, "kind": kind, "dtype": str(self.dtype),
+                                "null_fraction": self.nulls / self.rows if self.rows else float("nan")}
+        if kind in ("numeric", "integer"):
+            prof["min"], prof["max"] = self.low, self.high
+            decimals = 0 if kind == "integer" else self.decimals
+            prof["decimals"] = decimals
+            count = self.rows - self.nulls
+            prof["step"] = (self.gcd / 10.0**decimals if self.gcd and decimals is not None and count >= 2
+                            else None)
+            if self.support is not None and count >= MIN_REPEATS * len(self.support):
+                prof["support"] = self.support.tolist()
+        elif kind == "datetime":
+            prof["min"], prof["max"] = self.low, self.high
+        elif kind == "id":
+            fmt = learn_format(pd.concat(self.values, ignore_index=True))
+            if fmt.last_int is not None:  # beyond the exact rows, the largest id of all
+                fmt.last_int = int(self.high)
+            prof["id_format"] = fmt
+        else:
+            prof["categories"] = sorted(self.categories, key=lambda v: (str(type(v)), v))
+        return ColumnProfile(**prof)
+
+
+def _check_flat(frame: pd.DataFrame) -> None:
+    """Refuse nested, list and binary cells: no generator models them."""
+    nested = [
+        str(c) for c in frame.columns
+        if frame[c].dtype == object and frame[c].dropna().map(lambda v: isinstance(v, NESTED)).any()
+    ]
+    if nested:
+        raise SourceError(
+            f"column(s) {', '.join(map(repr, nested))} hold nested, list or binary values, which tabular "
+            "generators cannot model: drop them or flatten them into scalar columns"
+        )
+
+
+class TableSketch:
+    """A table's profile learned batch by batch: `add` every batch of rows (DataFrames
+    with the same columns), then `profile()`. `kinds` overrides inferred kinds per
+    column; `detect_ids` profiles key columns as `id` (tables only: a time series'
+    entity column is a key by design); `constraints` (the spec's text) must hold on
+    every source row."""
+
+    def __init__(self, *, kinds: dict[str, ColumnKind] | None = None, detect_ids: bool = False,
+                 constraints: list[str] | None = None) -> None:
+        self.kinds, self.detect_ids = dict(kinds or {}), detect_ids
+        self.constraints = [parse(text) for text in constraints or []]
+        self.columns: list[str] | None = None
+        self.sketches: dict[str, ColumnSketch] = {}
+        self.head: list[pd.DataFrame] = []  # the first _PROPOSAL_SAMPLE rows: relations are looked for there
+        self.head_rows = self.rows = 0
+        self.broken = [0] * len(self.constraints)
+        self.combinations: list[Counter] = [Counter() for _ in self.constraints]
+
+    def _start(self, frame: pd.DataFrame) -> None:
+        self.columns = [str(c) for c in frame.columns]
+        if not self.columns:
+            raise SourceError("the source has no columns: check the file and its delimiter")
+        unknown = sorted(set(self.kinds) - set(self.columns))
+        if unknown:
+            raise SourceError(f"source.columns names column(s) {', '.join(map(repr, unknown))} not in the source")
+        for c in self.constraints:
+            missing = [name for name in c.columns if name not in self.columns]
+            if missing:
+                raise SourceError(f"constraint {c.text!r} names column(s) {', '.join(map(repr, missing))} not in "
+                                  "the source")
+        self.sketches = {c: ColumnSketch(c, self.kinds.get(c), self.detect_ids and c not in self.kinds)
+                         for c in self.columns}
+
+    def add(self, frame: pd.DataFrame) -> "TableSketch":
+        if self.columns is None:
+            self._start(frame)
+        elif [str(c) for c in frame.columns] != self.columns:
+            raise SourceError(f"a batch of the source has columns {list(frame.columns)}, the first had "
+                              f"{self.columns}: every part of a source needs the same columns")
+        _check_flat(frame)
+        for c, series in zip(self.columns, frame.columns):
+            self.sketches[c].add(frame[series])
+        for i, c in enumerate(self.constraints):
+            if c.kind == "fixed":
+                combos = frame[c.columns].dropna().value_counts()
+                self.combinations[i].update({tuple(_python(v) for v in key): n for key, n in combos.items()})
+            else:
+                self.broken[i] += int((~holds(c, frame)).sum())
+        if self.head_rows < _PROPOSAL_SAMPLE:
+            self.head.append(frame.head(_PROPOSAL_SAMPLE - self.head_rows))
+            self.head_rows += len(self.head[-1])
+        self.rows += len(frame)
+        return self
+
+    def _bound(self) -> list[Constraint]:
+        out = []
+        for c, broken, combos in zip(self.constraints, self.broken, self.combinations):
+            if broken:
+                raise SourceError(
+                    f"constraint {c.text!r} fails on {broken} of {self.rows} source rows: "
+                    "a generator cannot learn a rule the source breaks; fix the data or the constraint"
+                )
+            if c.kind == "fixed":
+                c = c.model_copy(update={"combinations": [list(key) for key, _ in combos.most_common()]})
+            out.append(c)
+        return out
+
+    def profile(self) -> TableProfile:
+        """The table's profile; refuses tables a generator could not learn from."""
+        if self.columns is None or self.rows == 0:
+            raise SourceError("the source table is empty (0 rows): a generator needs data to learn from")
+        empty = [c for c, s in self.sketches.items() if s.nulls == s.rows]
+        if empty:
+            raise SourceError(
+                f"column(s) {', '.join(map(repr, empty))} are entirely null: drop them from the source "
+                "or fill them; a generator cannot learn a distribution from no values"
+            )
+        columns = [s.profile("id" if s.unique and s.is_id() else None) for s in self.sketches.values()]
+        declared = self._bound()
+        proposed = []
+        if self.detect_ids:  # tables: look for exact relations the user may declare
+            head = pd.concat(self.head, ignore_index=True) if len(self.head) > 1 else self.head[0]
+            numeric = [c.name for c in columns if c.kind in ("numeric", "integer")]
+            categorical = [c.name for c in columns if c.kind in ("categorical", "boolean")]
+            known = {c.text.replace(" ", "") for c in declared}
+            proposed = [p for p in propose(head, numeric, categorical) if p.replace(" ", "") not in known]
+        return TableProfile(columns=columns, n_rows=self.rows, constraints=declared, proposed_constraints=proposed)
+
+
+def profile_column(series: pd.Series, kind: ColumnKind | None = None) -> ColumnProfile:
+    """Profile one column; `kind` overrides the inferred kind (the job spec's `source.columns`)."""
+    sketch = ColumnSketch(str(series.name), kind, id_candidate=False)
+    sketch.add(series)
+    return sketch.profile()
+
+
+def profile_table(
+    frame: pd.DataFrame, *, kinds: dict[str, ColumnKind] | None = None, detect_ids: bool = False,
+    constraints: list[str] | None = None,
+) -> TableProfile:
+    """Profile a table in memory: one batch of the streaming rule."""
+    if frame.shape[1] == 0:
+        raise SourceError("the source has no columns: check the file and its delimiter")
+    return TableSketch(kinds=kinds, detect_ids=detect_ids, constraints=constraints).add(frame).profile()
