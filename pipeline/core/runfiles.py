@@ -90,26 +90,26 @@ class RunData:
         return [segment.split("=", 1)[0] for segment in self.files[0].relative_to(self.root).parent.parts]
 
     @cached_property
-    def schema(self) -> pa.Schema:
-        """The output's schema: every column in source order. Parts are written
-        independently, so a column all null in one part is typed null there: unified."""
+    def _schemas(self) -> tuple[pa.Schema, pa.Schema]:
+        """(what a scan yields, what the source has): every column in source order; a
+        partition column typed as its folders are read (a dictionary as its values) in
+        the first, with its own type in the second. Parts are written independently, so
+        a column all null in one part is typed null there: file schemas are unified."""
         schemas = [pq.read_schema(f) for f in self.files]
         data = pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
         if not self.partition_by:
-            return data
+            return data, data
         whole = pa.unify_schemas([output_schema(s) for s in schemas], promote_options="permissive")
+        pandas = {k: v for k, v in (whole.metadata or {}).items() if k == b"pandas"}
         folders = hive(whole, self.partition_by).schema
-        fields = [folders.field(n) if n in self.partition_by else data.field(n) for n in whole.names]
-        return pa.schema(fields, metadata={k: v for k, v in (whole.metadata or {}).items() if k == b"pandas"})
+        scanned = [folders.field(n) if n in self.partition_by else data.field(n) for n in whole.names]
+        own = [whole.field(n) if n in self.partition_by else data.field(n) for n in whole.names]
+        return pa.schema(scanned, metadata=pandas), pa.schema(own, metadata=pandas)
 
-    @cached_property
-    def _whole(self) -> pa.Schema:
-        """The source's own types, dictionaries included, that a folder value is cast back to."""
-        if not self.partition_by:
-            return self.schema
-        whole = pa.unify_schemas([output_schema(pq.read_schema(f)) for f in self.files], promote_options="permissive")
-        return pa.schema([whole.field(n) if n in self.partition_by else self.schema.field(n) for n in whole.names],
-                         metadata=self.schema.metadata)
+    @property
+    def schema(self) -> pa.Schema:
+        """The output's schema as a scan of the files yields it (`dataset()`)."""
+        return self._schemas[0]
 
     def dataset(self, files: list[Path] | None = None) -> pads.Dataset:
         """A pyarrow dataset over the files (all, or `files`): scanning streams from disk."""
@@ -120,10 +120,11 @@ class RunData:
                             partitioning=hive(self.schema, self.partition_by), partition_base_dir=str(self.root))
 
     def _restore(self, table: pa.Table, columns: list[str] | None = None) -> pa.Table:
-        names = columns if columns is not None else self._whole.names
-        schema = pa.schema([self._whole.field(n) for n in names], metadata=self._whole.metadata)
-        return table.select(names).cast(schema) if self.partition_by else table.select(names).replace_schema_metadata(
-            schema.metadata)
+        """A scanned table in the source's column order and types, pandas metadata included."""
+        own = self._schemas[1]
+        schema = pa.schema([own.field(n) for n in (own.names if columns is None else columns)], metadata=own.metadata)
+        table = table.select(schema.names)
+        return table.cast(schema) if self.partition_by else table.replace_schema_metadata(schema.metadata)
 
     def read(self, columns: list[str] | None = None, files: list[Path] | None = None) -> pa.Table:
         """The data (all of it, or `files`) as one Arrow table."""
