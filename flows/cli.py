@@ -179,7 +179,7 @@ def run(
         if conditions:
             overrides["sample.conditions"] = conditions
         if output is not None:
-            overrides["output"] = str(output)
+            overrides["output.path"] = str(output)
         return _run_job(job, overrides, refit=refit, resume=resume, dask_address=dask_address,
                         dask_workers=dask_workers, as_json=as_json)
 
@@ -201,7 +201,7 @@ def augment(
     def go() -> int:
         if not balance:
             raise BadInputError("augment needs --balance (the only augmentation strategy so far)")
-        overrides: dict[str, Any] = {"sample.seed": seed, "output": str(output) if output else None}
+        overrides: dict[str, Any] = {"sample.seed": seed, "output.path": str(output) if output else None}
         return _run_job(job, overrides, balance=target, refit=refit, as_json=as_json)
 
     _guard(go)
@@ -260,7 +260,7 @@ def demo(
 
             source.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(Path(palmerpenguins.__file__).parent / "data" / "penguins.csv", source)
-        overrides: dict[str, Any] = {"output": str(output), "source.path": str(source)}
+        overrides: dict[str, Any] = {"output.path": str(output), "source.path": str(source)}
         if rows is not None:
             overrides["sample.rows"] = rows
         return _run_job(DEMO_JOB, overrides, as_json=as_json)

@@ -1,7 +1,8 @@
 """The `synthesize` flow: the data path of DESIGN.md, one task per step.
 
 load source -> split -> fit (cached) -> sample parts (mapped over the task runner)
--> validate (contract, fidelity, privacy) -> report -> publish or quarantine.
+-> validate: contract shards, one per part (mapped), fidelity and privacy metrics (two
+   tasks), then the gate's judgement -> report -> publish or quarantine.
 Orchestration only: every step is a plain function from pipeline/ or validators/.
 
 A published run ends Completed with the run summary as its result; a quarantined run
@@ -37,7 +38,9 @@ from pipeline.runs import RunFolder
 from pipeline.sink import write_part
 from pipeline.sources import load_source, source_fingerprint
 from pipeline.split import split_source
-from validators.gate import validate_run
+from validators.contract import build_contract_suite
+from validators.gate import contract_parts, contract_shard, judge, merge_contract, metric_group
+from validators.metrics import GROUPS
 from validators.report import write_report
 
 
@@ -103,15 +106,40 @@ def open_run_task(job: jobs.JobRun, model: fitting.FittedModel, source_fingerpri
 def sample_part_task(job: jobs.JobRun, run: RunFolder, part: PartPlan, progress=None) -> str:
     generator = load_generator(run.tmp / MODEL_DIR)
     provenance = {"job": job.spec.name, "run_id": run.run_id, "generator": job.spec.generator_name}
-    return str(write_part(generator, part, run.tmp, provenance=provenance,
+    return str(write_part(generator, part, run.tmp, provenance=provenance, partition_by=job.spec.output.partition_by,
                           progress=progress.advance if progress is not None else None))
 
 
-@task(name="validate", **STEP)
-def validate_task(job: jobs.JobRun, run: RunFolder, source, train, holdout, added):
+@task(name="contract-shard", **STEP)
+def contract_shard_task(job: jobs.JobRun, run: RunFolder, source, parts: list[int]):
+    suite = build_contract_suite(source, length=job.spec.sample.length)
+    return contract_shard(run.path, source, suite, parts)
+
+
+@task(name="metrics", **STEP)
+def metrics_task(group: str, job: jobs.JobRun, run: RunFolder, source, train, holdout, added) -> dict[str, float]:
     real_train, real_holdout = reference_data(train, holdout, conditions=job.spec.sample.conditions,
                                               balance=(job.balance, list(added)) if added else None)
-    return validate_run(run.path, spec=job.spec, source=source, train=real_train, holdout=real_holdout)
+    return metric_group(group, run.path, source=source, train=real_train, holdout=real_holdout,
+                        target=job.spec.validation.target, seed=job.spec.sample.seed)
+
+
+@task(name="judge", **STEP)
+def judge_task(job: jobs.JobRun, run: RunFolder, source, shards, metrics: list[dict[str, float]]):
+    suite = build_contract_suite(source, length=job.spec.sample.length)
+    merged: dict[str, float] = {}
+    for group in metrics:
+        merged |= group
+    return judge(run.path, source=source, suite=suite, contract=merge_contract(run.path, source, suite, shards),
+                 metrics=merged, target=job.spec.validation.target, thresholds=job.spec.validation.thresholds)
+
+
+def validate(job: jobs.JobRun, run: RunFolder, source, train, holdout, added):
+    """Contract shards and metric groups all at once on the task runner, then the judgement."""
+    # Submitted as they are: Prefect passes a `quote`d argument of `.map` / `.submit` on still wrapped.
+    shards = contract_shard_task.map(unmapped(job), unmapped(run), unmapped(source), contract_parts(run.path))
+    metrics = [metrics_task.submit(group, job, run, source, train, holdout, added) for group in GROUPS]
+    return judge_task(job, run, quote(source), quote([s.result() for s in shards]), [m.result() for m in metrics])
 
 
 @task(name="report", **STEP)
@@ -165,7 +193,7 @@ def synthesize(
     timings: dict[str, float] = {}
     with timed(timings, "total_s"):
         run_job = jobs.prepare(job, {"sample.rows": rows, "sample.seed": seed, "sample.conditions": conditions,
-                                     "output": output}, balance=balance, resume=resume)
+                                     "output.path": output}, balance=balance, resume=resume)
         preflight.check_spec(run_job.spec)
         with timed(timings, "load_split_s"):
             source, source_fp, added = load_source_task(run_job)
@@ -178,7 +206,7 @@ def synthesize(
         with timed(timings, "sample_s"):
             sample_parts(run_job, run, parts)
         with timed(timings, "validate_s"):
-            outcome = validate_task(run_job, run, quote(source), quote(train), quote(holdout), added)
+            outcome = validate(run_job, run, source, train, holdout, added)
         report = report_task(run, run_job, outcome, quote(source), quote(train), quote(holdout), added)
     manifest = publish.build_manifest(
         run, run_job.spec, model=model, source=source, train=train, holdout=holdout, fingerprint=source_fp,

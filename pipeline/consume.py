@@ -7,6 +7,7 @@ from pipeline.consume import load
 data = load("penguins-demo")                  # the run LATEST names (published only)
 data.manifest["metrics"]                      # the manifest travels with the data
 table = data.to_pyarrow()                     # pyarrow.dataset.Dataset: streams, loads nothing yet
+                                              # (partition columns included: output.partition_by)
 frame = data.to_pandas()
 rows = data.torch(target="species")           # torch Dataset of (x, y); see pipeline.torch_dataset
 ```
@@ -26,14 +27,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import pyarrow as pa
 import pyarrow.dataset as pads
-import pyarrow.parquet as pq
 
 from pipeline.core.errors import BadInputError, QuarantinedError, RunNotFoundError
 from pipeline.core.manifest import Manifest, read_manifest, verify_files
 from pipeline.core.runfiles import (
-    CONFIG_FILE, LATEST, MANIFEST, MODEL_DIR, TMP_PREFIX, latest_run, part_files, resolve_run_dir,
+    CONFIG_FILE, LATEST, MANIFEST, MODEL_DIR, TMP_PREFIX, RunData, latest_run, part_files, resolve_run_dir,
 )
 from pipeline.core.schema import ColumnProfile, TableProfile
 
@@ -159,21 +158,24 @@ class SyntheticDataset:
         schema = self.manifest.get("schema")
         return TableProfile.model_validate(schema) if schema else None
 
+    @cached_property
+    def data(self) -> RunData:
+        """The run's one reader (pipeline.core.runfiles): flat parts or hive partitions."""
+        return RunData(self.run_dir)
+
     @property
     def files(self) -> list[Path]:
-        return part_files(self.run_dir)
+        return self.data.files
 
     def to_pyarrow(self) -> pads.Dataset:
         """A pyarrow dataset over the part files: scanning, filtering and batching stream
-        from disk (`.to_batches()`, `.scanner(columns=..., filter=...)`)."""
-        files = [str(p) for p in self.files]
-        # Parts are written independently: a column all null in one part is typed null there.
-        schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
-        return pads.dataset(files, schema=schema, format="parquet")
+        from disk (`.to_batches()`, `.scanner(columns=..., filter=...)`); a partitioned
+        run's partition columns come from its folder names (filter on them prunes folders)."""
+        return self.data.dataset()
 
     def to_pandas(self, columns: list[str] | None = None) -> pd.DataFrame:
         """The whole output in memory, with the source's dtypes (from the pandas metadata)."""
-        return self.to_pyarrow().to_table(columns=columns).to_pandas()
+        return self.data.read(columns=columns).to_pandas()
 
     def torch(
         self,
@@ -229,7 +231,7 @@ class SyntheticDataset:
         if target in names:
             raise BadInputError(f"target {target!r} is also listed in features: a model would see its own answer")
         encoding = replace(style, columns=_pick(profile, names, "features"))
-        return TabularRows(self.files, encoding, profile.column(target) if target else None, **stream)
+        return TabularRows(self.data, encoding, profile.column(target) if target else None, **stream)
 
     def _images(self, target: str | None, stream: dict[str, Any]) -> "IterableDataset":
         from pipeline.core.images import IMAGE_COLUMN
@@ -241,7 +243,7 @@ class SyntheticDataset:
                 f"target {target!r} is not a label column of the output; columns: {', '.join(others) or 'none'}"
             )
         label = target if target is not None else self.layout["label"]
-        return ImageRows(self.files, label, self.label_classes(label) if label else None, **stream)
+        return ImageRows(self.data, label, self.label_classes(label) if label else None, **stream)
 
     def label_classes(self, label: str) -> list[Any]:
         """The classes the generator was fitted on (its saved condition values in model/),
@@ -275,7 +277,7 @@ class SyntheticDataset:
         if entity in names or time in names:
             raise BadInputError(f"features must not include the entity {entity!r} or time {time!r} column")
         return Sequences(
-            self.files,
+            self.data,
             entity=entity,
             features=replace(style, columns=_pick(profile, names, "features")),
             static=replace(style, columns=_pick(profile, [n for n in static if n != target], "static")),

@@ -5,8 +5,9 @@ no CLI in front of it). Bad input then costs no fit and leaves no `.tmp-` folder
 - `check_spec`: what the spec alone decides: threshold names, generator parameters and
   device, a target on a non-tabular job, the source reachable, the output path.
 - `check_data`: what needs the loaded source: conditions (column and seen value),
-  the utility target's column, image sizes against the generator, a resumed run's
-  source unchanged, a balancing target, and whether the Parquet fits on the disk."""
+  the utility target's column, the partition columns (pipeline/core/partitions.py),
+  image sizes against the generator, a resumed run's source unchanged, a balancing
+  target, and whether the Parquet fits on the disk."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import pyarrow as pa
 from pipeline import jobs
 from pipeline.core.data import RECORD_UNIT, ImageData, SourceData, TabularData, TimeSeriesData, check_conditions
 from pipeline.core.errors import EnvironmentFailure, OutputError, SpecError
+from pipeline.core.partitions import check_partition_columns
 from pipeline.core.spec import JobSpec
 from pipeline.fitting import configured
 from pipeline.sources import check_reachable, load_source, source_fingerprint
@@ -49,19 +51,19 @@ def check_spec(spec: JobSpec) -> None:
 
 def writable_root(spec: JobSpec) -> Path:
     """The nearest existing folder of the job's run root, proven writable by a probe file."""
-    for path in (spec.output, spec.run_root):
+    for path in (spec.output.path, spec.run_root):
         if path.exists() and not path.is_dir():
             raise OutputError(f"output {path} is a file, not a folder: set output to a folder (or remove the file)")
     existing = spec.run_root
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
-        raise OutputError(f"output {spec.output} lies under the file {existing}: set output to a folder")
+        raise OutputError(f"output {spec.output.path} lies under the file {existing}: set output to a folder")
     try:
         with tempfile.NamedTemporaryFile(dir=existing, prefix=".synth-probe-"):
             pass
     except OSError as err:
-        raise EnvironmentFailure(f"output {spec.output} is not writable ({err.strerror} in {existing}): "
+        raise EnvironmentFailure(f"output {spec.output.path} is not writable ({err.strerror} in {existing}): "
                                  "choose another output folder or fix its permissions") from None
     return existing
 
@@ -110,6 +112,8 @@ def check_data(job: jobs.JobRun, source: SourceData, fingerprint: str) -> dict[A
                         "hold: sample a class with sample.conditions, or set source.stream: false")
     check_conditions(spec.sample.conditions, source.conditionable())
     check_target(spec, source)
+    if isinstance(source, TabularData):  # the spec refuses partition_by on other modalities
+        check_partition_columns(spec.output.partition_by, source.profile)
     added = jobs.check_source(job, source, fingerprint)
     records = sum(p.rows for p in jobs.plan(job, added))
     if spec.sample.length is not None:  # one series of `length` steps: that many windows' worth of rows

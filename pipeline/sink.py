@@ -3,12 +3,19 @@
 The sampling plan (`pipeline.core.plan`) says which chunks each part holds; a part is
 the unit of work a shard does: any worker can write any part, and a finished part is
 never written twice (resume). Memory holds one row group, never the dataset. Reading
-parts back is `pipeline.core.runfiles`'s job."""
+parts back is `pipeline.core.runfiles`'s job.
+
+A partitioned run (`output.partition_by`) writes each part as one file per folder it has
+rows for (`data/year=2008/part-00003.parquet`, pipeline/core/partitions.py). The files
+are written in a hidden stage folder, which is renamed `.ready` once all are complete and
+only then moved into place: a resumed run finishes a ready part's moves and redraws a
+part that was still being written, so no part is ever half in the data."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +24,7 @@ import pyarrow.parquet as pq
 
 from generators.base import Generator
 from pipeline.core.data import batch_to_table
+from pipeline.core.partitions import DATA_DIR, split, with_output_schema
 from pipeline.core.plan import PartPlan
 
 ROW_GROUP_BYTES = 32 * 1024 * 1024  # tens of MB: efficient for streaming readers
@@ -59,6 +67,76 @@ class _RowGroupWriter:
             self.writer.close()
 
 
+class _FolderWriters:
+    """One `_RowGroupWriter` per partition folder under `stage`, flushed together when
+    their buffers hold ROW_GROUP_BYTES: memory stays one row group whatever the folders."""
+
+    def __init__(self, stage: Path, filename: str, names: list[str], provenance: dict[str, Any]) -> None:
+        self.stage, self.filename, self.names, self.provenance = stage, filename, names, provenance
+        self.writers: dict[str, _RowGroupWriter] = {}
+
+    def add(self, table: pa.Table) -> None:
+        for folder, rows in split(table, self.names):
+            writer = self.writers.get(folder)
+            if writer is None:
+                (self.stage / folder).mkdir(parents=True)
+                writer = self.writers[folder] = _RowGroupWriter(self.stage / folder / self.filename, self.provenance)
+            writer.add(with_output_schema(rows, table.schema))
+        if sum(w.buffered for w in self.writers.values()) >= ROW_GROUP_BYTES:
+            for w in self.writers.values():
+                w.flush()
+
+    def close(self) -> None:
+        for w in self.writers.values():
+            w.close()
+
+    def abandon(self) -> None:
+        for w in self.writers.values():
+            if w.writer is not None:
+                w.writer.close()
+
+
+def _sampled(generator: Generator, part: PartPlan, progress: Any):
+    for chunk in part.chunks:
+        yield batch_to_table(generator.sample_chunk(chunk, conditions=part.conditions, length=part.length))
+        if progress is not None:
+            progress(chunk.size)
+
+
+def _move_into_place(ready: Path, data: Path) -> None:
+    """A complete part's files from its ready folder into the data folder, then the folder goes."""
+    for path in sorted(ready.rglob("*.parquet")):
+        target = data / path.relative_to(ready)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+    shutil.rmtree(ready)
+
+
+def _write_partitioned(generator: Generator, part: PartPlan, out_dir: Path, names: list[str],
+                       provenance: dict[str, Any], progress: Any) -> Path:
+    data = out_dir / DATA_DIR
+    stage, ready = out_dir / f".{part.filename}.tmp", out_dir / f".{part.filename}.ready"
+    if ready.is_dir():  # written completely before an interruption: finish the moves
+        _move_into_place(ready, data)
+        return data
+    shutil.rmtree(stage, ignore_errors=True)  # an interrupted write: drawn again, same seed, same rows
+    if data.is_dir() and next(data.rglob(part.filename), None) is not None:
+        return data
+    stage.mkdir()
+    writers = _FolderWriters(stage, part.filename, names, provenance)
+    try:
+        for table in _sampled(generator, part, progress):
+            writers.add(table)
+        writers.close()
+        os.rename(stage, ready)
+    except BaseException:
+        writers.abandon()
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    _move_into_place(ready, data)
+    return data
+
+
 def write_part(
     generator: Generator,
     part: PartPlan,
@@ -66,20 +144,22 @@ def write_part(
     *,
     provenance: dict[str, Any] | None = None,
     progress: Any = None,
+    partition_by: list[str] | None = None,
 ) -> Path:
-    """Sample one part and write it atomically (hidden temp file, then rename).
+    """Sample one part and write it atomically (hidden temp file, then rename), or, with
+    `partition_by`, as one file per partition folder under `data/` (see above).
     An existing part is kept as is: resuming a run skips finished parts."""
+    provenance = {**(provenance or {}), "part": part.index, "seed": part.seed, "conditions": part.conditions}
+    if partition_by:
+        return _write_partitioned(generator, part, out_dir, list(partition_by), provenance, progress)
     final = out_dir / part.filename
     if final.exists():
         return final
     tmp = out_dir / f".{part.filename}.tmp"
-    writer = _RowGroupWriter(tmp, {**(provenance or {}), "part": part.index, "seed": part.seed,
-                                   "conditions": part.conditions})
+    writer = _RowGroupWriter(tmp, provenance)
     try:
-        for chunk in part.chunks:
-            writer.add(batch_to_table(generator.sample_chunk(chunk, conditions=part.conditions, length=part.length)))
-            if progress is not None:
-                progress(chunk.size)
+        for table in _sampled(generator, part, progress):
+            writer.add(table)
         writer.close()
         os.rename(tmp, final)
     except BaseException:

@@ -47,6 +47,7 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import IterableDataset, default_collate, get_worker_info
 
 from pipeline.core.errors import BadInputError
+from pipeline.core.runfiles import RunData
 from pipeline.core.schema import ColumnProfile
 
 CATEGORICAL_MODES = ("codes", "onehot")
@@ -149,14 +150,15 @@ class _Streaming(IterableDataset):
     """Units of work over the part files, split across workers, optionally shuffled,
     yielded one record or `batch_size` records at a time."""
 
-    def __init__(self, files: list[Path], *, shuffle: bool, batch_size: int | None) -> None:
+    def __init__(self, data: RunData, *, shuffle: bool, batch_size: int | None) -> None:
         if batch_size is not None and batch_size < 1:
             raise BadInputError(f"batch_size={batch_size}: give a positive number of records, or None")
-        self.files, self.shuffle, self.batch_size = list(files), shuffle, batch_size
+        self.data, self.shuffle, self.batch_size = data, shuffle, batch_size
+        self.files = list(data.files)
 
     def _units(self) -> list[Any]:
         """(part file, row group) pairs."""
-        return [(f, g) for f in self.files for g in range(pq.ParquetFile(f).num_row_groups)]
+        return [(f, g) for f in self.files for g in range(self.data.row_group_count(f))]
 
     def _unit_size(self, unit: Any) -> int:
         path, group = unit
@@ -205,14 +207,14 @@ class TabularRows(_Streaming):
 
     def __init__(
         self,
-        files: list[Path],
+        data: RunData,
         encoding: Encoding,
         target: ColumnProfile | None = None,
         *,
         shuffle: bool = False,
         batch_size: int | None = None,
     ) -> None:
-        super().__init__(files, shuffle=shuffle, batch_size=batch_size)
+        super().__init__(data, shuffle=shuffle, batch_size=batch_size)
         self.encoding, self.target = encoding, target
 
     @property
@@ -232,7 +234,7 @@ class TabularRows(_Streaming):
     def __iter__(self) -> Iterator[torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:
         columns = [c.name for c in self.encoding.columns] + ([self.target.name] if self.target else [])
         for path, group in self._my_units():
-            frame = pq.ParquetFile(path).read_row_group(group, columns=columns).to_pandas()
+            frame = self.data.read_row_group(path, group, columns=columns).to_pandas()
             x = torch.from_numpy(self.encoding.encode(frame))
             y = encode_target(frame[self.target.name], self.target) if self.target else None
             yield from self._emit(len(frame), lambda i: _take(x, i) if y is None else (_take(x, i), _take(y, i)))
@@ -246,14 +248,14 @@ class ImageRows(_Streaming):
 
     def __init__(
         self,
-        files: list[Path],
+        data: RunData,
         label: str | None,
         classes: list[Any] | None,
         *,
         shuffle: bool = False,
         batch_size: int | None = None,
     ) -> None:
-        super().__init__(files, shuffle=shuffle, batch_size=batch_size)
+        super().__init__(data, shuffle=shuffle, batch_size=batch_size)
         self.label, self.classes = label, classes
         self._index = {v: i for i, v in enumerate(classes or [])}
 
@@ -269,7 +271,7 @@ class ImageRows(_Streaming):
 
         columns = [IMAGE_COLUMN] + ([self.label] if self.label else [])
         for path, group in self._my_units():
-            table = pq.ParquetFile(path).read_row_group(group, columns=columns)
+            table = self.data.read_row_group(path, group, columns=columns)
             pngs = table.column(IMAGE_COLUMN).combine_chunks().field("bytes").to_pylist()
             labels = table.column(self.label).to_pylist() if self.label else None
 
@@ -291,7 +293,7 @@ class Sequences(_Streaming):
 
     def __init__(
         self,
-        files: list[Path],
+        data: RunData,
         *,
         entity: str,
         features: Encoding,
@@ -300,7 +302,7 @@ class Sequences(_Streaming):
         shuffle: bool = False,
         batch_size: int | None = None,
     ) -> None:
-        super().__init__(files, shuffle=shuffle, batch_size=batch_size)
+        super().__init__(data, shuffle=shuffle, batch_size=batch_size)
         self.entity, self.features, self.static, self.target = entity, features, static, target
 
     @property
@@ -347,9 +349,8 @@ class Sequences(_Streaming):
     def _read(self, path: Path) -> Iterator[tuple[torch.Tensor, ...]]:
         """The entities of one part file, a row group at a time."""
         pending = None
-        parquet = pq.ParquetFile(path)
-        for group in range(parquet.num_row_groups):
-            frame = parquet.read_row_group(group, columns=self._columns()).to_pandas()
+        for group in range(self.data.row_group_count(path)):
+            frame = self.data.read_row_group(path, group, columns=self._columns()).to_pandas()
             if pending is not None:
                 frame = pd.concat([pending, frame], ignore_index=True)
             starts = self._starts(frame)

@@ -2,17 +2,22 @@
 
 The contract runs on every synthetic record, streamed from the Parquet parts in chunks
 of `chunk_rows` (memory stays flat for 10 million rows); a sample would miss the one
-unseen category or out-of-range value a contract exists to catch. Per-chunk results
-are merged into one (`gx.merge_results`). Metrics are computed on the first
-`metric_records` records (parts are independent draws, so the first records are as
-random as any) and checked by the fidelity and privacy suites. Suites, results and the
-outcome are written as JSON to the run's `validation/` folder; calling `validate_run`
-again on the same folder re-runs everything (`synth validate RUN_DIR`)."""
+unseen category or out-of-range value a contract exists to catch. It runs in shards,
+one per sampling part (`contract_shard`), whose per-chunk results are merged into one
+(`merge_contract`, `gx.merge_results`): the flow maps the shards over its task runner
+(threads, or Dask workers), `validate_run` runs them one after another, and both merge
+the same chunks in the same order, so the result does not depend on where they ran.
+Metrics are computed on the first `metric_records` records (parts are independent
+draws, so the first records are as random as any), fidelity and privacy apart
+(`metric_group`), and judged by the fidelity and privacy suites (`judge`). Suites,
+results and the outcome are written as JSON to the run's `validation/` folder; calling
+`validate_run` again on the same folder re-runs everything (`synth validate RUN_DIR`)."""
 
 from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +25,7 @@ import pandas as pd
 
 from pipeline.core.data import SourceData
 from pipeline.core.progress import Progress
-from pipeline.core.runfiles import VALIDATION_DIR, count_rows, load_synthetic, model_privacy, output_chunks
+from pipeline.core.runfiles import VALIDATION_DIR, RunData, load_synthetic, model_privacy, output_chunks
 from validators import gx
 from validators.contract import build_contract_suite, contract_table
 from pipeline.core.manifest import Failure
@@ -46,24 +51,80 @@ def privacy_epsilon(run_dir: Path) -> float:
     return float(spent["epsilon"]) if spent else math.inf
 
 
-def run_contract(run_dir: Path, source: SourceData, suite: Any, *, chunk_rows: int | None = None,
-                 progress: Progress | None = None) -> dict[str, Any]:
-    """The contract suite on every chunk of the output, merged into one GX result."""
+@dataclass(frozen=True)
+class ContractShard:
+    """The contract's GX result on each chunk of some sampling parts, and the entity ids
+    those chunks hold (time series), so the merge can tell whether a sequence crossed parts."""
+
+    results: list[dict[str, Any]]
+    rows: int
+    entities: frozenset = frozenset()
+
+
+def contract_shard(run_dir: Path, source: SourceData, suite: Any, parts: list[int] | None = None, *,
+                   chunk_rows: int | None = None, progress: Progress | None = None) -> ContractShard:
+    """The contract suite on every chunk of the sampling `parts` (all parts when None)."""
     entity = source.layout().get("entity")
     chunk_rows = chunk_rows or CHUNK_ROWS[source.modality]
-    total, done = count_rows(Path(run_dir)), 0
-    seen: set = set()
-    results = []
-    for chunk in output_chunks(run_dir, rows=chunk_rows, entity=entity):
+    results, seen, done = [], set(), 0
+    for chunk in output_chunks(run_dir, rows=chunk_rows, entity=entity, parts=parts):
         results.append(gx.validate(suite, contract_table(source, chunk, earlier_entities=seen)))
         if entity is not None:
             seen.update(chunk[entity].dropna().unique().tolist())
         done += len(chunk)
         if progress is not None:
-            progress(done, total)
+            progress(done)
+    return ContractShard(results=results, rows=done, entities=frozenset(seen))
+
+
+def merge_contract(run_dir: Path, source: SourceData, suite: Any, shards: list[ContractShard], *,
+                   chunk_rows: int | None = None) -> dict[str, Any]:
+    """One GX result from the shards' chunks, in part order. A sequence whose rows lie in
+    two parts is invisible to each shard alone: then the contract runs again over the
+    whole output in one pass, which sees it (only a broken output pays for that)."""
+    entity_sets = [s.entities for s in shards if s.entities]
+    if len(entity_sets) > 1 and sum(map(len, entity_sets)) != len(frozenset().union(*entity_sets)):
+        log.info("an entity's rows lie in more than one part: contract re-run over the whole output")
+        shards = [contract_shard(run_dir, source, suite, chunk_rows=chunk_rows)]
+    results = [r for s in shards for r in s.results]
     if not results:  # no output at all: the column check fails and says so
         results.append(gx.validate(suite, pd.DataFrame()))
     return gx.merge_results(results)
+
+
+def contract_parts(run_dir: Path) -> list[list[int]]:
+    """The contract's shards: one per sampling part the run holds."""
+    return [[i] for i in RunData(run_dir).parts()]
+
+
+def run_contract(run_dir: Path, source: SourceData, suite: Any, *, chunk_rows: int | None = None,
+                 progress: Progress | None = None) -> dict[str, Any]:
+    """The contract suite on every chunk of the output, shard after shard, merged into one GX result."""
+    total, done = RunData(run_dir).count_rows(), 0
+    shards = []
+    for parts in contract_parts(run_dir):
+        shard = contract_shard(run_dir, source, suite, parts, chunk_rows=chunk_rows,
+                               progress=None if progress is None else (lambda n, d=done: progress(d + n, total)))
+        done += shard.rows
+        shards.append(shard)
+    return merge_contract(run_dir, source, suite, shards, chunk_rows=chunk_rows)
+
+
+def metric_group(
+    group: str, run_dir: Path, *, source: SourceData, train: SourceData, holdout: SourceData,
+    target: str | None = None, seed: int = 0, metric_records: int = METRIC_RECORDS,
+    synthetic: SourceData | None = None,
+) -> dict[str, float]:
+    """One group of metrics ("fidelity" or "privacy", validators.metrics.GROUPS) on the
+    first `metric_records` records of the run; privacy includes the ε the model spent."""
+    from validators.metrics import compute_metrics
+
+    if synthetic is None:
+        synthetic = load_synthetic(run_dir, source, max_records=metric_records)
+    metrics = compute_metrics(source, train, holdout, synthetic, target=target, seed=seed, groups=(group,))
+    if group == "privacy":
+        metrics[EPSILON] = privacy_epsilon(run_dir)
+    return metrics
 
 
 def metric_bounds(
@@ -143,20 +204,33 @@ def validate_run(
     run_dir = Path(run_dir)
     if spec is not None:
         target, thresholds, seed = spec.validation.target, spec.validation.thresholds, spec.sample.seed
-    out_dir = run_dir / VALIDATION_DIR
-    out_dir.mkdir(exist_ok=True)
-
-    length = spec.sample.length if spec is not None else None
-    suites = {"contract": build_contract_suite(source, length=length)}
-    results = {"contract": run_contract(run_dir, source, suites["contract"], chunk_rows=chunk_rows, progress=progress)}
-
+    suite = build_contract_suite(source, length=spec.sample.length if spec is not None else None)
+    contract = run_contract(run_dir, source, suite, chunk_rows=chunk_rows, progress=progress)
     if metrics is None:
-        from validators.metrics import compute_metrics
+        from validators.metrics import GROUPS
 
         if synthetic is None:
             synthetic = load_synthetic(run_dir, source, max_records=metric_records)
-        metrics = compute_metrics(source, train, holdout, synthetic, target=target, seed=seed)
-        metrics[EPSILON] = privacy_epsilon(run_dir)
+        metrics = {}
+        for group in GROUPS:
+            metrics |= metric_group(group, run_dir, source=source, train=train, holdout=holdout, target=target,
+                                    seed=seed, synthetic=synthetic)
+    return judge(run_dir, source=source, suite=suite, contract=contract, metrics=metrics, target=target,
+                 thresholds=thresholds, bounds=bounds, synthetic=synthetic)
+
+
+def judge(
+    run_dir: str | Path, *, source: SourceData, suite: Any, contract: dict[str, Any], metrics: dict[str, float],
+    target: str | None = None, thresholds: dict[str, Any] | None = None, bounds: dict[str, Bound] | None = None,
+    synthetic: SourceData | None = None,
+) -> Outcome:
+    """The gate's decision from the merged contract result and the metrics: builds the
+    fidelity and privacy suites, writes every suite, result and the outcome to
+    `run_dir/validation/`. A suite with no expectation fails."""
+    run_dir = Path(run_dir)
+    out_dir = run_dir / VALIDATION_DIR
+    out_dir.mkdir(exist_ok=True)
+    suites, results = {"contract": suite}, {"contract": contract}
     bounds = bounds if bounds is not None else metric_bounds(source.modality, thresholds, target, metrics)
     metric_suites, metric_results = run_metric_suites(metrics, bounds)
     suites |= metric_suites

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.core.errors import IntegrityError, RunNotFoundError
-from pipeline.core.runfiles import MANIFEST, part_files
+from pipeline.core.runfiles import MANIFEST, RunData
 
 HASH_BLOCK = 1 << 20  # bytes read at a time while hashing: memory stays flat for any file size
 LIBRARIES = ("synthpipe", "torch", "sdv", "pandas", "pyarrow", "prefect", "great-expectations", "scikit-learn", "numpy")
@@ -120,15 +120,18 @@ def file_record(path: Path) -> FileRecord:
 
 
 def part_records(run_dir: Path) -> dict[str, FileRecord]:
-    """Every part file of the run, by name."""
-    return {p.name: file_record(p) for p in part_files(run_dir)}
+    """Every data file of the run, by its path under the data root (`part-00000.parquet`,
+    `year=2008/part-00000.parquet` in a partitioned run)."""
+    data = RunData(run_dir)
+    return {data.name(p): file_record(p) for p in data.files}
 
 
 def changed_files(run_dir: Path, manifest: Manifest, *, hashes: bool) -> list[str]:
     """One line per part file that is not as the manifest recorded it: missing, added,
     another size, or (with `hashes`) other contents."""
     run_dir = Path(run_dir)
-    on_disk = {p.name: p for p in part_files(run_dir)}
+    data = RunData(run_dir)
+    on_disk = {data.name(p): p for p in data.files}
     lines = [f"{name} is missing" for name in manifest.files if name not in on_disk]
     lines += [f"{name} is not in the manifest" for name in on_disk if name not in manifest.files]
     for name, record in manifest.files.items():

@@ -133,13 +133,30 @@ class ValidationSpec(_Strict):
     thresholds: dict[str, Any] = Field(default_factory=dict)  # overrides of validators/thresholds.py
 
 
+class OutputSpec(_Strict):
+    """Where runs are written and how their data is laid out (README, "Output")."""
+
+    path: Path = Path("data/synthetic")  # output root: runs land in <path>/<job name>/<run id>/
+    # hive-partition the data by these columns: <run>/data/year=2020/part-00000.parquet;
+    # tabular only, columns with at most MAX_PARTITIONS values together (pipeline/core/partitions.py)
+    partition_by: list[str] = Field(default_factory=list)
+
+    @field_validator("partition_by")
+    @classmethod
+    def _distinct(cls, names: list[str]) -> list[str]:
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(map(repr, twice))} listed twice; name each column once")
+        return names
+
+
 class JobSpec(_Strict):
     name: str = Field(pattern=NAME_PATTERN, max_length=64)  # a folder name: no "/", no "..", no escaping the output
     source: SourceSpec
     generator: GeneratorSpec
     sample: SampleSpec = Field(default_factory=SampleSpec)
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
-    output: Path = Path("data/synthetic")
+    output: OutputSpec = Field(default_factory=OutputSpec)  # a plain path is output.path
     schedule: str | None = None  # cron, used by deployments
 
     @model_validator(mode="after")
@@ -156,6 +173,18 @@ class JobSpec(_Strict):
             )
         return self
 
+    @field_validator("output", mode="before")
+    @classmethod
+    def _path_alone(cls, value: Any) -> Any:
+        return {"path": value} if isinstance(value, (str, Path)) else value
+
+    @model_validator(mode="after")
+    def _partition_tables_only(self) -> "JobSpec":
+        if self.output.partition_by and self.source.modality != "tabular":
+            raise ValueError(f"output.partition_by: partitioned outputs are tabular only; remove it from this "
+                             f"{self.source.modality} job")
+        return self
+
     @model_validator(mode="after")
     def _length_of_one_series(self) -> "JobSpec":
         if self.sample.length is not None and (self.source.modality != "timeseries" or self.source.entity):
@@ -170,7 +199,7 @@ class JobSpec(_Strict):
     @property
     def run_root(self) -> Path:
         """`<output>/<job name>`: where this job's run folders and LATEST live."""
-        return self.output / self.name
+        return self.output.path / self.name
 
 
 def _format_error(err: ValidationError) -> str:
@@ -201,6 +230,8 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | None) -> d
     """Set dotted keys (`{"sample.rows": 5000}`) on a spec dict, skipping None values:
     how CLI flags and deployment parameters change one field of a job."""
     data = json.loads(json.dumps(data, default=str))  # a deep copy; the caller's dict is untouched
+    if isinstance(data.get("output"), str):  # a plain path is output.path: `output.path` overrides keep the rest
+        data["output"] = {"path": data["output"]}
     for key, value in (overrides or {}).items():
         if value is None:
             continue

@@ -94,21 +94,46 @@ def test_balance_adds_just_enough_minority_rows(tmp_path, prefect_harness):
         assert f"{species}: +{n}" in printed
 
 
+def _task_names(flow_run_id) -> list[str]:
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return sorted(r.name.rsplit("-", 1)[0] for r in runs)
+
+
 def test_dask_output_identical_to_threads(tmp_path, prefect_harness):
+    """Sampling parts, contract shards (one per part) and the two metric groups run as
+    tasks on 2 Dask worker processes; data, metrics and every suite result are those of
+    the default single-process run, and of `synth validate` run with no task runner."""
     from prefect_dask import DaskTaskRunner
 
-    from flows.synthesize import run_synthesize, synthesize
+    from flows.synthesize import synthesize
+    from validators.gate import read_result
 
     job = _write_job(tmp_path, "scale", tmp_path / "out", sample={"rows": 3000, "seed": 5, "batch_size": 250,
                                                                   "records_per_file": 1000})
-    local = run_synthesize(job=str(job))
-    dask = run_synthesize(synthesize.with_options(
+    local = synthesize(job=str(job), return_state=True)
+    dask = synthesize.with_options(
         task_runner=DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True})
-    ), job=str(job))
-    assert local["generator"]["cache_key"] == dask["generator"]["cache_key"]
-    a, b = Path(local["run_dir"]), Path(dask["run_dir"])
+    )(job=str(job), return_state=True)
+    summaries = [state.result(raise_on_failure=False) for state in (local, dask)]
+    summaries = [s.data if hasattr(s, "data") else s for s in summaries]  # a quarantined run's summary
+    assert summaries[0]["generator"]["cache_key"] == summaries[1]["generator"]["cache_key"]
+    a, b = (Path(s["run_dir"]) for s in summaries)
     assert len(part_files(a)) == 3 == len(part_files(b))
     pd.testing.assert_frame_equal(read_output(a).to_pandas(), read_output(b).to_pandas())
+    assert summaries[0]["metrics"] == summaries[1]["metrics"] and summaries[0]["suites"] == summaries[1]["suites"]
+    for suite in ("contract", "fidelity", "privacy"):
+        assert read_result(a, suite)["results"] == read_result(b, suite)["results"], suite
+    assert _task_names(dask.state_details.flow_run_id).count("contract-shard") == 3
+    assert _task_names(dask.state_details.flow_run_id).count("metrics") == 2
+
+    revalidated = runner.invoke(app, ["validate", str(b), "--json"])
+    assert revalidated.exit_code in (0, 1), revalidated.output
+    assert json.loads(revalidated.stdout)["metrics"] == summaries[0]["metrics"]
+    assert read_result(b, "contract")["results"] == read_result(a, "contract")["results"]
 
 
 def test_killed_run_resumes_without_refitting(tmp_path, prefect_harness):
