@@ -110,6 +110,7 @@ def main() -> None:
         size = report.stat().st_size
     result = {
         "columns": args.columns, "rows": args.rows, "status": str(outcome.status),
+        "failures": [f"{f.suite} {f.target}: {f.check} (observed {f.observed})" for f in outcome.failures],
         "validate_wall_s": round(t1[0] - t0[0], 1), "validate_cpu_s": round(t1[1] - t0[1], 1),
         "report_wall_s": round(t2[0] - t1[0], 1), "report_cpu_s": round(t2[1] - t1[1], 1),
         "report_bytes": size, **fit, **contract, "machine": f"{platform.machine()} {os.cpu_count()} cpus",
