@@ -136,7 +136,7 @@ def judge_task(job: jobs.JobRun, run: RunFolder, source, shards, metrics: list[d
 
 def validate(job: jobs.JobRun, run: RunFolder, source, train, holdout, added):
     """Contract shards and metric groups all at once on the task runner, then the judgement."""
-    # Submitted as they are: Prefect passes a `quote`d argument of `.map` / `.submit` on still wrapped.
+    # Passed as they are: on Dask, Prefect hands a `quote`d argument of `.map` / `.submit` to the task still wrapped.
     shards = contract_shard_task.map(unmapped(job), unmapped(run), unmapped(source), contract_parts(run.path))
     metrics = [metrics_task.submit(group, job, run, source, train, holdout, added) for group in GROUPS]
     return judge_task(job, run, quote(source), quote([s.result() for s in shards]), [m.result() for m in metrics])

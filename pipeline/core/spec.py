@@ -134,7 +134,7 @@ class ValidationSpec(_Strict):
 
 
 class OutputSpec(_Strict):
-    """Where runs are written and how their data is laid out (README, "Output")."""
+    """Where runs are written and how their data is laid out (README, "Partitioned output")."""
 
     path: Path = Path("data/synthetic")  # output root: runs land in <path>/<job name>/<run id>/
     # hive-partition the data by these columns: <run>/data/year=2020/part-00000.parquet;
