@@ -32,6 +32,7 @@ from pipeline.core.manifest import Status
 from pipeline.core.plan import PartPlan
 from pipeline.core.progress import tracker
 from pipeline.core.runfiles import MODEL_DIR
+from pipeline.given import load_given, metric_sample
 from pipeline.runs import RunFolder
 from pipeline.sink import write_part
 from pipeline.sources import load_source, source_fingerprint
@@ -65,7 +66,8 @@ STEP = dict(cache_policy=NO_CACHE)
 @task(name="load-source", **IO)
 def load_source_task(job: jobs.JobRun):
     source, fp = load_source(job.spec.source), source_fingerprint(job.spec.source)
-    return source, fp, preflight.check_data(job, source, fp)
+    added = preflight.check_data(job, source, fp)
+    return source, fp, added, load_given(job.spec, source)
 
 
 @task(name="split", **STEP)
@@ -103,10 +105,11 @@ def sample_part_task(job: jobs.JobRun, run: RunFolder, part: PartPlan, progress=
 
 
 @task(name="validate", **STEP)
-def validate_task(job: jobs.JobRun, run: RunFolder, source, train, holdout, added):
+def validate_task(job: jobs.JobRun, run: RunFolder, source, train, holdout, added, given):
     real_train, real_holdout = reference_data(train, holdout, conditions=job.spec.sample.conditions,
                                               balance=(job.balance, list(added)) if added else None)
-    return validate_run(run.path, spec=job.spec, source=source, train=real_train, holdout=real_holdout)
+    return validate_run(run.path, spec=job.spec, source=source, train=real_train, holdout=real_holdout, given=given,
+                        synthetic=metric_sample(job.spec, run.path / MODEL_DIR, source))
 
 
 @task(name="report", **STEP)
@@ -163,17 +166,17 @@ def synthesize(
                                      "output": output}, balance=balance, resume=resume)
         preflight.check_spec(run_job.spec)
         with timed(timings, "load_split_s"):
-            source, source_fp, added = load_source_task(run_job)
+            source, source_fp, added, given = load_source_task(run_job)
             train, holdout = split_task(quote(source), run_job)
         with timed(timings, "fit_s"):
             model = fit_task(run_job, quote(train), source_fp, refit)
             run = open_run_task(run_job, model, source_fp)
         get_run_logger().info("run %s: writing to %s", run.run_id, run.tmp)
-        parts = jobs.plan(run_job, added)
+        parts = jobs.plan(run_job, added, given, list(getattr(source, "features", [])))
         with timed(timings, "sample_s"):
             sample_parts(run_job, run, parts)
         with timed(timings, "validate_s"):
-            outcome = validate_task(run_job, run, quote(source), quote(train), quote(holdout), added)
+            outcome = validate_task(run_job, run, quote(source), quote(train), quote(holdout), added, quote(given))
         report = report_task(run, run_job, outcome, quote(source), quote(train), quote(holdout), added)
     manifest = publish.build_manifest(
         run, run_job.spec, model=model, source=source, train=train, holdout=holdout, fingerprint=source_fp,

@@ -77,7 +77,8 @@ def write_part(
                                    "conditions": part.conditions})
     try:
         for chunk in part.chunks:
-            writer.add(batch_to_table(generator.sample_chunk(chunk, conditions=part.conditions, length=part.length)))
+            writer.add(batch_to_table(generator.sample_chunk(chunk, conditions=part.conditions, length=part.length,
+                                                                  given=part.given)))
             if progress is not None:
                 progress(chunk.size)
         writer.close()

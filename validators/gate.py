@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.core.data import SourceData
+from pipeline.core.data import GivenPath, SourceData
 from pipeline.core.progress import Progress
 from pipeline.core.runfiles import VALIDATION_DIR, count_rows, load_synthetic, model_privacy, output_chunks
 from validators import gx
@@ -127,6 +127,7 @@ def validate_run(
     bounds: dict[str, Bound] | None = None,
     metrics: dict[str, float] | None = None,
     seed: int = 0,
+    given: GivenPath | None = None,
     chunk_rows: int | None = None,
     metric_records: int = METRIC_RECORDS,
     progress: Progress | None = None,
@@ -137,7 +138,8 @@ def validate_run(
     `source` is the whole source, `train` / `holdout` its split. `synthetic` is what the
     metrics are computed on; by default the first `metric_records` records of the run.
     A `spec` (JobSpec) supplies `target`, `thresholds` and `seed` from its validation and
-    sample sections; `bounds` replaces the default thresholds altogether. `metrics`, when
+    sample sections; `bounds` replaces the default thresholds altogether. `given` (a
+    history continued, covariate paths) fixes the one series' start and length. `metrics`, when
     given (already computed, e.g. read back from the manifest), are judged as they are.
     A suite with no threshold at all fails: an unchecked privacy suite must never publish."""
     run_dir = Path(run_dir)
@@ -147,7 +149,10 @@ def validate_run(
     out_dir.mkdir(exist_ok=True)
 
     length = spec.sample.length if spec is not None else None
-    suites = {"contract": build_contract_suite(source, length=length)}
+    if given is not None and given.covariates is not None:
+        length = length or len(given.covariates)
+    start = given.start if given is not None else None
+    suites = {"contract": build_contract_suite(source, length=length, start=start)}
     results = {"contract": run_contract(run_dir, source, suites["contract"], chunk_rows=chunk_rows, progress=progress)}
 
     if metrics is None:
@@ -155,7 +160,8 @@ def validate_run(
 
         if synthetic is None:
             synthetic = load_synthetic(run_dir, source, max_records=metric_records)
-        metrics = compute_metrics(source, train, holdout, synthetic, target=target, seed=seed)
+        covariates = list(given.covariates.columns) if given is not None and given.covariates is not None else None
+        metrics = compute_metrics(source, train, holdout, synthetic, target=target, seed=seed, given_columns=covariates)
         metrics[EPSILON] = privacy_epsilon(run_dir)
     bounds = bounds if bounds is not None else metric_bounds(source.modality, thresholds, target, metrics)
     metric_suites, metric_results = run_metric_suites(metrics, bounds)

@@ -90,6 +90,13 @@ def entity_ids(n: int, offset: int, numeric: bool) -> np.ndarray:
     return numbers if numeric else np.array([f"synthetic-{i:0{ID_DIGITS}d}" for i in numbers], dtype=object)
 
 
+def path_layout(window: int) -> tuple[int, int, int]:
+    """(window, overlap, hop) of a long path: window k covers steps k * hop .. k * hop +
+    window, its first `overlap` steps given (the previous window's, or a history's last)."""
+    overlap = min(window - 1, max(1, round(window * PATH_OVERLAP)))
+    return window, overlap, window - overlap
+
+
 def minibatches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
     """Shuffled index batches of one epoch, drawn from `generator` (reproducible)."""
     yield from torch.randperm(n, generator=generator, device=generator.device).split(batch_size)
@@ -356,14 +363,15 @@ class SequenceGenerator(Generator):
                     mask[:overlap] = 1.0
                 path[part] = self._generate_given(cond[k : k + 1], path[part][None], mask[None], generator)[0]
         row = rows[0] if conditions else first
-        return c.decode(path[lead:total].float().cpu().numpy()[None], np.array([row]), offset,
-                        lengths=np.array([length]), starts=np.array([start]))
+        out = c.decode(path[lead:total].float().cpu().numpy()[None], np.array([row]), offset,
+                       lengths=np.array([length]), starts=np.array([start]))
+        for name in [] if given.covariates is None else given.covariates.columns:  # as given, not as the encoder clips them
+            out[name] = given.covariates[name].iloc[:length].to_numpy().astype(out[name].dtype)
+        return out
 
     def path_layout(self) -> tuple[int, int, int]:
-        """(window, overlap, hop) of a long path: window k covers steps k * hop .. k * hop + window."""
-        window = self.codec_.max_len
-        overlap = min(window - 1, max(1, round(window * PATH_OVERLAP)))
-        return window, overlap, window - overlap
+        """(window, overlap, hop) of a long path from this model's windows."""
+        return path_layout(self.codec_.max_len)
 
     def path_seams(self, length: int) -> np.ndarray:
         """Steps of a `length`-step path where one window's new steps follow the last's:

@@ -168,6 +168,14 @@ class TimeSeriesData:
     def from_table(self, table: pa.Table) -> "TimeSeriesData":
         return self.with_frame(table.to_pandas())
 
+    def without(self, columns: list[str]) -> "TimeSeriesData":
+        """These data without feature `columns` (covariates a run was given: they are the
+        user's values, so the privacy metrics leave them out)."""
+        keep = [c for c in self.frame.columns if c not in columns]
+        profile = self.profile.model_copy(update={"columns": [c for c in self.profile.columns if c.name not in columns]})
+        return replace(self, frame=self.frame[keep], profile=profile, static=list(self.static),
+                       features=[c for c in self.features if c not in columns])
+
     def series(self) -> pd.DataFrame:
         """The one long series these windows were cut from (windows only): each window's
         first `stride` rows, then the last window whole, without the window column.

@@ -58,3 +58,12 @@ def on_grid(freq: dict[str, Any], times: pd.Series) -> bool:
 def next_time(freq: dict[str, Any], last: pd.Series) -> Any:
     """The step after the one-element series `last`, in `time_values` units."""
     return time_values(regular_times(freq, time_values(last), np.array([2])))[1]
+
+
+def as_time(value: Any, like: pd.Series) -> Any:
+    """A `time_values` number back as a value of `like`'s kind: a timestamp (in its time
+    zone, when it has one) or a plain number."""
+    if not pd.api.types.is_datetime64_any_dtype(like):
+        return float(value)
+    stamp = pd.Timestamp(int(value), unit="ns")
+    return stamp.tz_localize(like.dt.tz) if like.dt.tz is not None else stamp
