@@ -23,7 +23,7 @@ from generators.timeseries.base import path_layout
 from pipeline.core.data import GivenPath, SourceData, TimeSeriesData, split_conditions
 from pipeline.core.errors import SpecError
 from pipeline.core.spec import JobSpec
-from pipeline.core.timegrid import frequency, next_time, on_grid, time_values
+from pipeline.core.timegrid import frequency, in_phase, next_time, on_grid, time_values
 from pipeline.sources.tabular import read_table
 from pipeline.sources.timeseries import STEP_COLUMN, plain, sortable_time
 
@@ -49,7 +49,7 @@ def _on_source_grid(frame: pd.DataFrame, source: TimeSeriesData, freq: dict[str,
         raise SpecError(f"{what}: time {plain(frame[time][frame[time].duplicated()].iloc[0])!r} appears more than once")
     if pd.api.types.is_datetime64_any_dtype(frame[time]) != pd.api.types.is_datetime64_any_dtype(source.frame[time]):
         raise SpecError(f"{what}: column {time!r} holds {frame[time].dtype} values, the source's {source.frame[time].dtype}")
-    if not on_grid(freq, frame[time]):
+    if not on_grid(freq, frame[time]) or not in_phase(freq, frame[time], source.frame[time]):
         step = freq.get("freq") or freq.get("step")
         raise SpecError(f"{what}: column {time!r} does not step at the source's frequency ({step}"
                         f"{' ns' if freq['kind'] == 'datetime' and 'step' in freq else ''}) from its first value "

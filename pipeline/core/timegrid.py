@@ -55,6 +55,15 @@ def on_grid(freq: dict[str, Any], times: pd.Series) -> bool:
     return bool(np.array_equal(time_values(times.reset_index(drop=True)), time_values(expected)))
 
 
+def in_phase(freq: dict[str, Any], times: pd.Series, origin: pd.Series) -> bool:
+    """Whether `times` lie on the grid through `origin`'s first value (whole steps from
+    it); calendar frequencies are anchored by themselves (`on_grid` checks them)."""
+    if "step" not in freq:
+        return True
+    offset = (time_values(times.iloc[:1]) - time_values(origin.iloc[:1]))[0] / freq["step"]
+    return bool(abs(offset - round(offset)) < 1e-9)
+
+
 def next_time(freq: dict[str, Any], last: pd.Series) -> Any:
     """The step after the one-element series `last`, in `time_values` units."""
     return time_values(regular_times(freq, time_values(last), np.array([2])))[1]
