@@ -184,12 +184,12 @@ class SequenceCodec:
     def nearest_windows(self, times: np.ndarray) -> np.ndarray:
         """The source window starting nearest each of `times` (`time_values` units): the
         plan (static values, start channel) of a long path's window at that time."""
-        starts = self.starts_.astype("float64")
-        right = np.clip(np.searchsorted(starts, times), 1, len(starts) - 1) if len(starts) > 1 else np.zeros(len(times), int)
+        starts = self.starts_.astype("float64")  # windows in time order
         if len(starts) == 1:
-            return right
+            return np.zeros(len(times), dtype=int)
+        right = np.clip(np.searchsorted(starts, times), 1, len(starts) - 1)
         left = right - 1
-        return np.where(np.abs(times - starts[left]) <= np.abs(starts[right] - times), left, right)
+        return np.where(times - starts[left] <= starts[right] - times, left, right)
 
     # ---- source -> tensors ------------------------------------------------------------
 
