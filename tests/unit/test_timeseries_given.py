@@ -94,6 +94,17 @@ def test_a_continuation_is_the_next_steps_after_the_history(spots, tmp_path):
     pd.testing.assert_frame_equal(draw(load_generator(tmp_path / "m"), 48, given), out)
 
 
+def test_a_series_without_a_time_column_continues_after_its_last_step(tmp_path):
+    """Rows' order is the time: the history is read as the rows right after the source."""
+    frame = sunspots_frame().drop(columns="year")
+    data = load_timeseries(SourceSpec(modality="timeseries", path="s.csv", window=24, stride=2), frame.copy())
+    frame.iloc[200:240].to_csv(tmp_path / "h.csv", index=False)
+    spec = job(tmp_path, {"path": "s.csv", "window": 24, "stride": 2}, history=str(tmp_path / "h.csv"), length=5)
+    given = load_given(spec, data)
+    last = int(data.frame["step"].max())
+    assert given.history["step"].tolist() == list(range(last + 1, last + 41)) and given.start == last + 41
+
+
 def test_given_values_stay_fixed_per_channel(growth):
     """The sampler keeps exactly the given values, channel by channel, and draws the rest."""
     _, model = growth
