@@ -21,7 +21,7 @@ import pandas as pd
 
 from generators.timeseries.base import path_layout
 from pipeline.core.data import GivenPath, SourceData, TimeSeriesData, split_conditions
-from pipeline.core.errors import SpecError
+from pipeline.core.errors import ConditionError, SpecError
 from pipeline.core.spec import JobSpec
 from pipeline.core.timegrid import frequency, in_phase, next_time, on_grid, time_values
 from pipeline.sources.tabular import read_table
@@ -144,6 +144,11 @@ def load_given(spec: JobSpec, source: SourceData) -> GivenPath | None:
     history = spec.sample.history
     if history is None and not covariates:
         return None
+    if covariates and (not isinstance(source, TimeSeriesData) or source.windows is None):
+        column = next(iter(covariates))
+        raise ConditionError(f"cannot condition on {column!r}; conditionable columns: "
+                             f"{', '.join(source.conditionable()) or 'none'} (a time-varying column is given as a "
+                             "path only in a single series cut into windows: source.window, no source.entity)")
     if not isinstance(source, TimeSeriesData) or source.windows is None:
         raise SpecError("a history (--continue) or a covariate path (a condition on a time-varying column) needs a "
                         "single series cut into windows (source.window, no source.entity)")

@@ -17,7 +17,7 @@ import torch
 
 from generators import get, load_generator
 from pipeline.core.data import GivenPath
-from pipeline.core.errors import SpecError
+from pipeline.core.errors import ConditionError, SpecError
 from pipeline.core.plan import plan_chunks
 from pipeline.core.spec import SourceSpec, parse_spec
 from pipeline.given import load_given, path_length
@@ -264,7 +264,7 @@ def test_paths_need_one_series_cut_into_windows_and_not_both(tmp_path):
     panel = pd.DataFrame({"id": np.repeat([1, 2, 3], 5), "t": np.tile(np.arange(5), 3), "x": np.arange(15.0),
                           "y": np.arange(15.0) % 4})
     data = load_timeseries(SourceSpec(modality="timeseries", path="p.csv", entity="id", time="t"), panel)
-    with pytest.raises(SpecError, match="needs a single series cut into windows"):
+    with pytest.raises(ConditionError, match="cannot condition on 'x'.*only in a single series cut into windows"):
         load_given(job(tmp_path, {"path": "p.csv", "entity": "id", "time": "t"}, conditions={"x": "source"}), data)
     with pytest.raises(SpecError, match="not supported yet"):
         load_given(job(tmp_path, MACRO, conditions={"realgdp": "source"}, history=_history(tmp_path, macro_frame()),
