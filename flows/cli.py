@@ -151,6 +151,17 @@ def _print_summary(summary: dict[str, Any], out_: Console | None = None, *, as_j
         console.print(f"  [red]✗[/] {escape(failure)}", highlight=False)
 
 
+def _continuation(history: Path | None, steps: int | None) -> dict[str, Any]:
+    """`--continue FILE --steps N` as spec overrides (sample.history, sample.length)."""
+    if history is None and steps is None:
+        return {}
+    if history is None:
+        raise BadInputError("--steps goes with --continue HISTORY; for one long series set sample.length in the job")
+    if steps is None or steps <= 0:
+        raise BadInputError(f"--continue needs --steps N with N > 0 (the steps to generate), got {steps}")
+    return {"sample.history": str(history), "sample.length": steps}
+
+
 JSON_OPTION = typer.Option(False, "--json", help="print the run summary as JSON on stdout")
 
 
@@ -165,6 +176,9 @@ def run(
     resume: Optional[str] = typer.Option(None, help="RUN_ID of an interrupted run to finish without refitting"),
     dask_address: Optional[str] = typer.Option(None, help="sample and validate on this Dask cluster"),
     dask_workers: Optional[int] = typer.Option(None, help="start a local Dask cluster with N worker processes"),
+    history: Optional[Path] = typer.Option(None, "--continue", help="a history (CSV/Parquet, the source's columns) "
+                                           "to continue: one series of --steps steps after it"),
+    steps: Optional[int] = typer.Option(None, help="with --continue: steps to generate after the history"),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Run a job: fit, sample, validate, publish or quarantine."""
@@ -180,6 +194,7 @@ def run(
             overrides["sample.conditions"] = conditions
         if output is not None:
             overrides["output.path"] = str(output)
+        overrides |= _continuation(history, steps)
         return _run_job(job, overrides, refit=refit, resume=resume, dask_address=dask_address,
                         dask_workers=dask_workers, as_json=as_json)
 

@@ -34,12 +34,12 @@ from pipeline.core.manifest import Status
 from pipeline.core.plan import PartPlan
 from pipeline.core.progress import tracker
 from pipeline.core.runfiles import MODEL_DIR
+from pipeline.given import load_given, metric_sample
 from pipeline.runs import RunFolder
 from pipeline.sink import write_part
 from pipeline.sources import load_source, source_fingerprint
 from pipeline.split import split_source
-from validators.contract import build_contract_suite
-from validators.gate import contract_parts, contract_shard, judge, merge_contract, metric_group
+from validators.gate import contract_parts, contract_shard, contract_suite, judge, merge_contract, metric_group
 from validators.metrics import GROUPS
 from validators.report import write_report
 
@@ -73,7 +73,8 @@ SAMPLE_WORKERS = os.cpu_count() or 1
 @task(name="load-source", **IO)
 def load_source_task(job: jobs.JobRun):
     source, fp = load_source(job.spec.source), source_fingerprint(job.spec.source)
-    return source, fp, preflight.check_data(job, source, fp)
+    added = preflight.check_data(job, source, fp)
+    return source, fp, added, load_given(job.spec, source)
 
 
 @task(name="split", **STEP)
@@ -111,22 +112,23 @@ def sample_part_task(job: jobs.JobRun, run: RunFolder, part: PartPlan, progress=
 
 
 @task(name="contract-shard", **STEP)
-def contract_shard_task(job: jobs.JobRun, run: RunFolder, source, parts: list[int]):
-    suite = build_contract_suite(source, length=job.spec.sample.length)
-    return contract_shard(run.path, source, suite, parts)
+def contract_shard_task(job: jobs.JobRun, run: RunFolder, source, given, parts: list[int]):
+    return contract_shard(run.path, source, contract_suite(source, job.spec, given), parts)
 
 
 @task(name="metrics", **STEP)
-def metrics_task(group: str, job: jobs.JobRun, run: RunFolder, source, train, holdout, added) -> dict[str, float]:
+def metrics_task(group: str, job: jobs.JobRun, run: RunFolder, source, train, holdout, added, given,
+                 synthetic) -> dict[str, float]:
     real_train, real_holdout = reference_data(train, holdout, conditions=job.spec.sample.conditions,
                                               balance=(job.balance, list(added)) if added else None)
     return metric_group(group, run.path, source=source, train=real_train, holdout=real_holdout,
-                        target=job.spec.validation.target, seed=job.spec.sample.seed)
+                        target=job.spec.validation.target, seed=job.spec.sample.seed, synthetic=synthetic,
+                        given=given)
 
 
 @task(name="judge", **STEP)
-def judge_task(job: jobs.JobRun, run: RunFolder, source, shards, metrics: list[dict[str, float]]):
-    suite = build_contract_suite(source, length=job.spec.sample.length)
+def judge_task(job: jobs.JobRun, run: RunFolder, source, given, shards, metrics: list[dict[str, float]]):
+    suite = contract_suite(source, job.spec, given)
     merged: dict[str, float] = {}
     for group in metrics:
         merged |= group
@@ -134,12 +136,16 @@ def judge_task(job: jobs.JobRun, run: RunFolder, source, shards, metrics: list[d
                  metrics=merged, target=job.spec.validation.target, thresholds=job.spec.validation.thresholds)
 
 
-def validate(job: jobs.JobRun, run: RunFolder, source, train, holdout, added):
+def validate(job: jobs.JobRun, run: RunFolder, source, train, holdout, added, given):
     """Contract shards and metric groups all at once on the task runner, then the judgement."""
+    synthetic = metric_sample(job.spec, run.path / MODEL_DIR, source)  # None: the output itself
     # Passed as they are: on Dask, Prefect hands a `quote`d argument of `.map` / `.submit` to the task still wrapped.
-    shards = contract_shard_task.map(unmapped(job), unmapped(run), unmapped(source), contract_parts(run.path))
-    metrics = [metrics_task.submit(group, job, run, source, train, holdout, added) for group in GROUPS]
-    return judge_task(job, run, quote(source), quote([s.result() for s in shards]), [m.result() for m in metrics])
+    shards = contract_shard_task.map(unmapped(job), unmapped(run), unmapped(source), unmapped(given),
+                                     contract_parts(run.path))
+    metrics = [metrics_task.submit(group, job, run, source, train, holdout, added, given, synthetic)
+               for group in GROUPS]
+    return judge_task(job, run, quote(source), quote(given), quote([s.result() for s in shards]),
+                      [m.result() for m in metrics])
 
 
 @task(name="report", **STEP)
@@ -196,17 +202,17 @@ def synthesize(
                                      "output.path": output}, balance=balance, resume=resume)
         preflight.check_spec(run_job.spec)
         with timed(timings, "load_split_s"):
-            source, source_fp, added = load_source_task(run_job)
+            source, source_fp, added, given = load_source_task(run_job)
             train, holdout = split_task(quote(source), run_job)
         with timed(timings, "fit_s"):
             model = fit_task(run_job, quote(train), source_fp, refit)
             run = open_run_task(run_job, model, source_fp)
         get_run_logger().info("run %s: writing to %s", run.run_id, run.tmp)
-        parts = jobs.plan(run_job, added)
+        parts = jobs.plan(run_job, added, given, list(getattr(source, "features", [])))
         with timed(timings, "sample_s"):
             sample_parts(run_job, run, parts)
         with timed(timings, "validate_s"):
-            outcome = validate(run_job, run, source, train, holdout, added)
+            outcome = validate(run_job, run, source, train, holdout, added, given)
         report = report_task(run, run_job, outcome, quote(source), quote(train), quote(holdout), added)
     manifest = publish.build_manifest(
         run, run_job.spec, model=model, source=source, train=train, holdout=holdout, fingerprint=source_fp,

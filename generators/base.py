@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipeline.core.data import Batch, SourceData, check_conditions
+from pipeline.core.data import Batch, GivenPath, SourceData, check_conditions
 from pipeline.core.errors import BadInputError, NotFittedError, UnsafeCheckpointError
 from pipeline.core.plan import Chunk, plan_chunks
 from pipeline.core.progress import Progress, silent
@@ -119,18 +119,23 @@ class Generator(ABC):
         for chunk in plan_chunks(n, batch_size, seed=seed):
             yield self.sample_chunk(chunk, conditions=conditions)
 
-    def sample_chunk(self, chunk: Chunk, *, conditions: dict[str, Any] | None = None, length: int | None = None) -> Batch:
+    def sample_chunk(self, chunk: Chunk, *, conditions: dict[str, Any] | None = None, length: int | None = None,
+                     given: GivenPath | None = None) -> Batch:
         """One chunk of a request's plan: what `sample` yields at that position. Shards
         call this directly, so any worker can draw any chunk. A `length` (sample.length)
-        asks for one continuous series of that many steps instead of `chunk.size` records."""
+        asks for one continuous series of that many steps instead of `chunk.size` records;
+        `given` (a history to continue, covariate paths) fixes some of its values."""
         self._check_fitted()
         self.check_conditions(conditions)
+        if given is not None and length is None:
+            raise BadInputError("a given history or covariate path needs a length (sample.length)")
         if length is not None and not self.continuous_path:
             raise BadInputError(f"{self.name} cannot generate one long series (sample.length); "
                                 "use timeseries/diffusion, or sample.rows windows")
         with self._thread_policy():
             if length is not None:
-                return self._sample_path(length, seed=chunk.seed, conditions=conditions or None, offset=chunk.offset)
+                return self._sample_path(length, seed=chunk.seed, conditions=conditions or None, offset=chunk.offset,
+                                         given=given)
             return self._sample_chunk(chunk.size, seed=chunk.seed, conditions=conditions or None, offset=chunk.offset)
 
     def check_conditions(self, conditions: dict[str, Any] | None) -> None:
@@ -184,8 +189,9 @@ class Generator(ABC):
         """Draw `n` records with `seed`. `offset` is the index of the first record in the
         whole request (time series use it for unique entity ids)."""
 
-    def _sample_path(self, length: int, *, seed: int, conditions: dict[str, Any] | None, offset: int) -> Batch:
-        """One continuous series of `length` steps; only where `continuous_path` is True."""
+    def _sample_path(self, length: int, *, seed: int, conditions: dict[str, Any] | None, offset: int,
+                     given: GivenPath | None = None) -> Batch:
+        """One continuous series of `length` steps keeping `given`; only where `continuous_path` is True."""
         raise NotImplementedError
 
     @abstractmethod

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.core.data import SourceData
+from pipeline.core.data import SourceData, split_conditions
 
 
 def class_counts(data: SourceData, target: str) -> pd.Series:
@@ -35,10 +35,12 @@ def reference_data(
     balance: tuple[str, list[Any]] | None = None,
 ) -> tuple[SourceData, SourceData]:
     """The real (train, holdout) a run's output is validated against: only the classes
-    it generated when it was conditional or balancing, everything otherwise."""
+    it generated when it was conditional or balancing, everything otherwise. Covariate
+    conditions (paths on time-varying columns) restrict nothing."""
     if balance:
         column, values = balance
         train, holdout = train.restrict(column, values), holdout.restrict(column, values)
-    for column, value in (conditions or {}).items():
+    static, _ = split_conditions(conditions, list(getattr(train, "features", [])))
+    for column, value in (static or {}).items():
         train, holdout = train.restrict(column, [value]), holdout.restrict(column, [value])
     return train, holdout

@@ -10,7 +10,7 @@ from typing import Any
 
 import generators
 from pipeline.augment import balance_plan
-from pipeline.core.data import SourceData
+from pipeline.core.data import GivenPath, SourceData, split_conditions
 from pipeline.core.errors import BadInputError, SourceError
 from pipeline.core.plan import PartPlan, sampling_plan
 from pipeline.core.spec import JobSpec, apply_overrides, load_spec, parse_spec
@@ -70,9 +70,16 @@ def check_source(job: JobRun, source: SourceData, fingerprint: str) -> dict[Any,
     return added
 
 
-def plan(job: JobRun, added: dict[Any, int] | None) -> list[PartPlan]:
-    """The run's part files: the requested records, or the records that balance the classes."""
+def plan(job: JobRun, added: dict[Any, int] | None, given: GivenPath | None = None,
+         features: list[str] | None = None) -> list[PartPlan]:
+    """The run's part files: the requested records, the records that balance the classes,
+    or one series (sample.length, or as long as its covariate path) keeping `given`.
+    Conditions on time-varying `features` are covariates (in `given`), not static."""
+    from pipeline.given import path_length
+
     s = job.spec.sample
+    static, _ = split_conditions(s.conditions, features or [])
     return sampling_plan(s.rows, seed=s.seed, batch_size=s.batch_size, modality=job.spec.source.modality,
-                         conditions=s.conditions, records_per_file=s.records_per_file,
-                         balance=(job.balance, added) if added else None, length=s.length)
+                         conditions=static, records_per_file=s.records_per_file,
+                         balance=(job.balance, added) if added else None, length=path_length(job.spec, given),
+                         given=given)

@@ -4,7 +4,8 @@ no CLI in front of it). Bad input then costs no fit and leaves no `.tmp-` folder
 
 - `check_spec`: what the spec alone decides: threshold names, generator parameters and
   device, a target on a non-tabular job, the source reachable, the output path.
-- `check_data`: what needs the loaded source: conditions (column and seen value),
+- `check_data`: what needs the loaded source: conditions (column and seen value; a
+  covariate path or a history to continue read and checked, pipeline/given.py),
   the utility target's column, the partition columns (pipeline/core/partitions.py),
   image sizes against the generator, a resumed run's source unchanged, a balancing
   target, and whether the Parquet fits on the disk."""
@@ -19,7 +20,9 @@ from typing import Any
 import pyarrow as pa
 
 from pipeline import jobs
-from pipeline.core.data import RECORD_UNIT, ImageData, SourceData, TabularData, TimeSeriesData, check_conditions
+from pipeline.core.data import (
+    RECORD_UNIT, ImageData, SourceData, TabularData, TimeSeriesData, check_conditions, split_conditions,
+)
 from pipeline.core.errors import EnvironmentFailure, OutputError, SpecError
 from pipeline.core.partitions import check_partition_columns
 from pipeline.core.spec import JobSpec
@@ -106,18 +109,24 @@ def check_disk(spec: JobSpec, source: SourceData, records: int) -> None:
 
 def check_data(job: jobs.JobRun, source: SourceData, fingerprint: str) -> dict[Any, int] | None:
     """Checks on the loaded source; returns the records to add per class when balancing."""
+    from pipeline.given import load_given, path_length
+
     spec = job.spec
     if job.balance and getattr(source, "stream", None) is not None:
         raise SpecError("--balance counts every class in memory, which a streamed source (source.stream) does not "
                         "hold: sample a class with sample.conditions, or set source.stream: false")
-    check_conditions(spec.sample.conditions, source.conditionable())
+    features = list(getattr(source, "features", []))
+    static, _ = split_conditions(spec.sample.conditions, features)
+    check_conditions(static, source.conditionable())
+    given = load_given(spec, source)
     check_target(spec, source)
     if isinstance(source, TabularData):  # the spec refuses partition_by on other modalities
         check_partition_columns(spec.output.partition_by, source.profile)
     added = jobs.check_source(job, source, fingerprint)
-    records = sum(p.rows for p in jobs.plan(job, added))
-    if spec.sample.length is not None:  # one series of `length` steps: that many windows' worth of rows
-        records = -(-spec.sample.length * len(source) // len(source.frame))
+    records = sum(p.rows for p in jobs.plan(job, added, given, features))
+    length = path_length(spec, given)
+    if length is not None:  # one series of `length` steps: that many windows' worth of rows
+        records = -(-length * len(source) // len(source.frame))
     check_disk(spec, source, records)
     return added
 

@@ -13,8 +13,9 @@ from pipeline.augment import reference_data
 from pipeline.core.data import SourceData
 from pipeline.core.errors import SourceError
 from pipeline.core.manifest import Manifest, Status, read_manifest, verify_files, write_manifest
-from pipeline.core.runfiles import LATEST, MANIFEST, TMP_PREFIX, resolve_run_dir
+from pipeline.core.runfiles import LATEST, MANIFEST, MODEL_DIR, TMP_PREFIX, resolve_run_dir
 from pipeline.core.spec import JobSpec
+from pipeline.given import load_given, metric_sample
 from pipeline.jobs import parse_job
 from pipeline.runs import set_latest
 from pipeline.sources import load_source, source_fingerprint
@@ -62,7 +63,8 @@ def newest_published(job_root: Path) -> str | None:
 def revalidate(run_dir: str | Path) -> dict[str, Any]:
     run_dir = resolve_run_dir(run_dir)
     manifest, spec, source, train, holdout = _reload(run_dir)
-    outcome = validate_run(run_dir, spec=spec, source=source, train=train, holdout=holdout)
+    outcome = validate_run(run_dir, spec=spec, source=source, train=train, holdout=holdout,
+                           given=load_given(spec, source), synthetic=metric_sample(spec, run_dir / MODEL_DIR, source))
     report = write_report(run_dir, spec=spec, outcome=outcome, source=source, train=train, holdout=holdout)
     manifest = manifest.model_copy(update=dict(
         status=outcome.status, metrics=outcome.metrics, suites=outcome.suites,

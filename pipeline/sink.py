@@ -98,7 +98,8 @@ class _FolderWriters:
 
 def _sampled(generator: Generator, part: PartPlan, progress: Any):
     for chunk in part.chunks:
-        yield batch_to_table(generator.sample_chunk(chunk, conditions=part.conditions, length=part.length))
+        yield batch_to_table(generator.sample_chunk(chunk, conditions=part.conditions, length=part.length,
+                                                    given=part.given))
         if progress is not None:
             progress(chunk.size)
 

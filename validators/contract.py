@@ -25,6 +25,7 @@ import pandas as pd
 from pipeline.core.data import ImageData, SourceData, TimeSeriesData
 from pipeline.core.constraints import holds
 from pipeline.core.schema import ColumnProfile, profile_column
+from pipeline.core.timegrid import as_time
 from validators import gx
 
 # Absolute slack on a column's null share: the output may hold at most the source's share
@@ -158,13 +159,14 @@ def _steps(frame: pd.DataFrame, entity: str, time: str) -> pd.Series:
     return t.groupby(frame[entity].to_numpy(), sort=False).diff()
 
 
-def _sequence_expectations(src: TimeSeriesData, length: int | None = None) -> list:
+def _sequence_expectations(src: TimeSeriesData, length: int | None = None, start: Any = None) -> list:
     """Per-sequence rules; a requested `length` (sample.length: one long series) is the
-    only length allowed, in place of the source's range."""
+    only length allowed, in place of the source's range, and a given `start` (a history
+    continued, a covariate path's first time; `time_values` units) the only start."""
     frame, entity, time = src.frame, src.entity, src.time
     groups = frame.groupby(entity, sort=False)
     lengths = groups.size() if length is None else pd.Series([length])
-    starts = groups[time].first()
+    starts = groups[time].first() if start is None else pd.Series([as_time(start, frame[time])])
     steps = _steps(frame, entity, time).dropna().unique()
     out = [
         _exp("ExpectCompoundColumnsToBeUnique", "no duplicate (entity, time) pair", column_list=[entity, time]),
@@ -184,7 +186,8 @@ def _sequence_expectations(src: TimeSeriesData, length: int | None = None) -> li
         lo, hi = lo.isoformat(), hi.isoformat()
     else:
         lo, hi = float(lo), float(hi)
-    out.append(_exp("ExpectColumnValuesToBeBetween", "sequence start within the source's starts",
+    out.append(_exp("ExpectColumnValuesToBeBetween",
+                    "sequence start within the source's starts" if start is None else "sequence start as given",
                     column="__start", min_value=lo, max_value=hi))
     for col in src.static:
         out.append(_exp("ExpectColumnValuesToBeInSet", f"{col} constant within each entity",
@@ -278,10 +281,11 @@ def output_columns(source: SourceData) -> list[str]:
     return list(source.profile.names)
 
 
-def build_contract_suite(source: SourceData, *, length: int | None = None) -> Any:
+def build_contract_suite(source: SourceData, *, length: int | None = None, start: Any = None) -> Any:
     """The contract suite for outputs of `source` (the whole source, before the split:
     the contract is about what values exist, not about how they are distributed).
-    `length`: the output is one time series of that many steps (sample.length)."""
+    `length`: the output is one time series of that many steps (sample.length), starting
+    at `start` when given."""
     if isinstance(source, ImageData):
         exps = _image_expectations(source)
     else:
@@ -293,7 +297,7 @@ def build_contract_suite(source: SourceData, *, length: int | None = None) -> An
             else:
                 exps.extend(_column_expectations(col, exact=not isinstance(source, TimeSeriesData)))
         if isinstance(source, TimeSeriesData):
-            exps.extend(_sequence_expectations(source, length))
+            exps.extend(_sequence_expectations(source, length, start))
         exps += [_exp("ExpectColumnValuesToBeInSet", f"constraint {c.text}", column=f"__constraint__{i}",
                       value_set=[True]) for i, c in enumerate(source.profile.constraints)]
     helpers = sorted({e.column for e in exps if getattr(e, "column", "").startswith("__")})

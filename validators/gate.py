@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.core.data import SourceData
+from pipeline.core.data import GivenPath, SourceData
 from pipeline.core.progress import Progress
 from pipeline.core.runfiles import VALIDATION_DIR, RunData, load_synthetic, model_privacy, output_chunks
 from validators import gx
@@ -97,6 +97,15 @@ def contract_parts(run_dir: Path) -> list[list[int]]:
     return [[i] for i in RunData(run_dir).parts()]
 
 
+def contract_suite(source: SourceData, spec: Any = None, given: GivenPath | None = None) -> Any:
+    """The contract for this run's output: one series of `sample.length` steps (or a
+    covariate path's length) starting where a continued history ends, when asked."""
+    length = spec.sample.length if spec is not None else None
+    if given is not None and given.covariates is not None:
+        length = length or len(given.covariates)
+    return build_contract_suite(source, length=length, start=given.start if given is not None else None)
+
+
 def run_contract(run_dir: Path, source: SourceData, suite: Any, *, chunk_rows: int | None = None,
                  progress: Progress | None = None) -> dict[str, Any]:
     """The contract suite on every chunk of the output, shard after shard, merged into one GX result."""
@@ -113,15 +122,18 @@ def run_contract(run_dir: Path, source: SourceData, suite: Any, *, chunk_rows: i
 def metric_group(
     group: str, run_dir: Path, *, source: SourceData, train: SourceData, holdout: SourceData,
     target: str | None = None, seed: int = 0, metric_records: int = METRIC_RECORDS,
-    synthetic: SourceData | None = None,
+    synthetic: SourceData | None = None, given: GivenPath | None = None,
 ) -> dict[str, float]:
     """One group of metrics ("fidelity" or "privacy", validators.metrics.GROUPS) on the
-    first `metric_records` records of the run; privacy includes the ε the model spent."""
+    first `metric_records` records of the run; privacy includes the ε the model spent.
+    Covariate paths the run was `given` are written as given: privacy leaves them out."""
     from validators.metrics import compute_metrics
 
     if synthetic is None:
         synthetic = load_synthetic(run_dir, source, max_records=metric_records)
-    metrics = compute_metrics(source, train, holdout, synthetic, target=target, seed=seed, groups=(group,))
+    covariates = list(given.covariates.columns) if given is not None and given.covariates is not None else None
+    metrics = compute_metrics(source, train, holdout, synthetic, target=target, seed=seed, groups=(group,),
+                              given_columns=covariates)
     if group == "privacy":
         metrics[EPSILON] = privacy_epsilon(run_dir)
     return metrics
@@ -188,6 +200,7 @@ def validate_run(
     bounds: dict[str, Bound] | None = None,
     metrics: dict[str, float] | None = None,
     seed: int = 0,
+    given: GivenPath | None = None,
     chunk_rows: int | None = None,
     metric_records: int = METRIC_RECORDS,
     progress: Progress | None = None,
@@ -198,13 +211,14 @@ def validate_run(
     `source` is the whole source, `train` / `holdout` its split. `synthetic` is what the
     metrics are computed on; by default the first `metric_records` records of the run.
     A `spec` (JobSpec) supplies `target`, `thresholds` and `seed` from its validation and
-    sample sections; `bounds` replaces the default thresholds altogether. `metrics`, when
+    sample sections; `bounds` replaces the default thresholds altogether. `given` (a
+    history continued, covariate paths) fixes the one series' start and length. `metrics`, when
     given (already computed, e.g. read back from the manifest), are judged as they are.
     A suite with no threshold at all fails: an unchecked privacy suite must never publish."""
     run_dir = Path(run_dir)
     if spec is not None:
         target, thresholds, seed = spec.validation.target, spec.validation.thresholds, spec.sample.seed
-    suite = build_contract_suite(source, length=spec.sample.length if spec is not None else None)
+    suite = contract_suite(source, spec, given)
     contract = run_contract(run_dir, source, suite, chunk_rows=chunk_rows, progress=progress)
     if metrics is None:
         from validators.metrics import GROUPS
@@ -214,7 +228,7 @@ def validate_run(
         metrics = {}
         for group in GROUPS:
             metrics |= metric_group(group, run_dir, source=source, train=train, holdout=holdout, target=target,
-                                    seed=seed, synthetic=synthetic)
+                                    seed=seed, synthetic=synthetic, given=given)
     return judge(run_dir, source=source, suite=suite, contract=contract, metrics=metrics, target=target,
                  thresholds=thresholds, bounds=bounds, synthetic=synthetic)
 

@@ -30,10 +30,11 @@ from torch import nn
 from generators.base import Generator, GeneratorParams, resolve_device
 from pipeline.core.seeding import torch_generator
 from generators.tabular.encoding import TableEncoder
-from pipeline.core.data import TimeSeriesData
+from pipeline.core.data import GivenPath, TimeSeriesData
 from pipeline.core.errors import BadInputError, ConditionError
 from pipeline.core.progress import Progress
 from pipeline.core.schema import TableProfile, conform
+from pipeline.core.timegrid import frequency, regular_times, time_values
 
 PLAN_CHANNELS = 2  # conditioning channels after the static encoding: length and start, both in [0, 1]
 PATH_OVERLAP = 0.5  # share of a window fixed to the previous one when drawing a long path: context for the rest
@@ -82,16 +83,6 @@ def _scalar(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _time_values(series: pd.Series) -> np.ndarray:
-    """Time as float64 (numbers) or int64 ns of the wall-clock time (timestamps; a time
-    zone is put back on output, so calendar frequencies stay on their boundaries)."""
-    if not pd.api.types.is_datetime64_any_dtype(series):
-        return series.to_numpy(dtype="float64")
-    if series.dt.tz is not None:
-        series = series.dt.tz_localize(None)
-    return series.astype("datetime64[ns]").to_numpy().view("int64")
-
-
 def entity_ids(n: int, offset: int, numeric: bool) -> np.ndarray:
     """Ids for sequences offset .. offset+n-1 of a request: unique across chunks, numbers
     when the source's are, else zero-padded text that sorts like the numbers."""
@@ -99,29 +90,11 @@ def entity_ids(n: int, offset: int, numeric: bool) -> np.ndarray:
     return numbers if numeric else np.array([f"synthetic-{i:0{ID_DIGITS}d}" for i in numbers], dtype=object)
 
 
-def frequency(frame: pd.DataFrame, entity: str, time: str) -> dict[str, Any]:
-    """The source's time step: a pandas frequency for calendar steps (months have no
-    fixed length), else the most common step between consecutive rows of an entity."""
-    diffs = frame.groupby(entity, sort=False)[time].diff().dropna()
-    if pd.api.types.is_datetime64_any_dtype(frame[time]):
-        longest = frame[entity].value_counts().index[0]
-        stamps = pd.DatetimeIndex(frame.loc[frame[entity] == longest, time])
-        freq = pd.infer_freq(stamps) if len(stamps) >= 3 else None
-        if freq:
-            return {"kind": "datetime", "freq": freq}
-        return {"kind": "datetime", "step": int(diffs.dt.total_seconds().mode().iloc[0] * 1e9)}
-    return {"kind": "number", "step": float(diffs.round(9).mode().iloc[0])}
-
-
-def regular_times(freq: dict[str, Any], starts: np.ndarray, lengths: np.ndarray) -> pd.Series:
-    """Each entity's time column from its start: `lengths[i]` steps of the source's frequency."""
-    pos = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    if freq["kind"] == "number":
-        return pd.Series(np.repeat(starts, lengths) + pos * freq["step"])
-    if "step" in freq:
-        return pd.Series(pd.to_datetime(np.repeat(starts, lengths) + pos * freq["step"], unit="ns"))
-    ranges = [pd.date_range(pd.Timestamp(int(s), unit="ns"), periods=int(n), freq=freq["freq"]) for s, n in zip(starts, lengths)]
-    return pd.Series(np.concatenate([r.to_numpy() for r in ranges]))
+def path_layout(window: int) -> tuple[int, int, int]:
+    """(window, overlap, hop) of a long path: window k covers steps k * hop .. k * hop +
+    window, its first `overlap` steps given (the previous window's, or a history's last)."""
+    overlap = min(window - 1, max(1, round(window * PATH_OVERLAP)))
+    return window, overlap, window - overlap
 
 
 def minibatches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
@@ -130,8 +103,9 @@ def minibatches(n: int, batch_size: int, generator: torch.Generator) -> Iterator
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over existing steps only: padding never teaches anything."""
-    m = mask.unsqueeze(-1).expand_as(pred)
+    """Mean squared error over existing steps only: padding never teaches anything.
+    `mask` is per step (N, T) or per value (N, T, F)."""
+    m = (mask if mask.dim() == pred.dim() else mask.unsqueeze(-1)).expand_as(pred)
     return ((pred - target) ** 2 * m).sum() / m.sum().clamp(min=1)
 
 
@@ -152,7 +126,7 @@ class SequenceCodec:
         self.static_enc_ = TableEncoder().fit(firsts[self.static_], _subprofile(self.profile_, self.static_)) if self.static_ else None
         self.static_matrix_ = self.static_enc_.transform(firsts[self.static_]) if self.static_enc_ else np.zeros((len(firsts), 0), "float32")
         self.lengths_ = groups.size().to_numpy().astype("int64")
-        self.starts_ = _time_values(firsts[self.time_])
+        self.starts_ = time_values(firsts[self.time_])
         self.freq_ = frequency(frame, self.entity_, self.time_)
         self.stride_ = data.windows[1] if data.windows else None  # steps between source windows, when cut from one series
         self._decode_statics()
@@ -182,6 +156,40 @@ class SequenceCodec:
     def condition_values(self) -> dict[str, list[Any]]:
         """Per static column, the values a condition may ask for."""
         return {c: [_scalar(v) for v in sorted(self.static_frame_[c].dropna().unique())] for c in self.static_}
+
+    def column_channels(self) -> np.ndarray:
+        """(feature columns, channels) 1.0 where a channel encodes that column (its value
+        channel and its one-hot span): what is given together when a column is given."""
+        out = np.zeros((len(self.features_), self.n_features), dtype="float32")
+        for i, name in enumerate(self.features_):
+            lay = self.feature_enc_.column_layout(name)
+            if lay.value is not None:
+                out[i, lay.value] = 1.0
+            if lay.span is not None:
+                out[i, lay.span[0] : lay.span[1]] = 1.0
+        return out
+
+    def known_values(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(values, given) (n, channels) of the feature columns `frame` has: encoded, and
+        1.0 on their channels; the channels of absent columns are 0 and not given."""
+        present = [c for c in self.features_ if c in frame.columns]
+        filler = self.feature_enc_.inverse_transform(np.zeros((1, self.n_features)))  # any valid row
+        full = filler.iloc[np.zeros(len(frame), dtype=int)].reset_index(drop=True)
+        for c in present:
+            full[c] = frame[c].to_numpy()
+        rows = np.array([self.features_.index(c) for c in present], dtype=int)
+        given = np.broadcast_to(self.column_channels()[rows].sum(axis=0) > 0, (len(frame), self.n_features))
+        return self.feature_enc_.transform(full) * given, given.astype("float32")
+
+    def nearest_windows(self, times: np.ndarray) -> np.ndarray:
+        """The source window starting nearest each of `times` (`time_values` units): the
+        plan (static values, start channel) of a long path's window at that time."""
+        starts = self.starts_.astype("float64")  # windows in time order
+        if len(starts) == 1:
+            return np.zeros(len(times), dtype=int)
+        right = np.clip(np.searchsorted(starts, times), 1, len(starts) - 1)
+        left = right - 1
+        return np.where(times - starts[left] <= starts[right] - times, left, right)
 
     # ---- source -> tensors ------------------------------------------------------------
 
@@ -313,37 +321,57 @@ class SequenceGenerator(Generator):
             x = self._generate(self.codec_.plan_matrix(rows).to(self.device_), generator)
         return self.codec_.decode(x.float().cpu().numpy(), rows, offset)
 
-    def _sample_path(self, length: int, *, seed: int, conditions: dict[str, Any] | None, offset: int) -> pd.DataFrame:
+    def _sample_path(self, length: int, *, seed: int, conditions: dict[str, Any] | None, offset: int,
+                     given: GivenPath | None = None) -> pd.DataFrame:
         """One series of `length` steps, drawn window after window: every window after the
         first has its first `overlap` steps fixed to the previous window's last ones and
         only the rest generated, given them (`_generate_given`), so no seam is drawn.
-        Window k (starting at step k * hop) is planned as the source window nearest that
-        step (the last one beyond the source's end): static values and the start channel
-        follow the source's timeline. The time index starts at the source's first step."""
+        `given` fixes more values the same way: a history's last `overlap` steps lead the
+        first window (a continuation; they are not output), covariate columns are fixed
+        over the whole path. Window k is planned as the source window starting nearest
+        its time: static values and the start channel follow the source's timeline. The
+        time index starts at `given.start`, else at the source's first step."""
         c = self.codec_
         if c.stride_ is None:
             raise BadInputError("sample.length needs a source cut into windows (source.window)")
         window, overlap, hop = self.path_layout()
-        count = 1 + -(-max(length - window, 0) // hop)
-        rows = np.minimum(np.round(np.arange(count) * hop / c.stride_).astype(int), len(c.lengths_) - 1)
+        given = given or GivenPath()
+        lead = 0 if given.history is None else min(overlap, len(given.history))
+        total = lead + length
+        count = 1 + -(-max(total - window, 0) // hop)
+        span = window + (count - 1) * hop
+        values, fixed = np.zeros((span, c.n_features), "float32"), np.zeros((span, c.n_features), "float32")
+        if lead:
+            values[:lead], fixed[:lead] = c.known_values(given.history.iloc[-lead:])
+        if given.covariates is not None:
+            cov_values, cov_fixed = c.known_values(given.covariates.iloc[:length])
+            values[lead:total], fixed[lead:total] = cov_values, cov_fixed
+        first = int(np.argmin(c.starts_))
+        start = c.starts_[first] if given.start is None else given.start
+        times = time_values(regular_times(c.freq_, np.array([start]), np.array([span])))  # of path steps lead, lead + 1, ...
+        rows = c.nearest_windows(times[np.maximum(np.arange(count) * hop - lead, 0)].astype("float64"))
         if conditions:
             rows[:] = c.draw(1, np.random.default_rng(seed), conditions)[0]
         generator = torch_generator(seed, self.device_)
         cond = c.plan_matrix(rows).to(self.device_)
-        path = torch.zeros(window + (count - 1) * hop, c.n_features, device=self.device_)
+        path, fixed = torch.from_numpy(values).to(self.device_), torch.from_numpy(fixed).to(self.device_)
         with torch.no_grad():
             for k in range(count):
-                known = path[k * hop : k * hop + overlap].unsqueeze(0) if k else None
-                path[k * hop : k * hop + window] = self._generate_given(cond[k : k + 1], known, generator)[0]
-        first = np.argmin(c.starts_)
-        return c.decode(path[:length].float().cpu().numpy()[None], np.array([first]), offset,
-                        lengths=np.array([length]), starts=c.starts_[[first]])
+                part = slice(k * hop, k * hop + window)
+                mask = fixed[part].clone()
+                if k:
+                    mask[:overlap] = 1.0
+                path[part] = self._generate_given(cond[k : k + 1], path[part][None], mask[None], generator)[0]
+        row = rows[0] if conditions else first
+        out = c.decode(path[lead:total].float().cpu().numpy()[None], np.array([row]), offset,
+                       lengths=np.array([length]), starts=np.array([start]))
+        for name in [] if given.covariates is None else given.covariates.columns:  # as given, not as the encoder clips them
+            out[name] = given.covariates[name].iloc[:length].to_numpy().astype(out[name].dtype)
+        return out
 
     def path_layout(self) -> tuple[int, int, int]:
-        """(window, overlap, hop) of a long path: window k covers steps k * hop .. k * hop + window."""
-        window = self.codec_.max_len
-        overlap = min(window - 1, max(1, round(window * PATH_OVERLAP)))
-        return window, overlap, window - overlap
+        """(window, overlap, hop) of a long path from this model's windows."""
+        return path_layout(self.codec_.max_len)
 
     def path_seams(self, length: int) -> np.ndarray:
         """Steps of a `length`-step path where one window's new steps follow the last's:
@@ -351,9 +379,10 @@ class SequenceGenerator(Generator):
         window, _, hop = self.path_layout()
         return np.arange(window, length, hop)
 
-    def _generate_given(self, cond: torch.Tensor, known: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
-        """Features (n, max_len, n_features) whose first steps equal `known` (n, k, n_features);
-        a family that can (`continuous_path = True`) overrides it."""
+    def _generate_given(self, cond: torch.Tensor, known: torch.Tensor, given: torch.Tensor,
+                        generator: torch.Generator) -> torch.Tensor:
+        """Features (n, max_len, n_features) equal to `known` where `given` (same shape) is
+        1.0; a family that can (`continuous_path = True`) overrides it."""
         raise NotImplementedError
 
     def _export(self) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -8,6 +8,13 @@ receptive field over the whole sequence without changing its length, so any sequ
 length works. Each block also sees the diffusion time and the entity's plan (static
 encoding, length, start); a fixed position channel tells the network where in the
 sequence a step is (trends depend on it). Padded steps are masked out of the loss.
+
+Imputation-style training (as CSDI, Tashiro et al. 2021): a per-channel known mask
+marks values given clean; the loss scores the rest. Masks are drawn as the tasks the
+model is asked to do: a first stretch of steps known (continuing a history, or a long
+path's next window) and whole columns known (generating the others given a covariate
+path), alone or together. One model then serves plain sampling, continuation and
+time-varying covariates.
 """
 
 from __future__ import annotations
@@ -29,7 +36,8 @@ from pipeline.core.progress import Progress
 # transform clips there) and one-hot channels within [0, 1]: predictions of the clean
 # sequence are clipped to this range at every sampling step, as DDPM clips images to [-1, 1].
 X0_CLIP = 5.5
-CONTEXT_SHARE = 0.5  # training sequences whose first steps are given clean (continuation); the rest are drawn whole
+CONTEXT_SHARE = 0.5  # training sequences whose first steps are given clean (continuation)
+COVARIATE_SHARE = 0.5  # independently: sequences with a random half of their columns given clean over all steps
 
 
 class DiffusionParams(SequenceParams):
@@ -68,7 +76,7 @@ class Denoiser(nn.Module):
     def __init__(self, features: int, cond: int, length: int, channels: int, depth: int) -> None:
         super().__init__()
         self.register_buffer("position", torch.arange(length, dtype=torch.float32) / length)
-        self.inp = nn.Conv1d(features + 2, channels, 1)  # features, position, known flag
+        self.inp = nn.Conv1d(2 * features + 1, channels, 1)  # features, their known flags, position
         self.time_mlp = nn.Sequential(
             SinusoidalPosEmb(channels), nn.Linear(channels, 4 * channels), nn.SiLU(), nn.Linear(4 * channels, channels)
         )
@@ -79,9 +87,9 @@ class Denoiser(nn.Module):
         nn.init.zeros_(self.out[-1].bias)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, given: torch.Tensor) -> torch.Tensor:
-        """`given` (B, T) is 1.0 at steps whose clean values `x` carries (a start to continue)."""
+        """`given` (B, T, F) is 1.0 where `x` carries a clean value (a history, a covariate)."""
         pos = self.position.expand(x.shape[0], 1, -1)
-        h = self.inp(torch.cat([x.transpose(1, 2), pos, given.unsqueeze(1)], dim=1))
+        h = self.inp(torch.cat([x.transpose(1, 2), given.transpose(1, 2), pos], dim=1))
         emb = self.time_mlp(t) + self.cond_mlp(cond)
         skips = 0
         for block in self.blocks:
@@ -94,46 +102,59 @@ class Denoiser(nn.Module):
 
 
 class GaussianDiffusion(nn.Module):
-    def __init__(self, denoiser: Denoiser, *, timesteps: int, context: int) -> None:
+    def __init__(self, denoiser: Denoiser, *, timesteps: int, context: int, columns: torch.Tensor) -> None:
+        """`context`: steps known at the start of a continued window; `columns` (G, F):
+        1.0 where channel f encodes source column g, so whole columns are given together."""
         super().__init__()
         self.denoiser, self.timesteps, self.context = denoiser, timesteps, context
+        self.register_buffer("columns", columns, persistent=False)  # rebuilt from the codec
         register_schedule(self, timesteps)
+
+    def training_mask(self, shape: torch.Size, generator: torch.Generator) -> torch.Tensor:
+        """(N, T, F) 1.0 where a training sequence is given clean: its first `context`
+        steps (CONTEXT_SHARE of sequences), a random half of its columns over all steps
+        (COVARIATE_SHARE, independently, when it has two columns or more), or neither."""
+        n, steps, _ = shape
+        device = generator.device
+        prefix = (torch.arange(steps, device=device) < self.context)[None, :, None] & \
+            (torch.rand(n, generator=generator, device=device) < CONTEXT_SHARE)[:, None, None]
+        if self.columns.shape[0] < 2:
+            return prefix.expand(shape).float()
+        picked = (torch.rand(n, self.columns.shape[0], generator=generator, device=device) < 0.5).float()
+        with_cov = torch.rand(n, generator=generator, device=device) < COVARIATE_SHARE
+        given_columns = ((picked @ self.columns) > 0) & with_cov[:, None]
+        return (prefix | given_columns[:, None, :]).float()
 
     def loss(self, b: SequenceBatch, generator: torch.Generator) -> torch.Tensor:
         """Predict the velocity v = sqrt(a) * noise - sqrt(1 - a) * x0 (Salimans & Ho 2022),
         on existing steps only: unlike the noise, v keeps a useful target at every noise
-        level, so few-step sampling gets smooth sequences from short training.
-        Half the sequences (imputation-style training, as CSDI) keep their first `context`
-        steps clean and flagged as known, and are scored on the rest only: the same model
-        then continues a given start (a long path's next window) without a seam."""
+        level, so few-step sampling gets smooth sequences from short training. Values
+        given clean (`training_mask`) stay clean in the input, flagged, and are not scored."""
         n, device = b.x.shape[0], generator.device
         t = torch.randint(0, self.timesteps, (n,), generator=generator, device=device)
         noise = torch.randn(b.x.shape, generator=generator, device=device)
         v = v_target(self, b.x, t, noise)
-        with_context = torch.rand(n, generator=generator, device=device) < CONTEXT_SHARE
-        given = ((torch.arange(b.x.shape[1], device=device) < self.context)[None, :] & with_context[:, None]).float()
-        x_t = torch.where(given.bool().unsqueeze(-1), b.x, q_sample(self, b.x, t, noise))
-        return masked_mse(self.denoiser(x_t, t, b.cond, given), v, b.mask * (1 - given))
+        given = self.training_mask(b.x.shape, generator)
+        x_t = torch.where(given.bool(), b.x, q_sample(self, b.x, t, noise))
+        return masked_mse(self.denoiser(x_t, t, b.cond, given), v, b.mask.unsqueeze(-1) * (1 - given))
 
     @torch.no_grad()
     def ddim_sample(self, shape: tuple[int, ...], cond: torch.Tensor, steps: int, generator: torch.Generator,
-                    known: torch.Tensor | None = None) -> torch.Tensor:
+                    known: torch.Tensor | None = None, given: torch.Tensor | None = None) -> torch.Tensor:
         """Deterministic DDIM (eta = 0) over `steps` evenly spaced noise levels. `known`
-        (B, k, F) fixes the first k steps: they stay clean in the sequence at every step,
-        flagged by the known channel, as the model was trained to continue them (`loss`)."""
+        (B, T, F) holds clean values where `given` (B, T, F) is 1.0: they stay clean in
+        the sequence at every step, flagged, as the model was trained (`loss`)."""
         x = torch.randn(shape, generator=generator, device=generator.device)
-        given = torch.zeros(shape[:2], device=x.device)
-        if known is not None:
-            given[:, : known.shape[1]] = 1.0
+        if given is None:
+            given = torch.zeros(shape, device=x.device)
+        fixed = given.bool()
         for time, time_next in ddim_timesteps(self.timesteps, steps):
             if known is not None:
-                x[:, : known.shape[1]] = known
+                x = torch.where(fixed, known, x)
             t = torch.full((shape[0],), time, device=x.device, dtype=torch.long)
             x0 = x0_from_v(self, x, self.denoiser(x, t, cond, given), t).clamp(-X0_CLIP, X0_CLIP)
             x = ddim_step(self, x0, eps_from_x0(self, x, x0, t), time, time_next)  # eps re-derived from the clipped x0
-        if known is not None:
-            x[:, : known.shape[1]] = known
-        return x
+        return torch.where(fixed, known, x) if known is not None else x
 
 
 # ---- generator plugin -----------------------------------------------------------------
@@ -145,12 +166,12 @@ class DiffusionGenerator(SequenceGenerator):
 
     Params = DiffusionParams
     continuous_path = True  # sample.length: windows drawn in order, each inpainted after the last
-    model_version = 2  # 2: the denoiser reads a known-steps channel (continuation training)
+    model_version = 3  # 2: a known-steps channel (continuation); 3: known flags per channel (covariates too)
 
     def _build(self) -> GaussianDiffusion:
         c, p = self.codec_, self.params
         return GaussianDiffusion(Denoiser(c.n_features, c.n_cond, c.max_len, p.channels, p.depth), timesteps=p.timesteps,
-                                 context=self.path_layout()[1])
+                                 context=self.path_layout()[1], columns=torch.from_numpy(c.column_channels()))
 
     def _train(self, seqs: SequenceBatch, progress: Progress, generator: torch.Generator) -> None:
         opt = torch.optim.Adam(self.model_.parameters(), lr=self.params.lr)
@@ -166,6 +187,7 @@ class DiffusionGenerator(SequenceGenerator):
         shape = (cond.shape[0], self.codec_.max_len, self.codec_.n_features)
         return self.model_.ddim_sample(shape, cond, self.params.sampling_steps, generator)
 
-    def _generate_given(self, cond: torch.Tensor, known: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
+    def _generate_given(self, cond: torch.Tensor, known: torch.Tensor, given: torch.Tensor,
+                        generator: torch.Generator) -> torch.Tensor:
         shape = (cond.shape[0], self.codec_.max_len, self.codec_.n_features)
-        return self.model_.ddim_sample(shape, cond, self.params.sampling_steps, generator, known=known)
+        return self.model_.ddim_sample(shape, cond, self.params.sampling_steps, generator, known=known, given=given.float())

@@ -104,6 +104,26 @@ def cut_windows(frame: pd.DataFrame, window: int, stride: int, column: str, *, f
     return out[[column] + [c for c in out.columns if c != column]]
 
 
+@dataclass(frozen=True)
+class GivenPath:
+    """What a long path (sample.length) must keep, checked against the source before any
+    fit (pipeline/given.py). `history`: the steps just before the path, every feature
+    column in time order (a continuation). `covariates`: some feature columns over every
+    step of the path (time-varying conditions). `start`: the time of the path's first
+    step (`pipeline.core.timegrid.time_values` units), None for the source's first."""
+
+    history: pd.DataFrame | None = None
+    covariates: pd.DataFrame | None = None
+    start: Any = None
+
+
+def split_conditions(conditions: dict[str, Any] | None, features: list[str]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """(static conditions, covariate conditions): a condition on a time-varying feature
+    column names a path to follow (pipeline/given.py), any other one a static value."""
+    static = {c: v for c, v in (conditions or {}).items() if c not in features}
+    return static or None, {c: v for c, v in (conditions or {}).items() if c in features}
+
+
 @dataclass
 class TimeSeriesData:
     """Long format, one row per (entity, time step), sorted by both.
@@ -163,6 +183,25 @@ class TimeSeriesData:
 
     def from_table(self, table: pa.Table) -> "TimeSeriesData":
         return self.with_frame(table.to_pandas())
+
+    def without(self, columns: list[str]) -> "TimeSeriesData":
+        """These data without feature `columns` (covariates a run was given: they are the
+        user's values, so the privacy metrics leave them out)."""
+        keep = [c for c in self.frame.columns if c not in columns]
+        profile = self.profile.model_copy(update={"columns": [c for c in self.profile.columns if c.name not in columns]})
+        return replace(self, frame=self.frame[keep], profile=profile, static=list(self.static),
+                       features=[c for c in self.features if c not in columns])
+
+    def series(self) -> pd.DataFrame:
+        """The one long series these windows were cut from (windows only): each window's
+        first `stride` rows, then the last window whole, without the window column.
+        Steps a holdout split left out are missing, so call it on the whole source."""
+        if self.windows is None:
+            raise BadInputError("series(): the source is a panel, not one series cut into windows")
+        pos = self.frame.groupby(self.entity, sort=False).cumcount()
+        last = self.frame[self.entity] == self.frame[self.entity].iloc[-1]
+        out = self.frame[(pos < self.windows[1]) | last].drop_duplicates(self.time).sort_values(self.time, kind="stable")
+        return out.drop(columns=self.entity).reset_index(drop=True)
 
     def as_windows(self, frame: pd.DataFrame) -> "TimeSeriesData":
         """`frame` shaped like this source's sequences: a generated long path (entities

@@ -8,10 +8,12 @@ shard and of resume. This module is the one home of chunk seeds and offsets."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from pipeline.core.data import GivenPath
 
 PART_RECORDS = {"tabular": 500_000, "timeseries": 20_000, "image": 20_000}  # default records per part file
 
@@ -49,6 +51,7 @@ class PartPlan:
     seed: int = 0  # the request's seed (recorded as provenance)
     conditions: dict[str, Any] | None = None
     length: int | None = None  # steps of the one long series this part holds (sample.length), else None
+    given: GivenPath | None = field(default=None, compare=False, repr=False)  # values that series keeps
 
     @property
     def rows(self) -> int:
@@ -77,7 +80,7 @@ def plan_parts(
 def sampling_plan(
     rows: int, *, seed: int, batch_size: int, modality: str, conditions: dict[str, Any] | None = None,
     records_per_file: int | None = None, balance: tuple[str, dict[Any, int]] | None = None,
-    length: int | None = None,
+    length: int | None = None, given: GivenPath | None = None,
 ) -> list[PartPlan]:
     """One request (rows, conditions), or, when balancing on `(column, {class: rows})`,
     one request per minority class with its own derived seed; the plan alone
@@ -85,7 +88,7 @@ def sampling_plan(
     part, one chunk, one sequence (it is drawn window after window, in order)."""
     if length is not None:
         return [PartPlan(index=0, chunks=tuple(plan_chunks(1, 1, seed=seed)), seed=seed, conditions=conditions,
-                         length=length)]
+                         length=length, given=given)]
     layout = dict(batch_size=batch_size, modality=modality, records_per_file=records_per_file)
     if not balance:
         return plan_parts(rows, seed=seed, conditions=conditions, **layout)

@@ -119,12 +119,24 @@ class GeneratorSpec(_Strict):
 class SampleSpec(_Strict):
     rows: int = Field(1000, gt=0)  # rows, sequences or images
     seed: int = Field(0, ge=0)
-    conditions: dict[str, Any] | None = None  # e.g. {species: Adelie}: sample one class only
+    # e.g. {species: Adelie}: sample one class only; on a time-varying column of a series cut
+    # into windows, a path to follow: {temp: weather.csv} or {temp: source} (pipeline/given.py)
+    conditions: dict[str, Any] | None = None
     batch_size: int = Field(10_000, gt=0)  # records per chunk: memory holds one chunk, never the dataset
     records_per_file: int | None = Field(None, gt=0)  # records per Parquet part; default by modality (pipeline/sink.py)
     # timeseries cut into windows: one continuous series of this many steps instead of
     # `rows` windows (generators/timeseries/base.py, SequenceGenerator._sample_path)
-    length: int | None = Field(None, ge=2)
+    length: int | None = Field(None, ge=1)
+    # a history to continue (`--continue FILE --steps N`): `length` steps after it (pipeline/given.py)
+    history: Path | None = None
+
+    @model_validator(mode="after")
+    def _continuation(self) -> "SampleSpec":
+        if self.history is not None and self.length is None:
+            raise ValueError("sample.history: a continuation needs the steps to generate (--steps N, sample.length)")
+        if self.history is None and self.length is not None and self.length < 2:
+            raise ValueError(f"sample.length: one series needs at least 2 steps, got {self.length}")
+        return self
 
 
 class ValidationSpec(_Strict):

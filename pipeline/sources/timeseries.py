@@ -19,7 +19,7 @@ WINDOW_COLUMN = "window"  # the entity column made when a single series is cut i
 STEP_COLUMN = "step"  # the time column made when the source has none: the rows' order, 0..n-1
 
 
-def _plain(value: object) -> object:
+def plain(value: object) -> object:
     """numpy scalars as Python values, so messages read `1940`, not `np.int64(1940)`."""
     return value.item() if isinstance(value, np.generic) else value
 
@@ -42,7 +42,7 @@ def _step_index(frame: pd.DataFrame, entity: str | None) -> pd.DataFrame:
     return frame
 
 
-def _sortable_time(frame: pd.DataFrame, time: str) -> pd.DataFrame:
+def sortable_time(frame: pd.DataFrame, time: str) -> pd.DataFrame:
     """Time must be integers, numbers or timestamps: text is parsed as dates or refused."""
     s = frame[time]
     if s.isna().any():
@@ -55,7 +55,7 @@ def _sortable_time(frame: pd.DataFrame, time: str) -> pd.DataFrame:
         frame[time] = pd.to_datetime(s, format="mixed")
     except (ValueError, TypeError):
         raise SourceError(
-            f"time column {time!r} is not sortable: it needs integers or timestamps, got values like {_plain(s.iloc[0])!r}"
+            f"time column {time!r} is not sortable: it needs integers or timestamps, got values like {plain(s.iloc[0])!r}"
         ) from None
     return frame
 
@@ -72,7 +72,7 @@ def _check_regular(frame: pd.DataFrame, time: str) -> None:
     if off.any():
         raise SourceError(
             f"source.time {time!r} steps irregularly: {int(off.sum())} of {len(diffs)} steps ({off.mean():.1%}) differ "
-            f"from the usual {_plain(usual)!r}, first after {_plain(t.iloc[int(np.argmax(off.to_numpy()))])!r}; "
+            f"from the usual {plain(usual)!r}, first after {plain(t.iloc[int(np.argmax(off.to_numpy()))])!r}; "
             "a series cut into windows needs a regular grid: resample and fill the gaps first")
 
 
@@ -101,7 +101,7 @@ def _windows(frame: pd.DataFrame, time: str, window: int | None, stride: int | N
     frame = frame.sort_values(time, kind="stable").reset_index(drop=True)
     dup = frame[time].duplicated()
     if dup.any():
-        raise SourceError(f"time {_plain(frame[time][dup].iloc[0])!r} appears more than once in a single series: drop duplicates")
+        raise SourceError(f"time {plain(frame[time][dup].iloc[0])!r} appears more than once in a single series: drop duplicates")
     _check_regular(frame, time)
     _check_complete(frame, [c for c in frame.columns if c != time])
     return cut_windows(frame, window, stride or window, WINDOW_COLUMN)  # default stride: every row used once
@@ -114,14 +114,14 @@ def _check_entities(frame: pd.DataFrame, entity: str, time: str) -> None:
     if dup.any():
         row = frame[dup].iloc[0]
         raise SourceError(
-            f"duplicate ({entity}, {time}) pair ({_plain(row[entity])!r}, {_plain(row[time])!r}): each entity has one row per "
+            f"duplicate ({entity}, {time}) pair ({plain(row[entity])!r}, {plain(row[time])!r}): each entity has one row per "
             "time step; aggregate or drop duplicates"
         )
     sizes = frame.groupby(entity, sort=False).size()
     short = sizes[sizes < MIN_STEPS]
     if len(short):
         raise SourceError(
-            f"entity {_plain(short.index[0])!r} has {short.iloc[0]} step(s) ({len(short)} entities are that short); "
+            f"entity {plain(short.index[0])!r} has {short.iloc[0]} step(s) ({len(short)} entities are that short); "
             f"every sequence needs at least {MIN_STEPS} steps: drop them or use a coarser entity"
         )
 
@@ -146,7 +146,7 @@ def load_timeseries(spec: SourceSpec, frame: pd.DataFrame) -> TimeSeriesData:
         time = spec.time
     else:
         frame, time = _step_index(frame, spec.entity), STEP_COLUMN
-    frame = _sortable_time(frame, time)
+    frame = sortable_time(frame, time)
     windows = None
     if spec.entity:
         entity = spec.entity

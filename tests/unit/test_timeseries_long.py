@@ -61,10 +61,12 @@ def test_each_window_continues_the_steps_it_was_given(fitted):
     np.testing.assert_array_equal(model.path_seams(60), [24, 36, 48])
     import torch
 
-    known = torch.randn(2, overlap, 1)
+    known = torch.randn(2, window, 1)
+    given = (torch.arange(window) < overlap).float()[None, :, None].expand(2, -1, 1)
     cond = model.codec_.plan_matrix(np.array([0, 1]))
-    out = model._generate_given(cond, known, torch.Generator().manual_seed(0))
-    assert torch.equal(out[:, :overlap], known) and not torch.equal(out[:, overlap:2 * overlap], known)
+    out = model._generate_given(cond, known, given, torch.Generator().manual_seed(0))
+    assert torch.equal(out[:, :overlap], known[:, :overlap])
+    assert not torch.equal(out[:, overlap:2 * overlap], known[:, :overlap])
 
 
 def test_the_metrics_see_a_long_path_as_the_source_s_windows(fitted):
