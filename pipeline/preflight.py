@@ -2,7 +2,8 @@
 Prefect starts, the flow runs them again on the source it loaded (a deployment run has
 no CLI in front of it). Bad input then costs no fit and leaves no `.tmp-` folder.
 
-- `check_spec`: what the spec alone decides: threshold names, generator parameters and
+- `check_spec`: what the spec alone decides: threshold names, generator parameters (a
+  private fit given `time_budget_s` instead of `steps`: generators/base.py) and
   device, a target on a non-tabular job, the source reachable, the output path.
 - `check_data`: what needs the loaded source: conditions (column and seen value; a
   covariate path or a history to continue read and checked, pipeline/given.py),

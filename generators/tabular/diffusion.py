@@ -230,7 +230,7 @@ class DiffusionParams(BudgetParams, GeneratorParams):
     batch of rows drawn at random, so a step costs the same on 300 rows and on 30,000."""
 
     # Measured by bench/tabular_budget.py on CPS1988 (16,893 training rows), one core: detection AUC
-    # 0.65 at 2,000 steps, 0.55 at 3,000, 0.53 at 16,000, utility flat from 3,000; 3,000 steps cost
+    # 0.65 at 2,000 steps, 0.55 at 3,000, 0.53 at 8,000, utility 0.82-0.86 from 3,000; 3,000 steps cost
     # ~10 CPU s, 1/18 of TVAE's default fit in the same run. A step is a batch, whatever the rows.
     DEFAULT_STEPS = 3000
     # Rows per step. On penguins (3 seeds) 256 was steadier than 57: mean KS/TVD
