@@ -18,6 +18,7 @@ phase that sets the peak is visible. Target (issue 15): peak <= 2 GB and flat fr
 to 20 M rows.
 
     python bench/scale.py [--rows 1000000 5000000] [--steps 2000] [--data /tmp/h15scale]
+    python bench/scale.py --fit-only --rows 1000000 5000000 20000000   # profile pass, split, fit only
 
 Prints a table, writes bench/results/scale.json (merged with earlier sizes)."""
 
@@ -156,6 +157,44 @@ def child(job: Path, out: Path) -> None:
     out.write_text(json.dumps(result, indent=2, default=str))
 
 
+def fit_child(folder: Path, steps: int, out: Path) -> None:
+    """The phases whose cost grows with the source (profile pass, split, fit), called
+    as the flow's tasks call them, with CPU / wall / VmHWM after each."""
+    import torch
+
+    torch.set_num_threads(1)
+    from generators import get
+    from pipeline.core.spec import SourceSpec
+    from pipeline.sources import load_source
+    from pipeline.split import split_source
+
+    phases, cpu, wall = {}, time.process_time(), time.perf_counter()
+
+    def mark(name: str) -> None:
+        nonlocal cpu, wall
+        phases[name] = {"cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - wall,
+                        "hwm_after_mb": hwm() / MB}
+        cpu, wall = time.process_time(), time.perf_counter()
+
+    source = load_source(SourceSpec(modality="tabular", path=folder, stream=True))
+    mark("profile_pass")
+    train, holdout = split_source(source, 0.2, seed=0)
+    mark("split")
+    get("tabular/diffusion")(steps=steps).fit(train)
+    mark("fit")
+    out.write_text(json.dumps({"phases": phases, "hwm_mb": hwm() / MB, "train_rows": train.n_records}))
+
+
+def fit_only(rows: int, steps: int, data: Path) -> dict:
+    folder = build(data / f"flights-{rows}", rows)
+    out = data / f"fit-{rows}.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, __file__, "--fit-child", str(folder), str(steps), str(out)], env=env, check=True)
+    result = json.loads(out.read_text())
+    fit_cpu = sum(p["cpu_s"] for p in result["phases"].values())
+    return {**result, "fit_cpu_s": fit_cpu, "fit_cpu_s_per_million_rows": fit_cpu / (rows / 1e6)}
+
+
 def run_size(rows: int, steps: int, data: Path, sample_rows: int | None = None) -> dict:
     """One flow run on a `rows`-row source, sampling `sample_rows` (default: as many)."""
     folder = build(data / f"flights-{rows}", rows)
@@ -209,14 +248,30 @@ def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--child":
         child(Path(sys.argv[2]), Path(sys.argv[3]))
         return
+    if len(sys.argv) == 5 and sys.argv[1] == "--fit-child":
+        fit_child(Path(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--data", type=Path, default=Path("/tmp/h15scale"))
     parser.add_argument("--sample-rows", type=int, default=None,
                         help="rows to sample (default: as many as the source); isolates the source-size cost")
+    parser.add_argument("--fit-only", action="store_true",
+                        help="only the phases that grow with the source: profile pass, split, fit (no flow)")
     args = parser.parse_args()
     args.data.mkdir(parents=True, exist_ok=True)
+    if args.fit_only:
+        for rows in args.rows:
+            r = fit_only(rows, args.steps, args.data)
+            results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": {}}
+            results.setdefault("fit_only", {})[str(rows)] = {**r, "steps": args.steps}
+            RESULTS.parent.mkdir(parents=True, exist_ok=True)
+            RESULTS.write_text(json.dumps(results, indent=2))
+            print(f"{rows:>11,} rows  fit only: peak {r['hwm_mb']:6.0f} MB  CPU {r['fit_cpu_s']:6.1f} s "
+                  f"({r['fit_cpu_s_per_million_rows']:.1f} s per M rows)  " + "  ".join(
+                      f"{k} {v['cpu_s']:.0f}s@{v['hwm_after_mb']:.0f}MB" for k, v in r["phases"].items()), flush=True)
+        return
     for rows in args.rows:
         r = run_size(rows, args.steps, args.data, args.sample_rows)
         # read again just before writing: sizes may run as separate processes

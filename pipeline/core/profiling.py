@@ -140,7 +140,7 @@ class ColumnSketch:
         if self.unique:
             self._add_distinct(series)
         elif self.declared == "id" and self.rows - len(series) < EXACT_UNIQUE_ROWS:
-            self.values.append(s)
+            self.values.append(s.copy())
         if not len(s):
             return
         family = self._family(series)
@@ -189,7 +189,7 @@ class ColumnSketch:
         hashes = pd.util.hash_array(series.to_numpy())
         if self.hll is None:
             self.hashes.append(hashes)
-            self.values.append(series)
+            self.values.append(series.copy())  # a view would keep the whole batch's block alive
             seen = np.concatenate(self.hashes)
             if len(np.unique(seen)) < len(seen):
                 self.unique, self.hashes, self.values = False, [], []
@@ -301,7 +301,7 @@ class TableSketch:
             else:
                 self.broken[i] += int((~holds(c, frame)).sum())
         if self.head_rows < _PROPOSAL_SAMPLE:
-            self.head.append(frame.head(_PROPOSAL_SAMPLE - self.head_rows))
+            self.head.append(frame.head(_PROPOSAL_SAMPLE - self.head_rows).copy())
             self.head_rows += len(self.head[-1])
         self.rows += len(frame)
         return self
