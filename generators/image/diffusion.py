@@ -148,7 +148,9 @@ class DiffusionParams(ImageParams):
     # noise levels (sigma = sqrt(1 - a) / sqrt(a)) where guidance applies; elsewhere one plain conditional call
     # (Kynkäänniemi et al., 2024: guidance at high noise costs diversity, at low noise it does nothing)
     guidance_sigmas: tuple[float, float] = (0.0, float("inf"))
-    spacing: Literal["time", "karras"] = "time"  # solver timesteps: `solver_times`
+    # solver timesteps (`solver_times`). One fit on digits28, 10 calls: "time" FD 19.2, its samples speckled with
+    # the noise its last jump (sigma 0.17 to clean) leaves; "karras" FD 14.4, clean backgrounds
+    spacing: Literal["time", "karras"] = "karras"
     p_uncond: float = Field(0.1, ge=0, lt=1)  # share of labelled training images shown as "no class"
     ema_decay: float = Field(0.995, ge=0, lt=1)  # weight average used for sampling: steadier samples
 
