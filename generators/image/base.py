@@ -25,6 +25,12 @@ from pipeline.core.errors import BadInputError
 from pipeline.core.progress import Progress
 
 
+# Convolution weights (and so activations) in channels-last layout: oneDNN's CPU kernels run these small
+# nets 1.3-1.7x faster at sampling on it (one core, batch 500, 32x32 RGB: VAE decoder 1,550 -> 2,660 images/s,
+# UNet 720 -> 910 calls/s) and train 5-10 % faster; on CUDA it is the layout tensor cores want.
+LAYOUT = torch.channels_last
+
+
 class ImageParams(BudgetParams, GeneratorParams):
     """Training settings every image family has (`steps` / `time_budget_s`: generators.budget)."""
 
@@ -147,7 +153,7 @@ class ImageGenerator(Generator):
             self.condition_values_ = {self.label_name_: self.classes_}
             y = torch.from_numpy(index.astype(np.int64)).to(self.device_)
         with seeded(self.params.seed, self.device_):
-            self.nets_ = {name: net.to(self.device_) for name, net in self._build().items()}
+            self.nets_ = {name: net.to(self.device_, memory_format=LAYOUT) for name, net in self._build().items()}
             with self._precision():
                 self._train(self._pad(to_tensor(data.images).to(self.device_)), y, progress)
         for net in self.nets_.values():
@@ -165,7 +171,7 @@ class ImageGenerator(Generator):
         generator = torch.Generator(device=self.device_).manual_seed(seed)
         index = self._draw_labels(n, conditions, generator)
         parts = []
-        with torch.no_grad(), self._precision():
+        with torch.inference_mode(), self._precision():
             for start in range(0, n, self.params.sample_batch):
                 size = min(self.params.sample_batch, n - start)
                 y = None if index is None else index[start : start + size]
@@ -209,4 +215,4 @@ class ImageGenerator(Generator):
         self.nets_ = self._build()
         for name, net in self.nets_.items():
             net.load_state_dict(tensors[name])
-            net.to(self.device_).eval()
+            net.to(self.device_, memory_format=LAYOUT).eval()
