@@ -259,6 +259,15 @@ def bench_given(horizon: int, epochs: int | None, do_continue: bool, do_covariat
     return report
 
 
+def _write(report: dict, name: str) -> None:
+    """Print a mode's report and write it beside the main results."""
+    print(json.dumps(report, indent=2))
+    out = OUT.with_name(name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="generator names, e.g. timeseries/vae (default: every one registered)")
@@ -273,20 +282,10 @@ def main() -> None:
 
     torch.set_num_threads(1)
     if args.cont or args.covariates:
-        report = bench_given(args.horizon, args.epochs, args.cont, args.covariates)
-        print(json.dumps(report, indent=2))
-        out = OUT.with_name("timeseries_continue.json")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2))
-        print(f"wrote {out.relative_to(ROOT)}")
+        _write(bench_given(args.horizon, args.epochs, args.cont, args.covariates), "timeseries_continue.json")
         return
     if args.long:
-        report = bench_long(args.length, args.epochs)
-        print(json.dumps(report, indent=2))
-        out = OUT.with_name("timeseries_long.json")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2))
-        print(f"wrote {out.relative_to(ROOT)}")
+        _write(bench_long(args.length, args.epochs), "timeseries_long.json")
         return
     source = load_source(SOURCE)
     train, holdout = split_source(source, HOLDOUT, seed=SPLIT_SEED)
