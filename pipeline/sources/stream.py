@@ -56,13 +56,20 @@ def streams(spec: SourceSpec) -> bool:
     else Parquet sources of more than STREAM_ROWS rows (counted from file metadata)."""
     if spec.stream is False:
         return False
-    dataset = parquet_dataset(spec)
+    try:
+        dataset = parquet_dataset(spec)
+        rows = dataset.count_rows() if dataset is not None and not spec.stream else None
+    except (pa.ArrowInvalid, OSError) as err:
+        if spec.stream:
+            raise SourceError(f"cannot read the Parquet source {spec.location}: it is corrupt or not Parquet "
+                              f"({err})") from None
+        return False  # not streamed: the in-memory reader says what is wrong with the file
     if dataset is None:
         if spec.stream:
             raise SourceError("source.stream: only tabular Parquet sources (a file or a folder of files) are "
                               "fitted from streamed batches; drop source.stream for this source")
         return False
-    return bool(spec.stream) or dataset.count_rows() > STREAM_ROWS
+    return bool(spec.stream) or rows > STREAM_ROWS
 
 
 def _frame(batch: pa.RecordBatch | pa.Table, plain: bool) -> pd.DataFrame:
