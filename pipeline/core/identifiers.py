@@ -90,8 +90,10 @@ def fresh_ids(fmt: IdFormat, start: int, n: int, seed: int = 0) -> np.ndarray:
         return np.arange(fmt.last_int + 1 + start, fmt.last_int + 1 + start + n, dtype="int64")
     if fmt.pii is not None:
         return np.array(fresh(fmt.pii, fmt.taken or [], start, n, seed), dtype=object)
-    shapes = fmt.shapes or []
-    # Rows take shapes in proportion to the source (a fixed repeating cycle of them).
+    # Rows take shapes in proportion to the source (a fixed repeating cycle of them). A
+    # shape whose every value is a real id (one seen once, e.g. an odd-length band number
+    # among Hawks' 908) has no fresh one to give, so it takes no rows.
+    shapes = [s for s in fmt.shapes or [] if codespace.size(s.charsets) > int(s.last) + 1] or (fmt.shapes or [])
     cycle = [i for i, s in enumerate(shapes) for _ in range(max(1, round(100 * s.rows / sum(x.rows for x in shapes))))]
     counts = [cycle.count(i) for i in range(len(shapes))]
     out = np.empty(n, dtype=object)

@@ -50,6 +50,11 @@ NESTED = (list, tuple, dict, set, bytes, bytearray, np.ndarray)
 EXACT_UNIQUE_ROWS = 1_000_000
 HLL_LG_K = 16  # 65,536 buckets: relative standard error 0.4 %
 HLL_SLACK = 3 * 1.04 / np.sqrt(2.0**HLL_LG_K)  # a distinct estimate this far below the rows still counts as distinct
+# An id column may have a few gaps: nulls or blank text (Stat2Data/Hawks' BandNumber:
+# 907 band numbers in 908 rows, and two cells of " "). Taken for a category, such a
+# column made the model 1,375 channels wide and let real band numbers out; fresh ids
+# fill every output row instead.
+MAX_ID_GAPS = 0.01
 
 
 def _decimals(values: pd.Series) -> int | None:
@@ -120,7 +125,8 @@ class ColumnSketch:
         self.gcd: int | None = 0
         self.support: np.ndarray | None = np.empty(0)
         self.categories: set = set()
-        self.unique = id_candidate  # still distinct in every row, with no nulls
+        self.unique = id_candidate  # still distinct in every row that is not a gap
+        self.gaps = 0  # nulls and blank text among the rows, while `unique`
         self.hashes: list[np.ndarray] = []
         self.values: list[pd.Series] = []  # the first EXACT_UNIQUE_ROWS values, an id's format
         self.hll: Any = None
@@ -181,11 +187,17 @@ class ColumnSketch:
                 self.support = None
 
     def _add_distinct(self, series: pd.Series) -> None:
-        """Keep `unique` true while no value repeats and none is null."""
-        if self.nulls or not (pd.api.types.is_integer_dtype(series.dtype) or isinstance(series.dtype, pd.StringDtype)
-                              or (series.dtype == object and self.all_str)):
+        """Keep `unique` true while no value repeats, gaps (nulls, blank text) aside; their
+        share is judged once every row is in (`is_id`)."""
+        if not (pd.api.types.is_integer_dtype(series.dtype) or isinstance(series.dtype, pd.StringDtype)
+                or (series.dtype == object and self.all_str)):
             self.unique, self.hashes, self.values = False, [], []
             return
+        present = series.dropna()
+        if not pd.api.types.is_integer_dtype(present.dtype):
+            present = present[present.astype(str).str.strip() != ""]
+        self.gaps += len(series) - len(present)
+        series = present
         hashes = pd.util.hash_array(series.to_numpy())
         if self.hll is None:
             self.hashes.append(hashes)
@@ -204,13 +216,13 @@ class ColumnSketch:
             self.hashes = []
 
     def is_id(self) -> bool:
-        """Distinct in every row, no nulls, text or integers that number or key the rows."""
-        if self.rows < MIN_ID_ROWS or not self.unique:
+        """Distinct in every row but a few gaps, text or integers that number or key the rows."""
+        if self.rows < MIN_ID_ROWS or not self.unique or self.gaps > MAX_ID_GAPS * self.rows:
             return False
-        if self.hll is not None and self.hll.get_estimate() < self.rows * (1 - HLL_SLACK):
+        if self.hll is not None and self.hll.get_estimate() < (self.rows - self.gaps) * (1 - HLL_SLACK):
             return False
         if pd.api.types.is_integer_dtype(self.dtype):
-            consecutive = int(self.high) - int(self.low) + 1 == self.rows
+            consecutive = int(self.high) - int(self.low) + 1 == self.rows - self.gaps
             return consecutive or bool(ID_NAMES.search(self.name))
         return isinstance(self.dtype, pd.StringDtype) or (self.dtype == object and self.all_str)
 

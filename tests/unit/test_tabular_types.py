@@ -162,6 +162,21 @@ def test_id_columns_get_fresh_unique_ids_in_the_source_format():
     pd.testing.assert_frame_equal(again[["uuid", "code"]], second[["uuid", "code"]])
 
 
+def test_an_id_column_with_a_few_blank_cells_is_an_id_and_no_real_one_comes_out():
+    """Hawks' BandNumber: 907 band numbers in 908 rows and two cells of " ". Taken for a
+    907-class category it made the model 1,375 channels wide and let real band numbers
+    out; as an id every output row gets a fresh one. A column with more gaps than
+    MAX_ID_GAPS stays what it was."""
+    hawks = real("Stat2Data", "Hawks")
+    band = hawks.profile.column("BandNumber")
+    assert band.kind == "id" and (hawks.frame["BandNumber"].str.strip() == "").sum() == 2
+    out = fit_sample(hawks, 400)
+    real_bands = set(hawks.frame["BandNumber"])
+    assert out["BandNumber"].is_unique and not out["BandNumber"].isin(real_bands).any()
+    gappy = hawks.frame.assign(BandNumber=hawks.frame["BandNumber"].where(np.arange(len(hawks.frame)) % 50 > 0, " "))
+    assert profile_table(gappy, detect_ids=True).column("BandNumber").kind == "categorical"
+
+
 # ---------------------------------------------------------------- issue 16 inputs -----
 
 
