@@ -31,6 +31,7 @@ from pipeline.core.pii import PiiKind, detect, fresh, taken
 # Shapes kept per column, most common first: free-text keys have many; a few dozen
 # cover nearly every row and bound the profile's size.
 MAX_SHAPES = 32
+MIN_SHAPE_SHARE = 0.01  # id shapes rarer than this in the source are not reproduced in the output
 
 
 class Shape(BaseModel):
@@ -83,6 +84,7 @@ def learn_format(values: pd.Series) -> IdFormat:
     return IdFormat(shapes=shapes)
 
 
+
 def fresh_ids(fmt: IdFormat, start: int, n: int, seed: int = 0) -> np.ndarray:
     """Ids for output rows `start .. start + n - 1`: the same row index (and `seed`, for
     PII kinds) always gets the same id, no two rows share one, none is a real id."""
@@ -91,9 +93,11 @@ def fresh_ids(fmt: IdFormat, start: int, n: int, seed: int = 0) -> np.ndarray:
     if fmt.pii is not None:
         return np.array(fresh(fmt.pii, fmt.taken or [], start, n, seed), dtype=object)
     # Rows take shapes in proportion to the source (a fixed repeating cycle of them). A
-    # shape whose every value is a real id (one seen once, e.g. an odd-length band number
-    # among Hawks' 908) has no fresh one to give, so it takes no rows.
-    shapes = [s for s in fmt.shapes or [] if codespace.size(s.charsets) > int(s.last) + 1] or (fmt.shapes or [])
+    # rare shape (under MIN_SHAPE_SHARE of the ids, e.g. the odd-length band numbers among
+    # Hawks' 908) takes no rows: learned from a handful of ids, its characters leave
+    # almost no unused values, and a few output rows would use them up.
+    total = sum(s.rows for s in fmt.shapes or [])
+    shapes = [s for s in fmt.shapes or [] if s.rows >= MIN_SHAPE_SHARE * total] or (fmt.shapes or [])
     cycle = [i for i, s in enumerate(shapes) for _ in range(max(1, round(100 * s.rows / sum(x.rows for x in shapes))))]
     counts = [cycle.count(i) for i in range(len(shapes))]
     out = np.empty(n, dtype=object)
