@@ -66,6 +66,12 @@ class _RowGroupWriter:
         if self.writer is not None:
             self.writer.close()
 
+    def abandon(self) -> None:
+        """Drop the buffer rather than flush it (the file goes anyway) and release the file."""
+        self.buffer, self.buffered = [], 0
+        if self.writer is not None:
+            self.writer.close()
+
 
 class _FolderWriters:
     """One `_RowGroupWriter` per partition folder under `stage`, flushed together when
@@ -92,16 +98,22 @@ class _FolderWriters:
 
     def abandon(self) -> None:
         for w in self.writers.values():
-            if w.writer is not None:
-                w.writer.close()
+            w.abandon()
 
 
-def _sampled(generator: Generator, part: PartPlan, progress: Any):
-    for chunk in part.chunks:
-        yield batch_to_table(generator.sample_chunk(chunk, conditions=part.conditions, length=part.length,
-                                                    given=part.given))
-        if progress is not None:
-            progress(chunk.size)
+def _write_sampled(writer: _RowGroupWriter | _FolderWriters, generator: Generator, part: PartPlan,
+                   progress: Any) -> None:
+    """Every chunk of `part` into `writer`, then closed; on any failure it is abandoned."""
+    try:
+        for chunk in part.chunks:
+            writer.add(batch_to_table(generator.sample_chunk(chunk, conditions=part.conditions, length=part.length,
+                                                             given=part.given)))
+            if progress is not None:
+                progress(chunk.size)
+        writer.close()
+    except BaseException:
+        writer.abandon()
+        raise
 
 
 def _move_into_place(ready: Path, data: Path) -> None:
@@ -124,14 +136,10 @@ def _write_partitioned(generator: Generator, part: PartPlan, out_dir: Path, name
     if data.is_dir() and next(data.rglob(part.filename), None) is not None:
         return data
     stage.mkdir()
-    writers = _FolderWriters(stage, part.filename, names, provenance)
     try:
-        for table in _sampled(generator, part, progress):
-            writers.add(table)
-        writers.close()
+        _write_sampled(_FolderWriters(stage, part.filename, names, provenance), generator, part, progress)
         os.rename(stage, ready)
     except BaseException:
-        writers.abandon()
         shutil.rmtree(stage, ignore_errors=True)
         raise
     _move_into_place(ready, data)
@@ -157,15 +165,10 @@ def write_part(
     if final.exists():
         return final
     tmp = out_dir / f".{part.filename}.tmp"
-    writer = _RowGroupWriter(tmp, provenance)
     try:
-        for table in _sampled(generator, part, progress):
-            writer.add(table)
-        writer.close()
+        _write_sampled(_RowGroupWriter(tmp, provenance), generator, part, progress)
         os.rename(tmp, final)
     except BaseException:
-        if writer.writer is not None:
-            writer.writer.close()  # drop the buffer rather than flush it: the file goes anyway
         tmp.unlink(missing_ok=True)
         raise
     return final
