@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 
 from generators import get, load_generator
 from pipeline.core.data import ImageData
-from pipeline.core.errors import BadInputError, ConditionError
+from pipeline.core.errors import ConditionError
 from pipeline.sources.image import load_images
 from pipeline.core.spec import SourceSpec
 from tests.conftest import FAST_PARAMS, ROOT

@@ -19,7 +19,7 @@ from generators import get, load_generator
 from pipeline.core.data import GivenPath
 from pipeline.core.errors import ConditionError, SpecError
 from pipeline.core.plan import plan_chunks
-from pipeline.core.spec import SourceSpec, parse_spec
+from pipeline.core.spec import JobSpec, SourceSpec, parse_spec
 from pipeline.given import load_given, path_length
 from pipeline.sources.timeseries import load_timeseries
 from pipeline.split import split_source
@@ -52,7 +52,7 @@ def sunspots():
     return load_timeseries(spec, sunspots_frame())
 
 
-def job(tmp_path, source: dict, **sample) -> "JobSpec":  # noqa: F821
+def job(tmp_path, source: dict, **sample) -> JobSpec:
     spec = {"name": "given", "source": {"modality": "timeseries", **source}, "output": str(tmp_path / "out"),
             "generator": {"family": "diffusion"}, "sample": {"rows": 10, **sample}}
     return parse_spec(spec, generators=["timeseries/diffusion"])
