@@ -114,6 +114,11 @@ def hwm() -> int:
     return _status(os.getpid(), "VmHWM") or 0
 
 
+def rss() -> int:
+    """This process's resident memory now in bytes (VmRSS): what a phase left behind."""
+    return _status(os.getpid(), "VmRSS") or 0
+
+
 # ---- one run (child process) ----------------------------------------------------------
 
 
@@ -127,25 +132,35 @@ def child(job: Path, out: Path) -> None:
 
     phases: dict[str, dict[str, float]] = {}
 
-    def timed(name, fn):
+    def timed(name, fn, clock=time.process_time):
+        """`fn` with its CPU (`clock`), wall and the VmHWM after it added to `phases`.
+        Tasks that run side by side on the flow's threads (contract shards, metric
+        groups) are timed with their own thread's CPU; a whole phase with the process's."""
         def wrapper(*args, **kwargs):
-            cpu, wall = time.process_time(), time.perf_counter()
+            cpu, wall = clock(), time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
                 entry = phases.setdefault(name, {"cpu_s": 0.0, "wall_s": 0.0})
-                entry["cpu_s"] += time.process_time() - cpu
+                entry["cpu_s"] += clock() - cpu
                 entry["wall_s"] += time.perf_counter() - wall
                 entry["hwm_after_mb"] = hwm() / MB
+                entry["rss_after_mb"] = rss() / MB
         return wrapper
+
+    from pipeline import publish
 
     flow.load_source = timed("profile_pass", flow.load_source)
     flow.source_fingerprint = timed("fingerprint", flow.source_fingerprint)
     flow.split_source = timed("split", flow.split_source)
     fitting.fit_or_reuse = timed("fit", fitting.fit_or_reuse)
     flow.sample_parts = timed("sample", flow.sample_parts)
-    flow.validate_run = timed("validate", flow.validate_run)
+    flow.validate = timed("validate", flow.validate)
+    flow.contract_shard = timed("validate.contract (thread CPU)", flow.contract_shard, time.thread_time)
+    flow.metric_group = timed("validate.metrics (thread CPU)", flow.metric_group, time.thread_time)
+    flow.judge = timed("validate.judge (thread CPU)", flow.judge, time.thread_time)
     flow.write_report = timed("report", flow.write_report)
+    publish.finish_run = timed("publish", publish.finish_run)
     cpu, wall = time.process_time(), time.perf_counter()
     summary = flow.run_synthesize(job=str(job))
     result = {"phases": phases, "cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - wall,

@@ -31,6 +31,7 @@ from pipeline import fitting, jobs, preflight, publish
 from pipeline.augment import reference_data
 from pipeline.core.data import RECORD_UNIT
 from pipeline.core.manifest import Status
+from pipeline.core.memory import release
 from pipeline.core.plan import PartPlan
 from pipeline.core.progress import tracker
 from pipeline.core.runfiles import MODEL_DIR
@@ -74,7 +75,9 @@ SAMPLE_WORKERS = os.cpu_count() or 1
 def load_source_task(job: jobs.JobRun):
     source, fp = load_source(job.spec.source), source_fingerprint(job.spec.source)
     added = preflight.check_data(job, source, fp)
-    return source, fp, added, load_given(job.spec, source)
+    given = load_given(job.spec, source)
+    release()  # a streamed profile pass leaves ~100 MB of freed heap behind (pipeline/core/memory.py)
+    return source, fp, added, given
 
 
 @task(name="split", **STEP)
@@ -93,6 +96,7 @@ def fit_task(job: jobs.JobRun, train, source_fingerprint: str, refit: bool) -> f
         get_run_logger().info("source and settings unchanged: reusing fitted model %s (--refit fits again)",
                               model.cache_key)
     progress.close()
+    release()  # the encoded training sample and the shuffle buffers
     return model
 
 
@@ -107,13 +111,20 @@ def open_run_task(job: jobs.JobRun, model: fitting.FittedModel, source_fingerpri
 def sample_part_task(job: jobs.JobRun, run: RunFolder, part: PartPlan, progress=None) -> str:
     generator = load_generator(run.tmp / MODEL_DIR)
     provenance = {"job": job.spec.name, "run_id": run.run_id, "generator": job.spec.generator_name}
-    return str(write_part(generator, part, run.tmp, provenance=provenance, partition_by=job.spec.output.partition_by,
-                          progress=progress.advance if progress is not None else None))
+    try:
+        return str(write_part(generator, part, run.tmp, provenance=provenance,
+                              partition_by=job.spec.output.partition_by,
+                              progress=progress.advance if progress is not None else None))
+    finally:
+        release()  # a part's row group buffers, freed on this thread's heap
 
 
 @task(name="contract-shard", **STEP)
 def contract_shard_task(job: jobs.JobRun, run: RunFolder, source, given, parts: list[int]):
-    return contract_shard(run.path, source, contract_suite(source, job.spec, given), parts)
+    try:
+        return contract_shard(run.path, source, contract_suite(source, job.spec, given), parts)
+    finally:
+        release()
 
 
 @task(name="metrics", **STEP)
@@ -121,9 +132,12 @@ def metrics_task(group: str, job: jobs.JobRun, run: RunFolder, source, train, ho
                  synthetic) -> dict[str, float]:
     real_train, real_holdout = reference_data(train, holdout, conditions=job.spec.sample.conditions,
                                               balance=(job.balance, list(added)) if added else None)
-    return metric_group(group, run.path, source=source, train=real_train, holdout=real_holdout,
-                        target=job.spec.validation.target, seed=job.spec.sample.seed, synthetic=synthetic,
-                        given=given)
+    try:
+        return metric_group(group, run.path, source=source, train=real_train, holdout=real_holdout,
+                            target=job.spec.validation.target, seed=job.spec.sample.seed, synthetic=synthetic,
+                            given=given)
+    finally:
+        release()  # the synthetic sample and the classifiers: ~200 MB the report would stand on
 
 
 @task(name="judge", **STEP)

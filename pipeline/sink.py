@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -37,6 +38,14 @@ def with_provenance(table: pa.Table, provenance: dict[str, Any]) -> pa.Table:
     return table.replace_schema_metadata(meta)
 
 
+def _owned(table: pa.Table) -> pa.Table:
+    """`table` copied into Arrow's memory pool. A table made from pandas shares numpy's
+    buffers on the C heap, where each buffered chunk pinned the temporaries freed around
+    it: 32 MB of such tables held ~220 MB resident per part being written (1 M-row
+    flights run), copies ~70 MB."""
+    return table.take(np.arange(table.num_rows))
+
+
 class _RowGroupWriter:
     """Buffers Arrow tables and writes them as row groups of about ROW_GROUP_BYTES."""
 
@@ -47,7 +56,7 @@ class _RowGroupWriter:
         self.buffered = 0
 
     def add(self, table: pa.Table) -> None:
-        self.buffer.append(table)
+        self.buffer.append(_owned(table))
         self.buffered += table.nbytes
         if self.buffered >= ROW_GROUP_BYTES:
             self.flush()
