@@ -13,8 +13,9 @@ profile pass, hash split, tabular/diffusion trained from streamed batches for a 
 step count, N rows sampled to Parquet parts, contract on every row, metrics on row
 samples, report, publish). The parent polls the child's process tree for VmHWM
 (ru_maxrss survives exec, PITFALLS); the child records CPU seconds (`process_time`,
-all threads) and wall seconds per phase, and its own VmHWM after each phase, so the
-phase that sets the peak is visible. Target (issue 15): peak <= 2 GB and flat from 1 M
+all threads) and wall seconds per phase, and its own VmHWM and VmRSS after each phase,
+so the phase that sets the peak is visible (contract shards and metric groups run side
+by side on the flow's threads: their CPU is their own threads', `thread_time`). Target (issue 15): peak <= 2 GB and flat from 1 M
 to 20 M rows.
 
     python bench/scale.py [--rows 1000000 5000000] [--steps 2000] [--data /tmp/h15scale]
