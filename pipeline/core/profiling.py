@@ -14,7 +14,11 @@ MAX_SUPPORT), category sets. Two facts need more than a running total:
 - what needs the rows themselves (an id's text format, proposed relations): learned
   from the first rows (the ids' first EXACT_UNIQUE_ROWS, relations' first
   `constraints._PROPOSAL_SAMPLE`, as the in-memory profile always did); integer ids
-  take their exact maximum."""
+  take their exact maximum.
+
+A domain declared in the spec's `source.columns` (range, categories, nullable, decimals,
+an id's start) replaces what would be learned, once every row is in (`ColumnSketch._declared`):
+a private fit keeps declared facts only (pipeline/core/domains.py)."""
 
 from __future__ import annotations
 
@@ -266,7 +270,7 @@ class ColumnSketch:
             if kind not in ("numeric", "integer", "datetime"):
                 raise SourceError(f"source.columns.{name}.range: a range bounds numbers or times, and {name!r} is "
                                   f"{kind}; declare its categories instead")
-            low, high = (declared_ns(v) if kind == "datetime" else float(v) for v in d.range)
+            low, high = (_declared_ns(v) if kind == "datetime" else float(v) for v in d.range)
             if not low < high:
                 raise SourceError(f"source.columns.{name}.range: give [low, high] with low < high, got {list(d.range)}")
             if self.low is not None and (self.low < low or self.high > high):
@@ -300,7 +304,7 @@ class ColumnSketch:
         return prof
 
 
-def declared_ns(value: Any) -> float:
+def _declared_ns(value: Any) -> float:
     """A declared time (ISO text, a date) as ns since the epoch in UTC (naive times are UTC)."""
     stamp = pd.Timestamp(value)
     return float((stamp.tz_convert("UTC") if stamp.tzinfo else stamp).value)
