@@ -23,10 +23,10 @@ side the check can only show ε_lower up to about log(R) (ln 16 = 2.8 at best, l
 the bounds), so it finds gross holes, not fine ones. This is the audit of Jagielski et al.
 (2020, "Auditing Differentially Private Machine Learning") with a distance attack.
 
-Both worlds share one profile (the canary's ranges and categories are public in both),
-so only training differs. What ε does not cover (README, "Differential privacy"), the
-encoder's quantiles above all, is trained on the rows, canary included: this check
-measures that hole too.
+Both worlds share one profile, every column's domain declared (`bench/dp.py`'s
+`declared_domains` of the table with the canary: its ranges and categories are public in
+both), so only training differs; a private fit reads nothing else from the rows
+(pipeline/core/domains.py). Anything it still read there would show up here.
 
     python bench/dp_outlier.py [--runs 16] [--rows 400] [--steps 300] [--epsilons 1 3 inf]
 
@@ -49,6 +49,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy.stats import beta  # noqa: E402
 
+from bench.dp import declared_domains  # noqa: E402
 from generators import get  # noqa: E402
 from pipeline.core.data import TabularData  # noqa: E402
 from pipeline.core.schema import profile_table  # noqa: E402
@@ -146,7 +147,7 @@ def fit_scores(train: pd.DataFrame, profile, canary: pd.Series, base: pd.DataFra
 def audit(epsilon: float, runs: int, rows: int, steps: int, batch_size: int) -> dict:
     base, canary = with_canary(rows, seed=0)
     inside_frame = pd.concat([base, canary.to_frame().T.astype(base.dtypes.to_dict())], ignore_index=True)
-    profile = profile_table(inside_frame)  # public in both worlds: only training differs
+    profile = profile_table(inside_frame, kinds=declared_domains(inside_frame))  # public in both worlds
     delta = 0.0 if math.isinf(epsilon) else 1 / (10 * len(inside_frame))  # the spec's `delta: auto`
     scores: dict[str, dict[str, list[float]]] = {a: {"in": [], "out": []} for a in ATTACKS}
     spent, cpu = [], 0.0

@@ -7,7 +7,8 @@ no CLI in front of it). Bad input then costs no fit and leaves no `.tmp-` folder
   device, a target on a non-tabular job, the source reachable, the output path.
 - `check_data`: what needs the loaded source: conditions (column and seen value; a
   covariate path or a history to continue read and checked, pipeline/given.py),
-  the utility target's column, the partition columns (pipeline/core/partitions.py),
+  the utility target's column, the partition columns (pipeline/core/partitions.py), a
+  private table's declared domains (pipeline/core/domains.py),
   image sizes against the generator, a resumed run's source unchanged, a balancing
   target, and whether the Parquet fits on the disk."""
 
@@ -24,6 +25,7 @@ from pipeline import jobs
 from pipeline.core.data import (
     RECORD_UNIT, ImageData, SourceData, TabularData, TimeSeriesData, check_conditions, split_conditions,
 )
+from pipeline.core.domains import private_profile
 from pipeline.core.errors import EnvironmentFailure, OutputError, SpecError
 from pipeline.core.partitions import check_partition_columns
 from pipeline.core.spec import JobSpec
@@ -123,6 +125,8 @@ def check_data(job: jobs.JobRun, source: SourceData, fingerprint: str) -> dict[A
     check_target(spec, source)
     if isinstance(source, TabularData):  # the spec refuses partition_by on other modalities
         check_partition_columns(spec.output.partition_by, source.profile)
+        if spec.generator.privacy is not None:  # every column's domain declared, before any fit
+            private_profile(source.profile)
     added = jobs.check_source(job, source, fingerprint)
     records = sum(p.rows for p in jobs.plan(job, added, given, features))
     length = path_length(spec, given)

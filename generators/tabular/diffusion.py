@@ -58,6 +58,7 @@ from generators.diffusion import (
 )
 from generators.registry import register
 from pipeline.core.data import RowStream, TabularData
+from pipeline.core.domains import private_profile
 from pipeline.core.errors import BadInputError
 from pipeline.core.progress import Progress
 
@@ -264,7 +265,9 @@ class TabularDiffusionGenerator(Generator):
 
     Params = DiffusionParams
     params: DiffusionParams
-    model_version = 3  # 2: steps / time_budget_s replace epochs; 3: private fits encode from the profile alone
+    # 2: steps / time_budget_s replace epochs; 3: private fits encode from the profile alone;
+    # 4: private fits keep declared domains only (pipeline/core/domains.py)
+    model_version = 4
     supports_privacy = True  # DP-SGD on the denoiser; what ε leaves out: README, "Differential privacy"
 
     def _build(self, encoder: TableEncoder) -> TabularDiffusion:
@@ -280,7 +283,12 @@ class TabularDiffusionGenerator(Generator):
 
     def _fit(self, data: TabularData, *, progress: Progress) -> None:
         self.device_ = resolve_device(self.device)
-        self.encoder_ = TableEncoder().fit(data.frame, data.profile, private=self.privacy is not None)
+        if self.privacy is not None and data.stream is not None:
+            raise BadInputError("generator.privacy: DP-SGD samples rows from a table in memory; a streamed source "
+                                "cannot be trained privately yet: set source.stream: false or drop generator.privacy")
+        # A private fit keeps declared domains only (pipeline/core/domains.py), refusing undeclared columns.
+        profile = private_profile(data.profile) if self.privacy is not None else data.profile
+        self.encoder_ = TableEncoder().fit(data.frame, profile, private=self.privacy is not None)
         matrix = torch.from_numpy(self.encoder_.transform(data.frame)).to(self.device_)
         self.model_ = self._build(self.encoder_).to(self.device_)  # initialised under fit's seed
         self.model_.train()
@@ -291,7 +299,7 @@ class TabularDiffusionGenerator(Generator):
         # Calibration matches the source's quantiles and class shares: not private, so a private fit skips it.
         self.calibration_ = self._calibrate(matrix) if self.params.calibration_rows and self.privacy is None else None
         self.condition_values_ = {
-            c.name: list(c.categories or []) for c in data.profile.of_kind("categorical", "boolean")
+            c.name: list(c.categories or []) for c in profile.of_kind("categorical", "boolean")
         }
 
     def _train(self, matrix: torch.Tensor, progress: Progress, stream: RowStream | None = None) -> None:
@@ -304,9 +312,6 @@ class TabularDiffusionGenerator(Generator):
         optimizer = torch.optim.AdamW(self.model_.parameters(), lr=p.lr, weight_decay=p.weight_decay)
         budget = TrainingBudget.of(p, progress)
         model, private = self.model_, None
-        if self.privacy is not None and stream is not None:
-            raise BadInputError("generator.privacy: DP-SGD samples rows from a table in memory; a streamed source "
-                                "cannot be trained privately yet: set source.stream: false or drop generator.privacy")
         if self.privacy is not None:  # a time budget was refused before the fit (Generator.__init__)
             private = PrivateTraining(self.model_, optimizer, matrix, privacy=self.privacy,
                                       batch_size=p.batch_size, steps=budget.steps, seed=p.seed)

@@ -162,8 +162,10 @@ class TableEncoder:
         continuous = self._continuous_columns()
         if continuous:
             values = np.column_stack([_to_float(frame[c.name], c) for c in continuous])
+            # A datetime's resolution: the rows', or in a private fit the declared range's ends'.
             self.time_steps_ = {
-                c.name: _time_step(v) for c, v in zip(continuous, values.T) if c.kind == "datetime"
+                c.name: _time_step(np.array([c.min, c.max]) if private else v)
+                for c, v in zip(continuous, values.T) if c.kind == "datetime"
             }
             if private:
                 grid = np.column_stack([np.linspace(c.min, c.max, MAX_QUANTILES) for c in continuous])

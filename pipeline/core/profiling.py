@@ -14,7 +14,11 @@ MAX_SUPPORT), category sets. Two facts need more than a running total:
 - what needs the rows themselves (an id's text format, proposed relations): learned
   from the first rows (the ids' first EXACT_UNIQUE_ROWS, relations' first
   `constraints._PROPOSAL_SAMPLE`, as the in-memory profile always did); integer ids
-  take their exact maximum."""
+  take their exact maximum.
+
+A domain declared in the spec's `source.columns` (range, categories, nullable, decimals,
+an id's start) replaces what would be learned, once every row is in (`ColumnSketch._declared`):
+a private fit keeps declared facts only (pipeline/core/domains.py)."""
 
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ import pandas as pd
 from pipeline.core.constraints import _PROPOSAL_SAMPLE, Constraint, holds, parse, propose
 from pipeline.core.errors import SourceError
 from pipeline.core.identifiers import learn_format
-from pipeline.core.schema import ColumnKind, ColumnProfile, TableProfile
+from pipeline.core.schema import ColumnDomain, ColumnKind, ColumnProfile, TableProfile
 
 # Decimals beyond this are treated as continuous noise, not a recorded precision.
 MAX_DECIMALS = 6
@@ -114,8 +118,10 @@ def _wider(a: Any, b: Any) -> Any:
 class ColumnSketch:
     """One column's facts, merged batch by batch; `profile()` is its ColumnProfile."""
 
-    def __init__(self, name: str, declared: ColumnKind | None, id_candidate: bool) -> None:
-        self.name, self.declared = name, declared
+    def __init__(self, name: str, declared: ColumnKind | ColumnDomain | dict | None, id_candidate: bool) -> None:
+        self.domain = ColumnDomain.model_validate({"kind": declared} if isinstance(declared, str) else declared) \
+            if declared is not None else None
+        self.name, self.declared = name, self.domain.kind if self.domain else None
         self.dtype: Any = None
         self.rows = self.nulls = 0
         self.all_bool = self.all_str = True  # object columns: every value a bool / a str
@@ -248,7 +254,60 @@ class ColumnSketch:
             prof["id_format"] = fmt
         else:
             prof["categories"] = sorted(self.categories, key=lambda v: (str(type(v)), v))
+        if self.domain is not None:
+            prof = self._declared(prof)
         return ColumnProfile(**prof)
+
+    def _declared(self, prof: dict[str, Any]) -> dict[str, Any]:
+        """The profile with the declared domain in place of the learned facts: a range
+        replaces min, max, support, grid and decimals; categories the category list (or a
+        number column's support). Every source value must lie within it."""
+        d, kind, name = self.domain, prof["kind"], self.name
+        if d.nullable is False and self.nulls:
+            raise SourceError(f"column {name!r} is declared nullable: false in source.columns but has {self.nulls} "
+                              "missing values: declare nullable: true, or fill them")
+        if d.range is not None:
+            if kind not in ("numeric", "integer", "datetime"):
+                raise SourceError(f"source.columns.{name}.range: a range bounds numbers or times, and {name!r} is "
+                                  f"{kind}; declare its categories instead")
+            low, high = (_declared_ns(v) if kind == "datetime" else float(v) for v in d.range)
+            if not low < high:
+                raise SourceError(f"source.columns.{name}.range: give [low, high] with low < high, got {list(d.range)}")
+            if self.low is not None and (self.low < low or self.high > high):
+                raise SourceError(f"column {name!r} has values outside its declared range {list(d.range)}: widen the "
+                                  "range in source.columns (it must hold every value the column may take)")
+            prof.update(min=low, max=high, support=None, step=None,
+                        decimals=0 if kind == "integer" else d.decimals)
+        if d.categories is not None:
+            allowed = [_python(v) for v in d.categories]
+            if kind in ("numeric", "integer"):
+                seen = set(self.support.tolist()) if self.support is not None else None
+                prof.update(support=sorted(allowed), min=min(allowed), max=max(allowed), step=None)
+            elif kind in ("categorical", "boolean"):
+                seen, prof["categories"] = self.categories, allowed
+            else:
+                raise SourceError(f"source.columns.{name}.categories: {name!r} is {kind}; categories list the "
+                                  "values of a categorical, boolean or discrete number column")
+            if seen is None or seen - set(allowed):
+                raise SourceError(f"column {name!r} has values outside its declared categories: list every value "
+                                  "it may take in source.columns")
+        if d.start is not None:
+            fmt = prof.get("id_format")
+            if fmt is None or fmt.last_int is None:
+                raise SourceError(f"source.columns.{name}.start: only an integer id column has a first fresh id; "
+                                  f"{name!r} is {kind}")
+            if d.start <= fmt.last_int:
+                raise SourceError(f"source.columns.{name}.start: fresh ids must lie above every real id; declare a "
+                                  f"start above the largest {name!r} the column may hold")
+            fmt.last_int = d.start - 1
+        prof["domain"] = d
+        return prof
+
+
+def _declared_ns(value: Any) -> float:
+    """A declared time (ISO text, a date) as ns since the epoch in UTC (naive times are UTC)."""
+    stamp = pd.Timestamp(value)
+    return float((stamp.tz_convert("UTC") if stamp.tzinfo else stamp).value)
 
 
 def _check_flat(frame: pd.DataFrame) -> None:
@@ -271,7 +330,7 @@ class TableSketch:
     entity column is a key by design); `constraints` (the spec's text) must hold on
     every source row."""
 
-    def __init__(self, *, kinds: dict[str, ColumnKind] | None = None, detect_ids: bool = False,
+    def __init__(self, *, kinds: dict[str, ColumnKind | ColumnDomain] | None = None, detect_ids: bool = False,
                  constraints: list[str] | None = None) -> None:
         self.kinds, self.detect_ids = dict(kinds or {}), detect_ids
         self.constraints = [parse(text) for text in constraints or []]
@@ -294,8 +353,9 @@ class TableSketch:
             if missing:
                 raise SourceError(f"constraint {c.text!r} names column(s) {', '.join(map(repr, missing))} not in "
                                   "the source")
-        self.sketches = {c: ColumnSketch(c, self.kinds.get(c), self.detect_ids and c not in self.kinds)
-                         for c in self.columns}
+        self.sketches = {c: ColumnSketch(c, self.kinds.get(c), self.detect_ids) for c in self.columns}
+        for sketch in self.sketches.values():  # a declared kind is the column's kind: no id detection
+            sketch.unique = sketch.unique and sketch.declared is None
 
     def add(self, frame: pd.DataFrame) -> "TableSketch":
         if self.columns is None:
@@ -353,15 +413,16 @@ class TableSketch:
         return TableProfile(columns=columns, n_rows=self.rows, constraints=declared, proposed_constraints=proposed)
 
 
-def profile_column(series: pd.Series, kind: ColumnKind | None = None) -> ColumnProfile:
-    """Profile one column; `kind` overrides the inferred kind (the job spec's `source.columns`)."""
+def profile_column(series: pd.Series, kind: ColumnKind | ColumnDomain | None = None) -> ColumnProfile:
+    """Profile one column; `kind` overrides the inferred kind or declares the domain (the job
+    spec's `source.columns`)."""
     sketch = ColumnSketch(str(series.name), kind, id_candidate=False)
     sketch.add(series)
     return sketch.profile()
 
 
 def profile_table(
-    frame: pd.DataFrame, *, kinds: dict[str, ColumnKind] | None = None, detect_ids: bool = False,
+    frame: pd.DataFrame, *, kinds: dict[str, ColumnKind | ColumnDomain] | None = None, detect_ids: bool = False,
     constraints: list[str] | None = None,
 ) -> TableProfile:
     """Profile a table in memory: one batch of the streaming rule."""

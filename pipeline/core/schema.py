@@ -10,12 +10,28 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.core.constraints import Constraint, repair
 from pipeline.core.identifiers import IdFormat
 
 ColumnKind = Literal["numeric", "integer", "categorical", "boolean", "datetime", "id"]
+
+
+class ColumnDomain(BaseModel):
+    """A column as the job spec declares it (`source.columns`): its kind and the values it
+    may take. A declared fact replaces what the profile would learn from the rows, so a
+    private fit (pipeline/core/domains.py) can take it without reading a training value.
+    The source must lie within it (checked when profiling, exit 2 otherwise)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: ColumnKind | None = None  # overrides the inferred kind, e.g. integer codes as categorical
+    range: tuple[Any, Any] | None = None  # numeric / integer: [low, high]; datetime: ISO times
+    categories: list[Any] | None = None  # categorical / boolean: every allowed value; numbers: their support
+    nullable: bool | None = None  # may the column be missing (null)?
+    decimals: int | None = Field(None, ge=0, le=12)  # numeric: digits kept after the point
+    start: int | None = None  # integer id: the first fresh id of a private run (above every real one)
 
 class ColumnProfile(BaseModel):
     """One column: its kind, the pandas dtype to restore, and the facts the contract checks."""
@@ -31,6 +47,7 @@ class ColumnProfile(BaseModel):
     support: list[float] | None = None  # numeric / integer on a discrete support: its values
     categories: list[Any] | None = None  # categorical / boolean: the values seen
     id_format: IdFormat | None = None  # id: how fresh ids are made
+    domain: ColumnDomain | None = None  # declared in source.columns: its facts replaced the learned ones
 
 
 class TableProfile(BaseModel):

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from pipeline.core.constraints import parse as parse_constraint
 from pipeline.core.errors import SpecError
-from pipeline.core.schema import ColumnKind
+from pipeline.core.schema import ColumnDomain
 
 Modality = Literal["tabular", "timeseries", "image"]
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
@@ -37,9 +37,19 @@ class SourceSpec(_Strict):
     label: str | None = None  # image: class column (Parquet) or "label" for subfolder names
     size: tuple[int, int] | None = None  # image: (height, width) to resize to; default: the source size
     on_bad_image: Literal["fail", "skip"] = "fail"  # image: stop at an unreadable file, or skip and report it
-    # tabular: kind per column, overriding the profile's inference, e.g. {occ10: categorical}
-    # for integer codes, {customer: id} for a key generated fresh, {rank: numeric}.
-    columns: dict[str, ColumnKind] = Field(default_factory=dict)
+    # tabular: per column its kind, overriding the profile's inference ({occ10: categorical} for
+    # integer codes, {customer: id} for a key generated fresh), or its declared domain
+    # ({age: {range: [17, 90]}, region: {categories: [n, s]}, bill: {range: [30, 60], nullable: true}}),
+    # which replaces what the profile learns from the rows: a private fit needs every column's.
+    columns: dict[str, ColumnDomain] = Field(default_factory=dict)
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _kind_alone(cls, columns: Any) -> Any:
+        """`{occ10: categorical}` is `{occ10: {kind: categorical}}`."""
+        if isinstance(columns, dict):
+            return {k: {"kind": v} if isinstance(v, str) else v for k, v in columns.items()}
+        return columns
     # tabular: rules every output row keeps (pipeline/core/constraints.py), e.g.
     # ["checkout > checkin", "charge = minutes * 0.17", "(city, country)", "0 <= age <= 120"]
     constraints: list[str] = Field(default_factory=list)

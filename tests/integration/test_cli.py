@@ -174,27 +174,43 @@ def test_sdv_generators_refuse_privacy_before_any_fit(tmp_path, prefect_harness,
     _bad(tmp_path, ["run", str(job)], f"tabular/{family} does not train with differential privacy")
 
 
-def test_dp_run_of_the_demo_job_records_its_epsilon(tmp_path, prefect_harness):
-    """The demo job with generator.privacy and an ε bound, a few steps, through the CLI."""
+def test_dp_run_of_the_demo_job_publishes_with_its_epsilon(tmp_path, prefect_harness):
+    """The shipped private demo job (data/jobs/penguins-private.yaml) as it is, through the
+    CLI: published, ε in the manifest and the report, and its declared fidelity bar shown
+    beside each metric it lowers."""
     import yaml
 
-    spec = yaml.safe_load((PENGUINS.parents[1] / "jobs" / "penguins-demo.yaml").read_text())
+    spec = yaml.safe_load((PENGUINS.parents[1] / "jobs" / "penguins-private.yaml").read_text())
     spec["source"]["path"] = str(PENGUINS)
-    spec["generator"] |= {"params": {"steps": 10}, "privacy": {"epsilon": 3.0}}
-    spec["validation"]["thresholds"] = {"privacy.epsilon": 5}
     spec["output"] = str(tmp_path / "out")
     job = tmp_path / "dp.yaml"
     job.write_text(yaml.safe_dump(spec))
-    result = runner.invoke(app, ["run", str(job), "--rows", "300"])
-    assert result.exit_code in (0, 1), result.output
-    run = next(p for p in (tmp_path / "out" / "penguins-demo").iterdir() if p.is_dir() and not p.name.startswith("."))
+    result = runner.invoke(app, ["run", str(job)])
+    assert result.exit_code == 0, result.output
+    root = tmp_path / "out" / "penguins-private"
+    run = next(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "published" and (root / "LATEST").exists()
     privacy = manifest["privacy"]
-    assert 0 < privacy["epsilon"] <= privacy["target_epsilon"] == 3.0
+    assert 0 < privacy["epsilon"] <= privacy["target_epsilon"] == spec["generator"]["privacy"]["epsilon"]
     assert privacy["delta"] == pytest.approx(1 / (10 * manifest["rows"]["train"]))
     assert {"accountant", "noise_multiplier", "max_grad_norm", "sample_rate", "steps"} <= set(privacy)
     assert manifest["metrics"]["privacy.epsilon"] == privacy["epsilon"]
     gated = json.loads((run / "validation" / "privacy.result.json").read_text())["results"]
     (check,) = [r for r in gated if r["expectation_config"]["kwargs"]["column"] == "privacy.epsilon"]
     assert check["success"] and manifest["suites"]["privacy"] == all(r["success"] for r in gated)
-    assert "Trained with differential privacy at ε = " in (run / "report.html").read_text()
+    report = (run / "report.html").read_text()
+    assert "Trained with differential privacy at ε = " in report
+    assert report.count("job override") >= 4, "ε and the three lowered fidelity bounds, each marked in the report"
+    out = read_output(run).to_pandas()
+    for name, domain in spec["source"]["columns"].items():  # nothing outside the declared domains
+        values = out[name].dropna()
+        if "range" in domain:
+            assert values.between(*domain["range"]).all(), name
+        else:
+            assert set(values) <= set(domain["categories"]), name
+
+
+def test_dp_run_of_a_job_without_declared_domains_is_refused_before_any_fit(tmp_path, prefect_harness):
+    job = _job(tmp_path, generator={"family": "diffusion", "params": {"steps": 10}, "privacy": {"epsilon": 3}})
+    _bad(tmp_path, ["run", str(job)], "declare these columns' domains in source.columns (species: categories")

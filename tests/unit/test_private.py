@@ -9,43 +9,57 @@ import math
 import pytest
 import torch
 
+import yaml
+
 from generators import available, get, load_generator
 from pipeline.core.errors import BadInputError, SpecError
 from pipeline.core.spec import PrivacySpec
 from validators.gate import metric_failures
 from validators.thresholds import EPSILON, thresholds_for
 
+from tests.conftest import ROOT
+
 # A few dozen DP-SGD steps of a small model: enough to run every part of the wrapper.
 PARAMS = {"steps": 33, "batch_size": 32, "hidden": 16, "depth": 1, "calibration_rows": 0}
 PRIVACY = {"epsilon": 3.0}
 
 
-def _fit(penguins, *, seed: int = 0, privacy: dict | None = PRIVACY, **params):
-    return get("tabular/diffusion")(device="cpu", privacy=privacy, **(PARAMS | {"seed": seed} | params)).fit(penguins)
+def _fit(data, *, seed: int = 0, privacy: dict | None = PRIVACY, **params):
+    return get("tabular/diffusion")(device="cpu", privacy=privacy, **(PARAMS | {"seed": seed} | params)).fit(data)
 
 
 @pytest.fixture(scope="module")
-def private(penguins):
-    return _fit(penguins)
+def declared(penguins):
+    """Penguins with every column's domain declared, as the shipped private job declares them."""
+    from pipeline.core.data import TabularData
+    from pipeline.core.schema import profile_table
+
+    job = yaml.safe_load((ROOT / "data" / "jobs" / "penguins-private.yaml").read_text())
+    return TabularData(frame=penguins.frame, profile=profile_table(penguins.frame, kinds=job["source"]["columns"]))
 
 
-def test_spent_epsilon_never_exceeds_the_target(private, penguins):
+@pytest.fixture(scope="module")
+def private(declared):
+    return _fit(declared)
+
+
+def test_spent_epsilon_never_exceeds_the_target(private, declared):
     spent = private.privacy_spent_
     assert 0 < spent["epsilon"] <= spent["target_epsilon"] == PRIVACY["epsilon"]
-    n = len(penguins.frame)
+    n = len(declared.frame)
     assert spent["delta"] == pytest.approx(1 / (10 * n)), "delta auto = 1 / (10 n)"
     assert spent["accountant"] == "prv" and spent["max_grad_norm"] == 1.0 and spent["noise_multiplier"] > 0
     batches = math.ceil(n / PARAMS["batch_size"])
     assert spent["sample_rate"] == pytest.approx(1 / batches) and spent["steps"] == PARAMS["steps"]
 
 
-def test_a_tighter_budget_needs_more_noise(private, penguins):
-    tight = _fit(penguins, privacy={"epsilon": 1.0}).privacy_spent_
+def test_a_tighter_budget_needs_more_noise(private, declared):
+    tight = _fit(declared, privacy={"epsilon": 1.0}).privacy_spent_
     assert tight["epsilon"] <= 1.0 and tight["noise_multiplier"] > private.privacy_spent_["noise_multiplier"]
 
 
-def test_same_seed_same_private_model_and_its_record_survives_save(private, penguins, tmp_path):
-    again, other = _fit(penguins), _fit(penguins, seed=1)
+def test_same_seed_same_private_model_and_its_record_survives_save(private, declared, tmp_path):
+    again, other = _fit(declared), _fit(declared, seed=1)
     weights = private.model_.state_dict()
     assert all(torch.equal(weights[k], v) for k, v in again.model_.state_dict().items())
     assert not all(torch.equal(weights[k], v) for k, v in other.model_.state_dict().items()), "the seed matters"
@@ -55,9 +69,9 @@ def test_same_seed_same_private_model_and_its_record_survives_save(private, peng
     assert next(loaded.sample(50, seed=3)).equals(next(private.sample(50, seed=3)))
 
 
-def test_private_fit_skips_the_calibration_that_reads_the_source(penguins):
-    assert _fit(penguins, calibration_rows=500).calibration_ is None
-    assert _fit(penguins, privacy=None, calibration_rows=500).calibration_ is not None
+def test_private_fit_skips_the_calibration_that_reads_the_source(declared):
+    assert _fit(declared, calibration_rows=500).calibration_ is None
+    assert _fit(declared, privacy=None, calibration_rows=500).calibration_ is not None
 
 
 def test_private_encoder_reads_no_training_value(penguins):
@@ -83,9 +97,9 @@ def test_private_encoder_reads_no_training_value(penguins):
     ({"epsilon": 0.01}, {"steps": 220}, "cannot train this model"),
     (PRIVACY, {"batch_size": 1000}, "fewer than params.batch_size 1000"),
 ])
-def test_a_budget_that_cannot_train_says_so(penguins, privacy, params, fragment):
+def test_a_budget_that_cannot_train_says_so(declared, privacy, params, fragment):
     with pytest.raises(BadInputError, match=fragment):
-        _fit(penguins, privacy=privacy, **params)
+        _fit(declared, privacy=privacy, **params)
 
 
 @pytest.mark.parametrize("params", [{"time_budget_s": 60}, {"steps": 100, "time_budget_s": 60}])

@@ -91,6 +91,10 @@ def test_the_spec_checks_families_against_the_names_it_is_given():
 
 def test_column_kinds_override_the_profile_and_unknown_kinds_are_refused():
     spec = parse_job(_with(source__columns={"year": "categorical", "rowid": "id"}))
-    assert spec.source.columns == {"year": "categorical", "rowid": "id"}
+    assert {k: v.kind for k, v in spec.source.columns.items()} == {"year": "categorical", "rowid": "id"}
+    declared = parse_job(_with(source__columns={"age": {"range": [17, 90], "nullable": True}})).source.columns
+    assert declared["age"].range == (17, 90) and declared["age"].nullable and declared["age"].kind is None
+    with pytest.raises(SpecError, match="source.columns.age.rang"):
+        parse_job(_with(source__columns={"age": {"rang": [17, 90]}}))
     with pytest.raises(SpecError, match="source.columns.year"):
         parse_job(_with(source__columns={"year": "ordinal"}))
