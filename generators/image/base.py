@@ -2,8 +2,10 @@
 and cropping back, pixels to tensors and back, the batch stream a training budget
 draws from, mixed precision on CUDA, class labels (conditioning,
 `conditions={"label": 3}`), seeded sampling in micro-batches, snapping outputs to the
-source's pixel values when it uses only a few (digits: 17 grey levels), and checkpoint
-state. A family implements `_build`, `_train` and `_generate`."""
+source's pixel values when it uses only a few (digits: 17 grey levels), checkpoint
+state, and what a private fit (`generator.privacy`, DP-SGD: generators/private.py) must
+not read from the images: no snapping, and the class list declared in `params.classes`
+with uniform class shares. A family implements `_build`, `_train` and `_generate`."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from torch import nn
 
 from generators.base import Generator, GeneratorParams, resolve_device
 from generators.budget import BudgetParams
+from generators.private import PrivateTraining
 from pipeline.core.seeding import seeded
 from pipeline.core.data import ImageData
 from pipeline.core.errors import BadInputError
@@ -41,6 +44,9 @@ class ImageParams(BudgetParams, GeneratorParams):
     sample_batch: int = Field(500, gt=0)  # images per forward pass when sampling: bounds memory, not output
     max_levels: int = Field(32, ge=0, le=256)  # source using <= this many pixel values (digits: 17): outputs snap to them
     one_thread: bool = True  # CPU: one intra-op thread; these small nets ran 5-15x slower on two contended cores
+    # the classes a labelled source may have, e.g. [0, 1, ..., 9]. Read from the labels when absent; a private fit
+    # needs them declared (which classes occur is training data) and samples them in equal shares
+    classes: list[int | str] | None = None
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -84,6 +90,7 @@ class ImageGenerator(Generator):
 
     modality = "image"
     Params = ImageParams
+    supports_privacy = True  # DP-SGD on what sees the images; what ε covers: README, "Differential privacy"
 
     # ---- what a family implements -----------------------------------------------------
 
@@ -143,12 +150,12 @@ class ImageGenerator(Generator):
         self.condition_values_ = {}
         self.classes_: list[Any] = []
         self.class_probs_: list[float] = []
-        self.pixel_table_ = snap_table(data.images, self.params.max_levels)
+        private = self.privacy is not None
+        # snapping reads the source's pixel values: a private fit does not snap
+        self.pixel_table_ = [] if private else snap_table(data.images, self.params.max_levels)
         y = None
         if data.labels is not None:
-            classes, index, counts = np.unique(data.labels, return_inverse=True, return_counts=True)
-            self.classes_ = classes.tolist()
-            self.class_probs_ = (counts / counts.sum()).tolist()
+            self.classes_, index, self.class_probs_ = self._classes(data.labels)
             self.label_name_ = data.label_name or "label"
             self.condition_values_ = {self.label_name_: self.classes_}
             y = torch.from_numpy(index.astype(np.int64)).to(self.device_)
@@ -158,6 +165,48 @@ class ImageGenerator(Generator):
                 self._train(self._pad(to_tensor(data.images).to(self.device_)), y, progress)
         for net in self.nets_.values():
             net.eval()
+
+    def _classes(self, labels: np.ndarray) -> tuple[list[Any], np.ndarray, list[float]]:
+        """(classes, each image's class index, class shares for sampling): the declared
+        `params.classes` in equal shares, else the labels' own classes and shares, which a
+        private fit may not read (a class seen once would be named in the model)."""
+        declared = self.params.classes
+        if declared is None:
+            if self.privacy is not None:
+                raise BadInputError(
+                    f"generator.privacy: {self.name} would read the class list from the training labels; declare "
+                    "generator.params.classes (e.g. [0, 1, 2]), or drop generator.privacy")
+            classes, index, counts = np.unique(labels, return_inverse=True, return_counts=True)
+            return classes.tolist(), index, (counts / counts.sum()).tolist()
+        names = [str(c) for c in declared]
+        if len(set(names)) != len(names):
+            raise BadInputError(f"generator.params.classes {declared} names a class twice; list each once")
+        position = {name: i for i, name in enumerate(names)}
+        text = np.asarray(labels).astype(str)
+        unknown = sorted(set(text.tolist()) - set(names))
+        if unknown:
+            raise BadInputError(f"generator.params.classes {declared} lacks labels {unknown[:5]} of the source; "
+                                "declare every class the labels use")
+        index = np.asarray([position[t] for t in text], dtype=np.int64)
+        return list(declared), index, [1 / len(names)] * len(names)
+
+    def _private(self, model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+                 y: torch.Tensor | None) -> PrivateTraining:
+        """DP-SGD over the images (with their labels: one record is an image and its
+        label) for the budget's steps; its batches are (images, labels or None)."""
+        p = self.params
+        return PrivateTraining(model, optimizer, x if y is None else (x, y), privacy=self.privacy,
+                               batch_size=p.batch_size, steps=p.step_limit(), seed=p.seed)
+
+    def _batches(self, x: torch.Tensor, y: torch.Tensor | None,
+                 private: PrivateTraining | None) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        """(images, labels or None) per step: `batch_stream`'s shuffled batches, or a private
+        fit's Poisson-sampled ones."""
+        if private is None:
+            for idx in batch_stream(len(x), self.params.batch_size, x.device):
+                yield x[idx], None if y is None else y[idx]
+        for batch in private.batches() if private is not None else ():
+            yield batch if isinstance(batch, tuple) else (batch, None)
 
     @property
     def single_cpu_thread(self) -> bool:  # the base class's thread policy, set per job

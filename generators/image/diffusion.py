@@ -18,7 +18,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from generators.budget import TrainingBudget
 from generators.diffusion import cosine_alphas_cumprod, ddim_timesteps, extract
-from generators.image.base import ImageGenerator, ImageParams, batch_stream
+from generators.image.base import ImageGenerator, ImageParams
 from generators.registry import register
 from generators.image.unet import UNet
 from pipeline.core.progress import Progress
@@ -45,15 +45,17 @@ class GaussianDiffusion(nn.Module):
         a = extract(self.alphas_cumprod, t, x0.ndim)
         return a.sqrt() * x0 + (1 - a).sqrt() * noise
 
-    def forward(self, x0: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        """The simple DDPM loss: MSE of the predicted noise at a uniform random timestep.
-        With labels, a `p_uncond` share is trained as the null class for guidance."""
+    def forward(self, x0: torch.Tensor, y: torch.Tensor | None, *, per_row: bool = False) -> torch.Tensor:
+        """The simple DDPM loss: MSE of the predicted noise at a uniform random timestep
+        (`per_row`: one mean per image, what DP-SGD clips). With labels, a `p_uncond`
+        share is trained as the null class for guidance."""
         t = torch.randint(0, self.timesteps, (len(x0),), device=x0.device)
         noise = torch.randn_like(x0)
         if y is not None:
             drop = torch.rand(len(y), device=y.device) < self.p_uncond
             y = torch.where(drop, self.model.num_classes, y)
-        return F.mse_loss(self.model(self.q_sample(x0, t, noise), t, y), noise)
+        per_image = F.mse_loss(self.model(self.q_sample(x0, t, noise), t, y), noise, reduction="none").flatten(1)
+        return per_image.mean(1) if per_row else per_image.mean()
 
     def predict_noise(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None, guidance: float) -> torch.Tensor:
         """ε(x, t, y); with guidance w: ε_null + w (ε_y - ε_null), both in one batch."""
@@ -203,16 +205,26 @@ class ImageDiffusion(ImageGenerator):
         ema = AveragedModel(diffusion, multi_avg_fn=get_ema_multi_avg_fn(p.ema_decay), use_buffers=True)
         opt = torch.optim.AdamW(diffusion.parameters(), lr=p.lr)
         diffusion.train()
-        stream, budget = batch_stream(len(x), p.batch_size, x.device), TrainingBudget.of(p, progress)
+        # private: DP-SGD on the UNet (Conv2d, GroupNorm, Linear, Embedding: all Opacus-supported); the EMA is a
+        # function of the private iterates, so post-processing
+        private = self._private(diffusion, opt, x, y) if self.privacy is not None else None
+        model, opt = (private.module, private.optimizer) if private else (diffusion, opt)
+        batches, budget = self._batches(x, y, private), TrainingBudget.of(p, progress)
         for _ in budget:
-            idx = next(stream)
-            loss = diffusion(x[idx], None if y is None else y[idx])
+            images, labels = next(batches)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(diffusion.parameters(), 1.0)
+            if private is None:
+                loss = model(images, labels)
+                loss.backward()
+                nn.utils.clip_grad_norm_(diffusion.parameters(), 1.0)
+                budget.record(loss=loss)
+            else:  # no loss reported: it is computed on real images without noise
+                private.loss(model(images, labels, per_row=True)).backward()
             opt.step()
             ema.update_parameters(diffusion)
-            budget.record(loss=loss)
+        if private is not None:
+            private.close()
+            self.privacy_spent_ = private.spent().to_dict()
         diffusion.load_state_dict(ema.module.state_dict())  # sample (and save) the averaged weights
 
     def _generate(self, y: torch.Tensor | None, n: int, generator: torch.Generator) -> torch.Tensor:

@@ -31,7 +31,8 @@ from torch.nn.utils.parametrizations import spectral_norm
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from generators.budget import TrainingBudget
-from generators.image.base import ImageGenerator, ImageParams, batch_stream
+from generators.image.base import ImageGenerator, ImageParams
+from generators.private import PrivateTraining
 from generators.registry import register
 from pipeline.core.progress import Progress
 
@@ -132,17 +133,23 @@ class DCGenerator(nn.Module):
 
 
 class DCDiscriminator(nn.Module):
-    def __init__(self, *, channels: int, base: int, levels: int, num_classes: int):
+    """`spectral`: spectral norm on every layer but the class head. A private fit trains
+    without it: torch's parametrisation keeps power-iteration buffers, which Opacus
+    refuses (per-row gradients of a layer with buffers), and DP-SGD's clipping already
+    bounds each step."""
+
+    def __init__(self, *, channels: int, base: int, levels: int, num_classes: int, spectral: bool = True):
         super().__init__()
+        norm = spectral_norm if spectral else (lambda layer: layer)
         layers, c_in = [], channels
         for i in range(levels):
             c_out = base * 2 ** (i + 1)
             # spectral norm bounds each layer's Lipschitz constant; it replaces DCGAN's BatchNorm
-            layers += [spectral_norm(nn.Conv2d(c_in, c_out, 4, 2, 1)), nn.LeakyReLU(0.2)]
+            layers += [norm(nn.Conv2d(c_in, c_out, 4, 2, 1)), nn.LeakyReLU(0.2)]
             c_in = c_out
         self.features = nn.Sequential(*layers)
-        self.logit = spectral_norm(nn.Linear(c_in, 1))
-        self.embed = spectral_norm(nn.Embedding(num_classes, c_in)) if num_classes else None
+        self.logit = norm(nn.Linear(c_in, 1))
+        self.embed = norm(nn.Embedding(num_classes, c_in)) if num_classes else None
         self.classify = nn.Linear(c_in, num_classes) if num_classes else None  # the auxiliary classifier's head
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -169,7 +176,8 @@ class ImageGAN(ImageGenerator):
                 channels=c, height=h, width=w, latent_dim=p.latent_dim, base=p.width, levels=p.levels,
                 num_classes=self.num_classes_,
             ),
-            "discriminator": DCDiscriminator(channels=c, base=p.width, levels=p.levels, num_classes=self.num_classes_),
+            "discriminator": DCDiscriminator(channels=c, base=p.width, levels=p.levels, num_classes=self.num_classes_,
+                                             spectral=self.privacy is None),
         }
 
     def _train(self, x: torch.Tensor, y: torch.Tensor | None, progress: Progress) -> None:
@@ -180,19 +188,18 @@ class ImageGAN(ImageGenerator):
         augment = (lambda v: diff_augment(v, translate=p.translate, cutout=p.cutout)) if p.augment else (lambda v: v)
         g.train()
         d.train()
-        stream, budget = batch_stream(len(x), p.batch_size, x.device), TrainingBudget.of(p, progress)
+        private = self._private(d, opt_d, x, y) if self.privacy is not None else None
+        batches, budget = self._batches(x, y, private), TrainingBudget.of(p, progress)
         for _ in budget:
-            idx = next(stream)
-            real, labels = x[idx], None if y is None else y[idx]
-            fake = g(torch.randn(len(idx), p.latent_dim, device=x.device), labels)
-            real_logit, real_classes = d(augment(real), labels)
-            fake_logit, _ = d(augment(fake.detach()), labels)
-            loss_d = F.relu(1 - real_logit).mean() + F.relu(1 + fake_logit).mean()
-            if real_classes is not None:  # the head learns the classes from real images only
-                loss_d = loss_d + p.class_loss * F.cross_entropy(real_classes, labels)
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
+            real, labels = next(batches)
+            if private is None:
+                fake = g(torch.randn(len(real), p.latent_dim, device=x.device), labels)
+                loss_d = self._discriminator_loss(d, augment(real), augment(fake.detach()), labels)
+                opt_d.zero_grad(set_to_none=True)
+                loss_d.backward()
+                opt_d.step()
+            else:  # its loss, computed on real images without noise, is not reported
+                labels, fake = self._private_discriminator_step(private, augment, real, labels, g)
             fake_logit, fake_classes = d(augment(fake), labels)
             loss_g = -fake_logit.mean()  # hinge loss, generator side
             if fake_classes is not None:  # ... and the generator is asked to draw what it reads as the label
@@ -201,8 +208,48 @@ class ImageGAN(ImageGenerator):
             loss_g.backward()
             opt_g.step()
             ema.update_parameters(g)
-            budget.record(loss=loss_g, loss_d=loss_d)
+            if private is None:
+                budget.record(loss=loss_g, loss_d=loss_d)
+            else:
+                private.module.enable_hooks()  # off since the discriminator step: the generator's pass is no row's
+        if private is not None:
+            private.close()
+            self.privacy_spent_ = private.spent().to_dict()
         g.load_state_dict(ema.module.state_dict())  # sample (and save) the averaged weights
+
+    def _discriminator_loss(self, d: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                            labels: torch.Tensor | None) -> torch.Tensor:
+        real_logit, real_classes = d(real, labels)
+        fake_logit, _ = d(fake, labels)
+        loss_d = F.relu(1 - real_logit).mean() + F.relu(1 + fake_logit).mean()
+        if real_classes is not None:  # the head learns the classes from real images only
+            loss_d = loss_d + self.params.class_loss * F.cross_entropy(real_classes, labels)
+        return loss_d
+
+    def _private_discriminator_step(self, private: PrivateTraining, augment, real: torch.Tensor,
+                                    labels: torch.Tensor | None, g: nn.Module) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """One DP-SGD step of the discriminator, the one network that sees the images, on a
+        Poisson batch of real images and `batch_size` generated ones in one pass; each row's
+        hinge (and class) loss is clipped, fakes too. The fakes' number and classes (drawn
+        uniformly) do not depend on which real images the batch holds, so adding or removing
+        one image changes the summed gradient by at most the clipping norm. Returns the
+        fakes' (labels, images) for the generator's step, and leaves the discriminator's
+        per-row hooks off for it: that step is post-processing."""
+        p, n = self.params, len(real)
+        fake_labels = None if labels is None else torch.randint(
+            0, self.num_classes_, (p.batch_size,), device=real.device)
+        fake = g(torch.randn(p.batch_size, p.latent_dim, device=real.device), fake_labels)
+        both = None if labels is None else torch.cat([labels, fake_labels])
+        logit, classes = private.module(augment(torch.cat([real, fake.detach()])), both)
+        per_row = torch.cat([F.relu(1 - logit[:n]), F.relu(1 + logit[n:])])
+        if classes is not None:  # the head learns the classes from real images only
+            per_row = per_row + p.class_loss * torch.cat([
+                F.cross_entropy(classes[:n], labels, reduction="none"), torch.zeros(p.batch_size, device=real.device)])
+        private.optimizer.zero_grad(set_to_none=True)
+        private.loss(per_row).backward()
+        private.optimizer.step()
+        private.module.disable_hooks()
+        return fake_labels, fake
 
     def _generate(self, y: torch.Tensor | None, n: int, generator: torch.Generator) -> torch.Tensor:
         z = torch.randn(n, self.params.latent_dim, device=self.device_, generator=generator)

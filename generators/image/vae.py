@@ -14,7 +14,7 @@ from pydantic import Field
 from torch import nn
 
 from generators.budget import TrainingBudget
-from generators.image.base import ImageGenerator, ImageParams, batch_stream
+from generators.image.base import ImageGenerator, ImageParams
 from generators.registry import register
 from pipeline.core.progress import Progress
 
@@ -74,6 +74,24 @@ class Decoder(nn.Module):
         return self.ups(self.project(z).view(-1, self.top, self.h0, self.w0))
 
 
+class NegativeElbo(nn.Module):
+    """Encoder and decoder as one module whose output is each image's loss: the negative
+    evidence lower bound, per-pixel cross-entropy summed plus `beta` times the KL term.
+    One module, so DP-SGD clips an image's gradient over both networks together."""
+
+    def __init__(self, encoder: Encoder, decoder: Decoder, *, beta: float):
+        super().__init__()
+        self.encoder, self.decoder, self.beta = encoder, decoder, beta
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        mu, logvar = self.encoder(x, y)
+        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+        target = (x + 1) / 2  # pixels in [0, 1] for the cross-entropy
+        recon = F.binary_cross_entropy_with_logits(self.decoder(z, y), target, reduction="none").flatten(1).sum(1)
+        kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
+        return recon + self.beta * kl
+
+
 @register("image/vae")
 class ImageVAE(ImageGenerator):
     Params = VaeParams
@@ -90,25 +108,26 @@ class ImageVAE(ImageGenerator):
         return {"encoder": Encoder(**shared), "decoder": Decoder(**shared)}
 
     def _train(self, x: torch.Tensor, y: torch.Tensor | None, progress: Progress) -> None:
-        p, enc, dec = self.params, self.nets_["encoder"], self.nets_["decoder"]
-        opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=p.lr)
-        enc.train()
-        dec.train()
-        target_all = (x + 1) / 2  # pixels in [0, 1] for the cross-entropy
-        stream, budget = batch_stream(len(x), p.batch_size, x.device), TrainingBudget.of(p, progress)
+        p = self.params
+        elbo = NegativeElbo(self.nets_["encoder"], self.nets_["decoder"], beta=p.beta).train()
+        opt = torch.optim.Adam(elbo.parameters(), lr=p.lr)
+        # private: DP-SGD on encoder and decoder (the decoder's ConvTranspose2d through Opacus' functorch path)
+        private = self._private(elbo, opt, x, y) if self.privacy is not None else None
+        model, opt = (private.module, private.optimizer) if private else (elbo, opt)
+        batches, budget = self._batches(x, y, private), TrainingBudget.of(p, progress)
         for _ in budget:
-            idx = next(stream)
-            labels = None if y is None else y[idx]
-            mu, logvar = enc(x[idx], labels)
-            z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
-            logits = dec(z, labels)
-            recon = F.binary_cross_entropy_with_logits(logits, target_all[idx], reduction="sum")
-            kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum()
-            loss = (recon + p.beta * kl) / len(idx)
+            images, labels = next(batches)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            if private is None:
+                loss = model(images, labels).mean()
+                loss.backward()
+                budget.record(loss=loss)
+            else:  # no loss reported: it is computed on real images without noise
+                private.loss(model(images, labels)).backward()
             opt.step()
-            budget.record(loss=loss)
+        if private is not None:
+            private.close()
+            self.privacy_spent_ = private.spent().to_dict()
 
     def _generate(self, y: torch.Tensor | None, n: int, generator: torch.Generator) -> torch.Tensor:
         z = torch.randn(n, self.params.latent_dim, device=self.device_, generator=generator)

@@ -233,6 +233,12 @@ CASES = [
     Case("private-time-budget", run(**{"generator.family": "diffusion", "generator.params": {"time_budget_s": 60},
                                        "generator.privacy": {"epsilon": 3.0}}),
          2, "generator.params.time_budget_s cannot bound a private fit"),
+    Case("image-private-classes-undeclared", run("image", **{"generator.family": "vae", "generator.params": {"steps": 5},
+                                                             "generator.privacy": {"epsilon": 3.0}}),
+         2, "generator.privacy: image/vae would read the class list from the training labels"),
+    Case("image-private-budget-too-small", run("image", **{
+        "generator.family": "gan", "generator.privacy": {"epsilon": 0.01},
+        "generator.params": {"steps": 400, "classes": list(range(10))}}), 2, "generator.privacy.epsilon 0.01"),
     Case("device-unknown", run(**{"generator.device": "tpu"}), 2, "generator.device: got 'tpu'"),
     Case("rows-zero", run(**{"sample.rows": 0}), 2, "sample.rows"),
     Case("rows-flag-negative", run("tabular", "--rows", "-3"), 2, "sample.rows"),

@@ -133,3 +133,29 @@ def test_epsilon_gates_only_when_a_job_sets_it():
         assert failure.target == EPSILON
     with pytest.raises(SpecError, match="privacy.epsilon"):
         thresholds_for("tabular", {"privacy.epsilonn": 5})
+
+
+def test_rows_may_be_a_tuple_of_tensors_sampled_together():
+    """(images, labels)-style records: every batch takes the same indices from each tensor,
+    and a private step trains on them; one tensor still gives plain tensor batches."""
+    from generators.private import PrivateTraining
+
+    n = 64
+    features, ids = torch.arange(n, dtype=torch.float32)[:, None], torch.arange(n)
+    model = torch.nn.Linear(1, 1)
+    private = PrivateTraining(model, torch.optim.SGD(model.parameters(), lr=0.1), (features, ids),
+                              privacy=PrivacySpec(**PRIVACY), batch_size=16, steps=5, seed=0)
+    batches = private.batches()
+    for _ in range(5):
+        x, i = next(batches)
+        assert torch.equal(x[:, 0].long(), i), "one record is one index across the tensors"
+        private.optimizer.zero_grad()
+        private.loss(private.module(x).squeeze(1).pow(2)).backward()
+        private.optimizer.step()
+    private.close()
+    assert private.spent().steps == 5 and private.spent().epsilon <= PRIVACY["epsilon"]
+    other = torch.nn.Linear(1, 1)
+    single = PrivateTraining(other, torch.optim.SGD(other.parameters(), lr=0.1), features,
+                             privacy=PrivacySpec(**PRIVACY), batch_size=16, steps=5, seed=0)
+    assert isinstance(next(single.batches()), torch.Tensor)
+    single.close()
