@@ -2,7 +2,8 @@
 generator clips, samples, adds noise and accounts the same way.
 
 `PrivateTraining(model, optimizer, rows, privacy=..., batch_size=..., steps=..., seed=...)`
-hands back the model, optimizer and batches to train with, for exactly `steps` optimiser
+(`rows` one tensor, or a tuple of tensors whose first axis is the row, e.g. a sequence,
+its mask and its conditioning, sampled together) hands back the model, optimizer and batches to train with, for exactly `steps` optimiser
 steps (known up front: the noise is solved for them, so a time budget cannot bound a
 private fit):
 - Poisson sampling: each step takes every row independently with probability
@@ -84,19 +85,22 @@ class PrivateTraining:
     optimiser steps on `rows`. Train with `.module` (returning per-row losses), `.loss(...)
     .backward()`, `.optimizer` and `.batches()`, then `close()`."""
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, rows: torch.Tensor, *,
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
+                 rows: torch.Tensor | tuple[torch.Tensor, ...], *,
                  privacy: PrivacySpec, batch_size: int, steps: int, seed: int) -> None:
         from opacus import PrivacyEngine  # lazy: only private fits pay for the import
         from opacus.accountants.utils import get_noise_multiplier
 
-        n = len(rows)
+        self._tuple = isinstance(rows, tuple)  # batches() gives back what it was given
+        tensors = rows if self._tuple else (rows,)
+        n = len(tensors[0])
         if n < batch_size:
             raise BadInputError(
                 f"generator.privacy: {n} training rows are fewer than params.batch_size {batch_size}; DP-SGD "
                 "samples each row with probability batch_size / rows, so lower params.batch_size (or add rows)"
             )
         self.privacy, self.delta = privacy, privacy.delta_for(n)
-        loader = DataLoader(TensorDataset(rows), batch_size=batch_size, generator=torch_generator(seed + 2))
+        loader = DataLoader(TensorDataset(*tensors), batch_size=batch_size, generator=torch_generator(seed + 2))
         with warnings.catch_warnings():  # "Secure RNG turned off": chosen, and said above
             warnings.simplefilter("ignore", UserWarning)
             self.engine = PrivacyEngine(accountant=ACCOUNTANT, secure_mode=False)
@@ -108,7 +112,7 @@ class PrivateTraining:
             raise BadInputError(self._too_small(f"Opacus found no noise level for it ({err})")) from None
         self.module, self.optimizer, self._criterion, self.loader = self.engine.make_private(
             module=model, optimizer=optimizer, data_loader=loader, noise_multiplier=sigma,
-            max_grad_norm=privacy.clip, poisson_sampling=True, noise_generator=torch_generator(seed + 3, rows.device),
+            max_grad_norm=privacy.clip, poisson_sampling=True, noise_generator=torch_generator(seed + 3, tensors[0].device),
             criterion=_PerRow(), grad_sample_mode="ghost",
         )
         expected_batch = n * self.sample_rate
@@ -128,12 +132,12 @@ class PrivateTraining:
         clips in a second, never materialising per-row gradients."""
         return self._criterion(per_row, None)
 
-    def batches(self) -> Iterator[torch.Tensor]:
+    def batches(self) -> Iterator[torch.Tensor | tuple[torch.Tensor, ...]]:
         """Poisson-sampled batches, one per step, without end: the caller takes `steps`
-        of them (a batch may be small, rarely empty)."""
+        of them (a batch may be small, rarely empty); a tuple of tensors when `rows` was."""
         while True:
-            for (batch,) in self.loader:
-                yield batch
+            for batch in self.loader:
+                yield tuple(batch) if self._tuple else batch[0]
 
     def spent(self) -> PrivacySpent:
         return PrivacySpent(
