@@ -119,3 +119,26 @@ def test_epsilon_gates_only_when_a_job_sets_it():
         assert failure.target == EPSILON
     with pytest.raises(SpecError, match="privacy.epsilon"):
         thresholds_for("tabular", {"privacy.epsilonn": 5})
+
+
+def test_rows_as_a_tuple_of_tensors_are_sampled_together():
+    """A record of several tensors (a sequence, its mask, its plan) is one row: Poisson
+    sampling takes or leaves all of its parts, and batches come back as tuples."""
+    from generators.private import PrivateTraining
+
+    x = torch.arange(200, dtype=torch.float32)[:, None]
+    model = torch.nn.Linear(1, 1)
+    private = PrivateTraining(model, torch.optim.SGD(model.parameters(), lr=0.1), (x, 2 * x, -x[:, 0]),
+                              privacy=PrivacySpec(epsilon=3.0), batch_size=50, steps=4, seed=0)
+    batches = private.batches()
+    sizes = set()
+    for _ in range(4):
+        a, b, c = next(batches)
+        assert torch.equal(b, 2 * a) and torch.equal(c, -a[:, 0]), "the parts of a row stay together"
+        sizes.add(len(a))
+        private.optimizer.zero_grad(set_to_none=True)
+        private.loss(((private.module(a) - b) ** 2).mean(1)).backward()
+        private.optimizer.step()
+    private.close()
+    assert len(sizes) > 1, "Poisson sampling: batch sizes vary"
+    assert private.spent().steps == 4 and private.spent().epsilon <= 3.0
