@@ -81,9 +81,13 @@ class Generator(ABC):
         self.device = device
         self.privacy = PrivacySpec.model_validate(privacy) if privacy is not None else None
         if self.privacy is not None and not self.supports_privacy:
+            from generators.registry import available, get  # lazy: the registry imports this module
+
+            private = ", ".join(n for n in available() if n.startswith(self.modality) and get(n).supports_privacy)
             raise BadInputError(
                 f"generator.privacy: {self.name} does not train with differential privacy, so no ε can be "
-                "stated for it; use family diffusion for tabular data, or remove generator.privacy"
+                f"stated for it; {'use ' + private if private else 'no ' + self.modality + ' generator does yet'}, "
+                "or remove generator.privacy"
             )
         if self.privacy is not None and getattr(self.params, "time_budget_s", None) is not None:
             raise BadInputError(

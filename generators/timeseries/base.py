@@ -11,6 +11,10 @@ features, conditioned on the plan (static encoding, length, start). Conditions o
 static column therefore always produce exactly that value. Entity ids are new:
 `offset + i`, unique across the chunks of one request.
 
+A private fit (`generator.privacy`) copies no real plan: its plans are drawn from the
+profile alone (`SequenceCodec._public_plans`), and the training sequences still carry
+their own plans as conditioning, inside the DP-SGD steps (README, "Differential privacy").
+
 `SequenceGenerator` is the template the TimeGAN, TimeVAE and diffusion modules fill in:
 `_build` a torch module, `_train` it on `SequenceBatch`, `_generate` features from plans.
 """
@@ -38,6 +42,7 @@ from pipeline.core.timegrid import frequency, regular_times, time_values
 
 PLAN_CHANNELS = 2  # conditioning channels after the static encoding: length and start, both in [0, 1]
 PATH_OVERLAP = 0.5  # share of a window fixed to the previous one when drawing a long path: context for the rest
+PUBLIC_PLANS = 1024  # plans a private fit draws from the profile (statics at random, every allowed start)
 ID_DIGITS = 9  # zero-padded text ids sort like numbers up to a billion entities
 
 
@@ -116,21 +121,60 @@ class SequenceCodec:
     """Fitted once per source: feature and static encoders (the shared `TableEncoder`),
     every source entity's plan (static row, length, start) and the time frequency."""
 
-    def fit(self, data: TimeSeriesData) -> "SequenceCodec":
+    def fit(self, data: TimeSeriesData, *, private: bool = False, seed: int = 0) -> "SequenceCodec":
+        """`private`: encoders from the profile alone and plans drawn from it (`seed`),
+        never a real entity's; the real plans then live only in `encode`'s output."""
         frame = data.frame
         self.entity_, self.time_, self.profile_ = data.entity, data.time, data.profile
         self.features_, self.static_ = list(data.features), list(data.static)
         groups = frame.groupby(self.entity_, sort=False)
         firsts = groups.head(1).reset_index(drop=True)
-        self.feature_enc_ = TableEncoder().fit(frame[self.features_], _subprofile(self.profile_, self.features_))
-        self.static_enc_ = TableEncoder().fit(firsts[self.static_], _subprofile(self.profile_, self.static_)) if self.static_ else None
+        self.feature_enc_ = TableEncoder().fit(frame[self.features_], _subprofile(self.profile_, self.features_), private=private)
+        self.static_enc_ = TableEncoder().fit(firsts[self.static_], _subprofile(self.profile_, self.static_),
+                                              private=private) if self.static_ else None
         self.static_matrix_ = self.static_enc_.transform(firsts[self.static_]) if self.static_enc_ else np.zeros((len(firsts), 0), "float32")
         self.lengths_ = groups.size().to_numpy().astype("int64")
         self.starts_ = time_values(firsts[self.time_])
         self.freq_ = frequency(frame, self.entity_, self.time_)
         self.stride_ = data.windows[1] if data.windows else None  # steps between source windows, when cut from one series
+        if private:
+            self._public_plans(np.random.default_rng(seed), data.windows[0] if data.windows else None)
         self._decode_statics()
         return self
+
+    def _public_plans(self, rng: np.random.Generator, window: int | None) -> None:
+        """Replace the real plans with PUBLIC_PLANS drawn from the profile alone: the
+        length is the window (a cut series) or the profile's whole time range in steps (a
+        panel); the starts are every grid time that leaves room for it (evenly thinned to
+        PUBLIC_PLANS); each static column independently uniform over the profile's
+        categories, support or [min, max]. Real lengths never exceed this length, so the
+        training sequences pad to it."""
+        col = self.profile_.column(self.time_)
+        first = np.array([col.min], dtype="int64" if col.kind == "datetime" else "float64")
+        grid = time_values(regular_times(self.freq_, first, np.array([1])))
+        while grid[-1] < col.max:  # the grid from the profile's first time to its last, doubling
+            grid = time_values(regular_times(self.freq_, first, np.array([2 * len(grid)])))
+        grid = grid[grid <= col.max]
+        length = window or len(grid)
+        starts = grid[: len(grid) - length + 1]
+        starts = starts[np.unique(np.linspace(0, len(starts) - 1, PUBLIC_PLANS).round().astype(int))]
+        n = max(len(starts), PUBLIC_PLANS)
+        self.starts_ = starts[np.arange(n) % len(starts)].astype(self.starts_.dtype)
+        self.lengths_ = np.full(n, length, dtype="int64")
+        if self.static_enc_ is not None:
+            draws = {c: self._public_values(self.profile_.column(c), n, rng) for c in self.static_}
+            self.static_matrix_ = self.static_enc_.transform(pd.DataFrame(draws))
+        else:
+            self.static_matrix_ = np.zeros((n, 0), "float32")
+
+    @staticmethod
+    def _public_values(col: Any, n: int, rng: np.random.Generator) -> np.ndarray:
+        """`n` values of a static column uniform over what its profile allows."""
+        if col.categories is not None:
+            return np.array(col.categories, dtype=object)[rng.integers(len(col.categories), size=n)]
+        if col.support is not None:
+            return np.array(col.support)[rng.integers(len(col.support), size=n)]
+        return rng.uniform(col.min, col.max, size=n)
 
     def _decode_statics(self) -> None:
         """Static rows as they come out of the encoder: what conditions are matched against."""
@@ -194,24 +238,30 @@ class SequenceCodec:
     # ---- source -> tensors ------------------------------------------------------------
 
     def plan_matrix(self, rows: np.ndarray) -> torch.Tensor:
-        """The conditioning input of entities `rows`: static encoding, length / max length,
-        start scaled to [0, 1] over the source's starts."""
-        starts = self.starts_.astype("float64")
-        span = starts.max() - starts.min()
-        start = (starts[rows] - starts.min()) / span if span > 0 else np.zeros(len(rows))
-        plan = np.column_stack([self.lengths_[rows] / self.max_len, start]).astype("float32")
-        return torch.from_numpy(np.concatenate([self.static_matrix_[rows], plan], axis=1))
+        """The conditioning input of plans `rows`: static encoding, length / max length,
+        start scaled to [0, 1] over the plans' starts."""
+        return self._plan(self.static_matrix_[rows], self.lengths_[rows], self.starts_[rows])
+
+    def _plan(self, statics: np.ndarray, lengths: np.ndarray, starts: np.ndarray) -> torch.Tensor:
+        low, high = self.starts_.astype("float64").min(), self.starts_.astype("float64").max()
+        start = (starts.astype("float64") - low) / (high - low) if high > low else np.zeros(len(starts))
+        plan = np.column_stack([lengths / self.max_len, start]).astype("float32")
+        return torch.from_numpy(np.concatenate([statics, plan], axis=1).astype("float32"))
 
     def encode(self, data: TimeSeriesData) -> SequenceBatch:
         frame = data.frame
         groups = frame.groupby(self.entity_, sort=False)
         ent, pos = groups.ngroup().to_numpy(), groups.cumcount().to_numpy()
-        n = len(self.lengths_)
+        firsts = groups.head(1).reset_index(drop=True)
+        lengths = groups.size().to_numpy()
+        n = len(lengths)
         x = np.zeros((n, self.max_len, self.n_features), dtype="float32")
         mask = np.zeros((n, self.max_len), dtype="float32")
         x[ent, pos] = self.feature_enc_.transform(frame[self.features_])
         mask[ent, pos] = 1.0
-        return SequenceBatch(torch.from_numpy(x), torch.from_numpy(mask), self.plan_matrix(np.arange(n)))
+        statics = self.static_enc_.transform(firsts[self.static_]) if self.static_enc_ else np.zeros((n, 0), "float32")
+        cond = self._plan(statics, lengths, time_values(firsts[self.time_]))  # each entity's own plan
+        return SequenceBatch(torch.from_numpy(x), torch.from_numpy(mask), cond)
 
     # ---- plans and tensors -> output --------------------------------------------------
 
@@ -305,7 +355,12 @@ class SequenceGenerator(Generator):
     Params = SequenceParams
 
     def _fit(self, data: TimeSeriesData, *, progress: Progress) -> None:
-        self.codec_ = SequenceCodec().fit(data)
+        if self.privacy is not None and data.windows and data.windows[1] < data.windows[0]:
+            raise BadInputError(
+                f"generator.privacy: windows of {data.windows[0]} steps every {data.windows[1]} overlap, so one time "
+                "step is in several training sequences and ε would not bound it; set source.stride equal to "
+                "source.window for a private fit (or drop generator.privacy)")
+        self.codec_ = SequenceCodec().fit(data, private=self.privacy is not None, seed=self.params.seed)
         self.device_ = resolve_device(self.device)
         self.model_ = self._build().to(self.device_)  # initialised under fit's seed
         generator = torch_generator(self.params.seed, self.device_)
@@ -368,6 +423,27 @@ class SequenceGenerator(Generator):
         for name in [] if given.covariates is None else given.covariates.columns:  # as given, not as the encoder clips them
             out[name] = given.covariates[name].iloc[:length].to_numpy().astype(out[name].dtype)
         return out
+
+    def _train_private(self, optimizer: torch.optim.Optimizer, seqs: SequenceBatch, progress: Progress,
+                       generator: torch.Generator) -> None:
+        """DP-SGD (generators/private.py) on whole sequences, one sequence one row: as
+        many steps as `epochs` passes of `batch_size` would take, each a Poisson sample of
+        (features, mask, plan); `self.model_(x, mask, cond, generator)` returns one loss
+        per sequence. No loss is reported: it is computed on real sequences without noise."""
+        from generators.private import PrivateTraining
+
+        p = self.params
+        steps = p.epochs * -(-len(seqs) // p.batch_size)
+        private = PrivateTraining(self.model_, optimizer, (seqs.x, seqs.mask, seqs.cond), privacy=self.privacy,
+                                  batch_size=p.batch_size, steps=steps, seed=p.seed)
+        batches = private.batches()
+        for step in range(1, steps + 1):
+            private.optimizer.zero_grad(set_to_none=True)
+            private.loss(private.module(*next(batches), generator)).backward()
+            private.optimizer.step()
+            progress(step, steps)
+        private.close()
+        self.privacy_spent_ = private.spent().to_dict()
 
     def path_layout(self) -> tuple[int, int, int]:
         """(window, overlap, hop) of a long path from this model's windows."""

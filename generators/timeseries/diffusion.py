@@ -125,18 +125,27 @@ class GaussianDiffusion(nn.Module):
         given_columns = ((picked @ self.columns) > 0) & with_cov[:, None]
         return (prefix | given_columns[:, None, :]).float()
 
-    def loss(self, b: SequenceBatch, generator: torch.Generator) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, cond: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Per-sequence losses (`loss(per_row=True)`): what DP-SGD clips, one sequence at a time."""
+        return self.loss(SequenceBatch(x, mask, cond), generator, per_row=True)
+
+    def loss(self, b: SequenceBatch, generator: torch.Generator, per_row: bool = False) -> torch.Tensor:
         """Predict the velocity v = sqrt(a) * noise - sqrt(1 - a) * x0 (Salimans & Ho 2022),
         on existing steps only: unlike the noise, v keeps a useful target at every noise
         level, so few-step sampling gets smooth sequences from short training. Values
-        given clean (`training_mask`) stay clean in the input, flagged, and are not scored."""
+        given clean (`training_mask`) stay clean in the input, flagged, and are not scored.
+        `per_row`: each sequence's own masked mean, (N,), a term of one sequence only (DP-SGD
+        needs that); else one mean over the batch's scored values."""
         n, device = b.x.shape[0], generator.device
         t = torch.randint(0, self.timesteps, (n,), generator=generator, device=device)
         noise = torch.randn(b.x.shape, generator=generator, device=device)
         v = v_target(self, b.x, t, noise)
         given = self.training_mask(b.x.shape, generator)
         x_t = torch.where(given.bool(), b.x, q_sample(self, b.x, t, noise))
-        return masked_mse(self.denoiser(x_t, t, b.cond, given), v, b.mask.unsqueeze(-1) * (1 - given))
+        pred, scored = self.denoiser(x_t, t, b.cond, given), b.mask.unsqueeze(-1) * (1 - given)
+        if per_row:
+            return ((pred - v) ** 2 * scored).sum((1, 2)) / scored.sum((1, 2)).clamp(min=1)
+        return masked_mse(pred, v, scored)
 
     @torch.no_grad()
     def ddim_sample(self, shape: tuple[int, ...], cond: torch.Tensor, steps: int, generator: torch.Generator,
@@ -166,6 +175,7 @@ class DiffusionGenerator(SequenceGenerator):
 
     Params = DiffusionParams
     continuous_path = True  # sample.length: windows drawn in order, each inpainted after the last
+    supports_privacy = True  # DP-SGD on the denoiser, one sequence one row; README, "Differential privacy"
     model_version = 3  # 2: a known-steps channel (continuation); 3: known flags per channel (covariates too)
 
     def _build(self) -> GaussianDiffusion:
@@ -175,6 +185,9 @@ class DiffusionGenerator(SequenceGenerator):
 
     def _train(self, seqs: SequenceBatch, progress: Progress, generator: torch.Generator) -> None:
         opt = torch.optim.Adam(self.model_.parameters(), lr=self.params.lr)
+        if self.privacy is not None:
+            self._train_private(opt, seqs, progress, generator)
+            return
         for epoch in range(1, self.params.epochs + 1):
             for idx in minibatches(len(seqs), self.params.batch_size, generator):
                 loss = self.model_.loss(seqs[idx], generator)

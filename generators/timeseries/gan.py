@@ -15,6 +15,13 @@ from generated latent sequences. Training follows the paper's three phases:
 Every network also sees the entity's plan (static encoding, length, start) at every
 step, so sampling with `conditions` on a static column conditions the sequence too.
 Padded steps are masked out of every loss.
+
+No private fit (`generator.privacy` is refused, exit 2): not only the discriminator
+sees real sequences here. The embedder and recovery train on them directly, the
+supervisor on their embeddings, and the generator's moment loss compares a batch's
+mean and spread with the real batch's, a term of every row at once that per-row
+clipping cannot bound. A DP TimeGAN needs DP-SGD on three optimisers sharing one
+budget and those losses rebuilt; timeseries/diffusion and timeseries/vae train privately.
 """
 
 from __future__ import annotations

@@ -5,11 +5,17 @@ Gaussian latent; the decoder sums interpretable parts, as TimeVAE does:
 
 - a polynomial trend (level, slope, curvature, ...) whose coefficients come from z,
 - optional seasonal blocks (one value per season, repeated over its steps),
-- a residual from transposed convolutions and a dense layer to the exact length.
+- a residual from upsampling convolutions (nearest x2, then a 3-tap convolution: what a
+  transposed convolution of stride 2 computes, up to its weights, and one that Opacus
+  has per-sample gradients for, so private and plain fits share one architecture) and
+  a dense layer to the exact length.
 
 Encoder and decoder both see the entity's plan (static encoding, length, start), which
 makes it a conditional VAE: sampling with `conditions` on a static column conditions the
 sequence. Padded steps are masked out of the reconstruction loss.
+
+A private fit (`generator.privacy`) trains it with DP-SGD, one sequence one row: the
+negative ELBO is already a mean of per-sequence terms.
 """
 
 from __future__ import annotations
@@ -96,7 +102,7 @@ class Season(nn.Module):
 
 
 class Residual(nn.Module):
-    """z -> dense -> transposed convolutions (doubling time) -> dense to exactly (T, F)."""
+    """z -> dense -> upsampling convolutions (doubling time) -> dense to exactly (T, F)."""
 
     def __init__(self, inp: int, features: int, length: int, channels: list[int]) -> None:
         super().__init__()
@@ -108,7 +114,7 @@ class Residual(nn.Module):
             *[
                 layer
                 for a, b in zip(widths, widths[1:] + [channels[0]])
-                for layer in (nn.ConvTranspose1d(a, b, 3, stride=2, padding=1, output_padding=1), nn.ReLU())
+                for layer in (nn.Upsample(scale_factor=2), nn.Conv1d(a, b, 3, padding=1), nn.ReLU())
             ]
         )
         self.out = nn.Linear(channels[0] * self.shape[1] * 2 ** len(channels), length * features)
@@ -124,7 +130,7 @@ class Residual(nn.Module):
 class TimeVAE(nn.Module):
     def __init__(self, features: int, cond: int, length: int, p: TimeVAEParams) -> None:
         super().__init__()
-        self.latent = p.latent
+        self.latent, self.recon_weight = p.latent, p.recon_weight
         inp = p.latent + cond
         self.encoder = Encoder(features, cond, length, p.channels, p.latent)
         self.trend = Trend(inp, features, length, p.trend_degree)
@@ -138,13 +144,20 @@ class TimeVAE(nn.Module):
             out = out + season(zc)
         return out
 
-    def loss(self, b: SequenceBatch, noise: torch.Tensor, recon_weight: float) -> torch.Tensor:
-        """Negative ELBO per sequence: weighted masked squared error plus KL to N(0, I)."""
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, cond: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Per-sequence losses: what DP-SGD clips, one sequence at a time."""
+        noise = torch.randn((x.shape[0], self.latent), generator=generator, device=generator.device)
+        return self.loss(SequenceBatch(x, mask, cond), noise, self.recon_weight, per_row=True)
+
+    def loss(self, b: SequenceBatch, noise: torch.Tensor, recon_weight: float, per_row: bool = False) -> torch.Tensor:
+        """Negative ELBO per sequence (`per_row`, (N,)), else its batch mean: weighted
+        masked squared error plus KL to N(0, I)."""
         mu, logvar = self.encoder(b.x, b.cond)
         z = mu + (0.5 * logvar).exp() * noise
         sse = (((self.decode(z, b.cond) - b.x) ** 2) * b.mask.unsqueeze(-1)).sum((1, 2))
         kl = -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(1)
-        return (recon_weight * sse + kl).mean()
+        elbo = recon_weight * sse + kl
+        return elbo if per_row else elbo.mean()
 
 
 # ---- generator plugin -----------------------------------------------------------------
@@ -155,12 +168,17 @@ class TimeVAEGenerator(SequenceGenerator):
     """TimeVAE over the source's sequences, padded to the longest."""
 
     Params = TimeVAEParams
+    model_version = 2  # 2: upsampling convolutions replace the transposed ones (Opacus has no sampler for them)
+    supports_privacy = True  # DP-SGD on encoder and decoder, one sequence one row; README, "Differential privacy"
 
     def _build(self) -> TimeVAE:
         return TimeVAE(self.codec_.n_features, self.codec_.n_cond, self.codec_.max_len, self.params)
 
     def _train(self, seqs: SequenceBatch, progress: Progress, generator: torch.Generator) -> None:
         opt = torch.optim.Adam(self.model_.parameters(), lr=self.params.lr)
+        if self.privacy is not None:
+            self._train_private(opt, seqs, progress, generator)
+            return
         for epoch in range(1, self.params.epochs + 1):
             for idx in minibatches(len(seqs), self.params.batch_size, generator):
                 b = seqs[idx]

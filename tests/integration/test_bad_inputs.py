@@ -239,6 +239,13 @@ CASES = [
     Case("image-private-budget-too-small", run("image", **{
         "generator.family": "gan", "generator.privacy": {"epsilon": 0.01},
         "generator.params": {"steps": 400, "classes": list(range(10))}}), 2, "generator.privacy.epsilon 0.01"),
+    Case("timeseries-private-gan", run("timeseries", **{"generator.family": "gan", "generator.params": {"epochs": 1},
+                                                   "generator.privacy": {"epsilon": 3}}),
+         2, "generator.privacy: timeseries/gan does not train with differential privacy"),
+    Case("timeseries-private-budget-too-small",
+         run("timeseries", **{"generator.privacy": {"epsilon": 0.01}, "validation.holdout": 0.1,
+                              "generator.params": {"epochs": 1, "channels": [8], "batch_size": 4}}),
+         2, "generator.privacy.epsilon 0.01 (delta"),
     Case("device-unknown", run(**{"generator.device": "tpu"}), 2, "generator.device: got 'tpu'"),
     Case("rows-zero", run(**{"sample.rows": 0}), 2, "sample.rows"),
     Case("rows-flag-negative", run("tabular", "--rows", "-3"), 2, "sample.rows"),
