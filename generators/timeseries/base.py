@@ -11,6 +11,14 @@ features, conditioned on the plan (static encoding, length, start). Conditions o
 static column therefore always produce exactly that value. Entity ids are new:
 `offset + i`, unique across the chunks of one request.
 
+Scale across entities (panels): series of one panel may differ by orders of magnitude
+(Produc's gsp: 4,354 to 464,550). One pooled encoding then gives the large entities a
+thin upper tail that a VAE averages away. So each entity's continuous features are
+divided by their own scale after subtracting their own mean, the sequence model sees
+them normalised, and the plan carries each entity's (mean, std) as extra conditioning
+(signed log, standardised over entities); decoding puts the plan's scale back. A
+sampled entity gets its plan entity's mean and std, as it gets its static values.
+
 `SequenceGenerator` is the template the TimeGAN, TimeVAE and diffusion modules fill in:
 `_build` a torch module, `_train` it on `SequenceBatch`, `_generate` features from plans.
 """
@@ -29,14 +37,15 @@ from torch import nn
 
 from generators.base import Generator, GeneratorParams, resolve_device
 from pipeline.core.seeding import torch_generator
-from generators.tabular.encoding import TableEncoder
+from generators.tabular.encoding import TableEncoder, is_onehot
 from pipeline.core.data import GivenPath, TimeSeriesData
 from pipeline.core.errors import BadInputError, ConditionError
 from pipeline.core.progress import Progress
-from pipeline.core.schema import TableProfile, conform
+from pipeline.core.schema import ColumnProfile, TableProfile, conform
 from pipeline.core.timegrid import frequency, regular_times, time_values
 
-PLAN_CHANNELS = 2  # conditioning channels after the static encoding: length and start, both in [0, 1]
+PLAN_CHANNELS = 2  # conditioning channels after the static and scale encodings: length and start, both in [0, 1]
+SCALED_KINDS = ("integer", "numeric")  # feature kinds normalised per entity (when continuous, not one-hot)
 PATH_OVERLAP = 0.5  # share of a window fixed to the previous one when drawing a long path: context for the rest
 ID_DIGITS = 9  # zero-padded text ids sort like numbers up to a billion entities
 
@@ -47,6 +56,10 @@ class SequenceParams(GeneratorParams):
     epochs: int = Field(300, gt=0)  # passes over all sequences; a few hundred suit sources of a few hundred entities
     batch_size: int = Field(64, gt=0)  # sequences per step; small sources get several steps per epoch
     lr: float = Field(1e-3, gt=0)  # Adam learning rate, the usual default for these model sizes
+    # Panels: each entity's continuous features normalised by its own mean and std, which
+    # the plan carries (see the module docstring). Off for windows cut from one series:
+    # they share one scale, and a long path or a continuation has no plan to copy it from.
+    entity_scale: bool = True
 
 
 @dataclass
@@ -83,6 +96,31 @@ def _scalar(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def signed_log(values: np.ndarray) -> np.ndarray:
+    """sign(v) log(1 + |v|): magnitudes from 13 to 152,000 become numbers a network reads."""
+    return np.sign(values) * np.log1p(np.abs(values))
+
+
+def standardised(matrix: np.ndarray) -> np.ndarray:
+    """Columns to mean 0, std 1 (a constant column to 0)."""
+    std = matrix.std(axis=0)
+    return ((matrix - matrix.mean(axis=0)) / np.where(std > 0, std, 1.0)).astype("float32")
+
+
+def entity_scales(frame: pd.DataFrame, entity: str, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) (entities, columns) of each entity's values, nulls skipped, entities in
+    order of appearance. A constant (or all-null) series has no std of its own: it gets the
+    smallest positive one of its column (1.0 when none), so decoding adds noise at that scale."""
+    groups = frame.groupby(entity, sort=False)[columns]
+    loc = groups.mean().to_numpy(dtype="float64")
+    scale = groups.std(ddof=0).to_numpy(dtype="float64")
+    for j in range(len(columns)):
+        positive = scale[:, j][scale[:, j] > 0]
+        fallback = positive.min() if len(positive) else 1.0
+        scale[:, j] = np.where(scale[:, j] > 0, scale[:, j], fallback)
+    return np.nan_to_num(loc, nan=0.0), scale
+
+
 def entity_ids(n: int, offset: int, numeric: bool) -> np.ndarray:
     """Ids for sequences offset .. offset+n-1 of a request: unique across chunks, numbers
     when the source's are, else zero-padded text that sorts like the numbers."""
@@ -116,13 +154,24 @@ class SequenceCodec:
     """Fitted once per source: feature and static encoders (the shared `TableEncoder`),
     every source entity's plan (static row, length, start) and the time frequency."""
 
-    def fit(self, data: TimeSeriesData) -> "SequenceCodec":
+    def fit(self, data: TimeSeriesData, *, entity_scale: bool = True) -> "SequenceCodec":
+        """`entity_scale`: normalise each panel entity's continuous features by its own
+        mean and std (ignored for windows cut from one series)."""
         frame = data.frame
         self.entity_, self.time_, self.profile_ = data.entity, data.time, data.profile
         self.features_, self.static_ = list(data.features), list(data.static)
         groups = frame.groupby(self.entity_, sort=False)
         firsts = groups.head(1).reset_index(drop=True)
-        self.feature_enc_ = TableEncoder().fit(frame[self.features_], _subprofile(self.profile_, self.features_))
+        self.scaled_ = [c for c in self.features_ if entity_scale and data.windows is None and self._scalable(c)]
+        self.loc_, self.scale_ = entity_scales(frame, self.entity_, self.scaled_)
+        normal = self.normalised(frame)
+        profile = _subprofile(self.profile_, self.features_)
+        for i, col in enumerate(profile.columns):
+            if col.name in self.scaled_:
+                v = normal[col.name]
+                profile.columns[i] = ColumnProfile(name=col.name, kind="numeric", dtype="float64",
+                                                   null_fraction=col.null_fraction, min=v.min(), max=v.max())
+        self.feature_enc_ = TableEncoder().fit(normal, profile)
         self.static_enc_ = TableEncoder().fit(firsts[self.static_], _subprofile(self.profile_, self.static_)) if self.static_ else None
         self.static_matrix_ = self.static_enc_.transform(firsts[self.static_]) if self.static_enc_ else np.zeros((len(firsts), 0), "float32")
         self.lengths_ = groups.size().to_numpy().astype("int64")
@@ -131,6 +180,28 @@ class SequenceCodec:
         self.stride_ = data.windows[1] if data.windows else None  # steps between source windows, when cut from one series
         self._decode_statics()
         return self
+
+    def _scalable(self, name: str) -> bool:
+        col = self.profile_.column(name)
+        return col.kind in SCALED_KINDS and not is_onehot(col)
+
+    def normalised(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The feature columns of source-entity rows `frame`, each scaled column less its
+        entity's mean, over its entity's std."""
+        out = frame[self.features_].copy()
+        if self.scaled_:
+            ent = frame.groupby(self.entity_, sort=False).ngroup().to_numpy()
+            values = out[self.scaled_].to_numpy(dtype="float64", na_value=np.nan)
+            out[self.scaled_] = (values - self.loc_[ent]) / self.scale_[ent]
+        return out
+
+    @property
+    def scale_matrix_(self) -> np.ndarray:
+        """The plan's scale encoding (entities, 2 * scaled): signed-log mean and log std,
+        standardised over the source's entities."""
+        if not self.scaled_:
+            return np.zeros((len(self.lengths_), 0), "float32")
+        return standardised(np.concatenate([signed_log(self.loc_), np.log(self.scale_)], axis=1))
 
     def _decode_statics(self) -> None:
         """Static rows as they come out of the encoder: what conditions are matched against."""
@@ -151,7 +222,7 @@ class SequenceCodec:
 
     @property
     def n_cond(self) -> int:
-        return self.static_matrix_.shape[1] + PLAN_CHANNELS
+        return self.static_matrix_.shape[1] + self.scale_matrix_.shape[1] + PLAN_CHANNELS
 
     def condition_values(self) -> dict[str, list[Any]]:
         """Per static column, the values a condition may ask for."""
@@ -200,7 +271,7 @@ class SequenceCodec:
         span = starts.max() - starts.min()
         start = (starts[rows] - starts.min()) / span if span > 0 else np.zeros(len(rows))
         plan = np.column_stack([self.lengths_[rows] / self.max_len, start]).astype("float32")
-        return torch.from_numpy(np.concatenate([self.static_matrix_[rows], plan], axis=1))
+        return torch.from_numpy(np.concatenate([self.static_matrix_[rows], self.scale_matrix_[rows], plan], axis=1))
 
     def encode(self, data: TimeSeriesData) -> SequenceBatch:
         frame = data.frame
@@ -209,7 +280,7 @@ class SequenceCodec:
         n = len(self.lengths_)
         x = np.zeros((n, self.max_len, self.n_features), dtype="float32")
         mask = np.zeros((n, self.max_len), dtype="float32")
-        x[ent, pos] = self.feature_enc_.transform(frame[self.features_])
+        x[ent, pos] = self.feature_enc_.transform(self.normalised(frame))
         mask[ent, pos] = 1.0
         return SequenceBatch(torch.from_numpy(x), torch.from_numpy(mask), self.plan_matrix(np.arange(n)))
 
@@ -243,6 +314,10 @@ class SequenceCodec:
         steps = np.arange(x.shape[1])[None, :] < lengths[:, None]
         features = self.feature_enc_.inverse_transform(x[steps])  # row-major: entity by entity, in time order
         repeat = np.repeat(np.arange(len(rows)), lengths)
+        if self.scaled_:  # the plan's own scale back
+            plan = rows[repeat]
+            values = features[self.scaled_].to_numpy(dtype="float64", na_value=np.nan)
+            features[self.scaled_] = values * self.scale_[plan] + self.loc_[plan]
         times = regular_times(self.freq_, starts, lengths)
         tz = getattr(pd.api.types.pandas_dtype(self.profile_.column(self.time_).dtype), "tz", None)
         if tz is not None:
@@ -266,13 +341,14 @@ class SequenceCodec:
         meta: dict[str, Any] = {
             "entity": self.entity_, "time": self.time_, "profile": self.profile_.model_dump(mode="json"),
             "features": self.features_, "static": self.static_, "freq": self.freq_, "feature_encoder": feat_meta,
-            "stride": self.stride_,
+            "stride": self.stride_, "scaled": self.scaled_,
         }
         tensors: dict[str, Any] = {
             "feature_encoder": feat_tensors,
             "static_matrix": torch.from_numpy(self.static_matrix_),
             "lengths": torch.from_numpy(self.lengths_),
             "starts": torch.from_numpy(self.starts_),
+            "loc": torch.from_numpy(self.loc_), "scale": torch.from_numpy(self.scale_),
         }
         if self.static_enc_ is not None:
             meta["static_encoder"], tensors["static_encoder"] = self.static_enc_.state()
@@ -290,6 +366,8 @@ class SequenceCodec:
         codec.lengths_ = tensors["lengths"].numpy()
         codec.starts_ = tensors["starts"].numpy()
         codec.stride_ = meta.get("stride")
+        codec.scaled_ = meta["scaled"]
+        codec.loc_, codec.scale_ = tensors["loc"].numpy(), tensors["scale"].numpy()
         codec._decode_statics()
         return codec
 
@@ -305,7 +383,8 @@ class SequenceGenerator(Generator):
     Params = SequenceParams
 
     def _fit(self, data: TimeSeriesData, *, progress: Progress) -> None:
-        self.codec_ = SequenceCodec().fit(data)
+        # entity scales are copied from real entities: not under a DP fit, whose ε covers gradients only
+        self.codec_ = SequenceCodec().fit(data, entity_scale=self.params.entity_scale and self.privacy is None)
         self.device_ = resolve_device(self.device)
         self.model_ = self._build().to(self.device_)  # initialised under fit's seed
         generator = torch_generator(self.params.seed, self.device_)

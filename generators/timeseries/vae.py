@@ -155,6 +155,7 @@ class TimeVAEGenerator(SequenceGenerator):
     """TimeVAE over the source's sequences, padded to the longest."""
 
     Params = TimeVAEParams
+    model_version = 2  # 2: entity scales in the plan (more conditioning channels)
 
     def _build(self) -> TimeVAE:
         return TimeVAE(self.codec_.n_features, self.codec_.n_cond, self.codec_.max_len, self.params)
