@@ -121,6 +121,29 @@ def entity_scales(frame: pd.DataFrame, entity: str, columns: list[str]) -> tuple
     return np.nan_to_num(loc, nan=0.0), scale
 
 
+def grid_positions(frame: pd.DataFrame, entity: str, time: str, freq: dict[str, Any]) -> np.ndarray:
+    """Each row's step on its entity's grid from the entity's first time (0, 1, 2, 5, ...
+    across a gap of two), or its row number within the entity when some time falls off
+    the grid (irregular steps: laid end to end, as before gaps were kept)."""
+    groups = frame.groupby(entity, sort=False)
+    rank = groups.cumcount().to_numpy()
+    t = time_values(frame[time]).astype("float64")
+    first = groups[time].transform("first")
+    if "step" in freq:
+        pos = (t - time_values(first).astype("float64")) / freq["step"]
+        ok = np.allclose(pos, np.round(pos), atol=1e-6)
+        return np.round(pos).astype("int64") if ok else rank
+    pos = np.empty(len(frame), dtype="int64")
+    for idx in groups.indices.values():
+        stamps = pd.DatetimeIndex(frame[time].iloc[idx])
+        grid = pd.date_range(stamps[0], stamps[-1], freq=freq["freq"])
+        where = grid.get_indexer(stamps)
+        if (where < 0).any():
+            return rank
+        pos[idx] = where
+    return pos
+
+
 def entity_ids(n: int, offset: int, numeric: bool) -> np.ndarray:
     """Ids for sequences offset .. offset+n-1 of a request: unique across chunks, numbers
     when the source's are, else zero-padded text that sorts like the numbers."""
@@ -174,9 +197,12 @@ class SequenceCodec:
         self.feature_enc_ = TableEncoder().fit(normal, profile)
         self.static_enc_ = TableEncoder().fit(firsts[self.static_], _subprofile(self.profile_, self.static_)) if self.static_ else None
         self.static_matrix_ = self.static_enc_.transform(firsts[self.static_]) if self.static_enc_ else np.zeros((len(firsts), 0), "float32")
-        self.lengths_ = groups.size().to_numpy().astype("int64")
         self.starts_ = time_values(firsts[self.time_])
         self.freq_ = frequency(frame, self.entity_, self.time_)
+        ent, pos = groups.ngroup().to_numpy(), grid_positions(frame, self.entity_, self.time_, self.freq_)
+        self.lengths_ = (pd.Series(pos).groupby(ent).max() + 1).to_numpy().astype("int64")  # grid steps, gaps included
+        self.present_ = np.zeros((len(self.lengths_), self.max_len), dtype=bool)  # steps the source has
+        self.present_[ent, pos] = True
         self.stride_ = data.windows[1] if data.windows else None  # steps between source windows, when cut from one series
         self._decode_statics()
         return self
@@ -274,9 +300,10 @@ class SequenceCodec:
         return torch.from_numpy(np.concatenate([self.static_matrix_[rows], self.scale_matrix_[rows], plan], axis=1))
 
     def encode(self, data: TimeSeriesData) -> SequenceBatch:
+        """Entities on their grids; a gap's steps are zero and masked out, like padding."""
         frame = data.frame
-        groups = frame.groupby(self.entity_, sort=False)
-        ent, pos = groups.ngroup().to_numpy(), groups.cumcount().to_numpy()
+        ent = frame.groupby(self.entity_, sort=False).ngroup().to_numpy()
+        pos = grid_positions(frame, self.entity_, self.time_, self.freq_)
         n = len(self.lengths_)
         x = np.zeros((n, self.max_len, self.n_features), dtype="float32")
         mask = np.zeros((n, self.max_len), dtype="float32")
@@ -308,17 +335,22 @@ class SequenceCodec:
     def decode(self, x: np.ndarray, rows: np.ndarray, offset: int, *, lengths: np.ndarray | None = None,
                starts: np.ndarray | None = None) -> pd.DataFrame:
         """Generated features (n, T, F) of plans `rows` -> long format in the source's schema;
-        `lengths` and `starts` default to the plans' own (a long path brings its own)."""
-        lengths = self.lengths_[rows] if lengths is None else lengths
+        `lengths` and `starts` default to the plans' own, gaps too (a long path brings its
+        own length and start, and has no gaps)."""
+        if lengths is None:
+            lengths, present = self.lengths_[rows], self.present_[rows]
+        else:
+            present = np.ones(x.shape[:2], dtype=bool)
         starts = self.starts_[rows] if starts is None else starts
-        steps = np.arange(x.shape[1])[None, :] < lengths[:, None]
+        grid = np.arange(x.shape[1])[None, :] < lengths[:, None]
+        steps = grid & present
         features = self.feature_enc_.inverse_transform(x[steps])  # row-major: entity by entity, in time order
-        repeat = np.repeat(np.arange(len(rows)), lengths)
+        repeat = np.repeat(np.arange(len(rows)), steps.sum(axis=1))
         if self.scaled_:  # the plan's own scale back
             plan = rows[repeat]
             values = features[self.scaled_].to_numpy(dtype="float64", na_value=np.nan)
             features[self.scaled_] = values * self.scale_[plan] + self.loc_[plan]
-        times = regular_times(self.freq_, starts, lengths)
+        times = regular_times(self.freq_, starts, lengths)[steps[grid]].reset_index(drop=True)
         tz = getattr(pd.api.types.pandas_dtype(self.profile_.column(self.time_).dtype), "tz", None)
         if tz is not None:
             times = times.dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
@@ -346,7 +378,7 @@ class SequenceCodec:
         tensors: dict[str, Any] = {
             "feature_encoder": feat_tensors,
             "static_matrix": torch.from_numpy(self.static_matrix_),
-            "lengths": torch.from_numpy(self.lengths_),
+            "lengths": torch.from_numpy(self.lengths_), "present": torch.from_numpy(self.present_),
             "starts": torch.from_numpy(self.starts_),
             "loc": torch.from_numpy(self.loc_), "scale": torch.from_numpy(self.scale_),
         }
@@ -363,7 +395,7 @@ class SequenceCodec:
         codec.feature_enc_ = TableEncoder.from_state(meta["feature_encoder"], tensors["feature_encoder"])
         codec.static_enc_ = TableEncoder.from_state(meta["static_encoder"], tensors["static_encoder"]) if "static_encoder" in meta else None
         codec.static_matrix_ = tensors["static_matrix"].numpy()
-        codec.lengths_ = tensors["lengths"].numpy()
+        codec.lengths_, codec.present_ = tensors["lengths"].numpy(), tensors["present"].numpy()
         codec.starts_ = tensors["starts"].numpy()
         codec.stride_ = meta.get("stride")
         codec.scaled_ = meta["scaled"]
