@@ -47,6 +47,7 @@ from pipeline.core.timegrid import frequency, regular_times, time_values
 PLAN_CHANNELS = 2  # conditioning channels after the static and scale encodings: length and start, both in [0, 1]
 SCALED_KINDS = ("integer", "numeric")  # feature kinds normalised per entity (when continuous, not one-hot)
 PATH_OVERLAP = 0.5  # share of a window fixed to the previous one when drawing a long path: context for the rest
+MAX_GAP_SHARE = 0.5  # a panel's grid at most half gaps; sparser time indexes are laid end to end
 ID_DIGITS = 9  # zero-padded text ids sort like numbers up to a billion entities
 
 
@@ -123,25 +124,27 @@ def entity_scales(frame: pd.DataFrame, entity: str, columns: list[str]) -> tuple
 
 def grid_positions(frame: pd.DataFrame, entity: str, time: str, freq: dict[str, Any]) -> np.ndarray:
     """Each row's step on its entity's grid from the entity's first time (0, 1, 2, 5, ...
-    across a gap of two), or its row number within the entity when some time falls off
-    the grid (irregular steps: laid end to end, as before gaps were kept)."""
+    across a gap of two), or its row number within the entity (laid end to end, as
+    before gaps were kept) when some time falls off the grid or the grid would be mostly
+    gaps (`MAX_GAP_SHARE`: sparse event times would pad every entity to a huge span)."""
     groups = frame.groupby(entity, sort=False)
     rank = groups.cumcount().to_numpy()
-    t = time_values(frame[time]).astype("float64")
-    first = groups[time].transform("first")
     if "step" in freq:
-        pos = (t - time_values(first).astype("float64")) / freq["step"]
-        ok = np.allclose(pos, np.round(pos), atol=1e-6)
-        return np.round(pos).astype("int64") if ok else rank
-    pos = np.empty(len(frame), dtype="int64")
-    for idx in groups.indices.values():
-        stamps = pd.DatetimeIndex(frame[time].iloc[idx])
-        grid = pd.date_range(stamps[0], stamps[-1], freq=freq["freq"])
-        where = grid.get_indexer(stamps)
-        if (where < 0).any():
+        t = time_values(frame[time]).astype("float64")
+        pos = (t - time_values(groups[time].transform("first")).astype("float64")) / freq["step"]
+        if not np.allclose(pos, np.round(pos), atol=1e-6):
             return rank
-        pos[idx] = where
-    return pos
+        pos = np.round(pos).astype("int64")
+    else:
+        pos = np.empty(len(frame), dtype="int64")
+        for idx in groups.indices.values():
+            stamps = pd.DatetimeIndex(frame[time].iloc[idx])
+            where = pd.date_range(stamps[0], stamps[-1], freq=freq["freq"]).get_indexer(stamps)
+            if (where < 0).any():
+                return rank
+            pos[idx] = where
+    spans = pd.Series(pos).groupby(groups.ngroup().to_numpy()).max() + 1
+    return pos if spans.sum() <= len(frame) / (1 - MAX_GAP_SHARE) else rank
 
 
 def entity_ids(n: int, offset: int, numeric: bool) -> np.ndarray:

@@ -75,3 +75,16 @@ def test_missing_values_are_drawn_at_the_sources_rate_per_column(family):
     out = pd.concat(g.sample(100, seed=1), ignore_index=True)
     synthetic = out[["Ozone", "Solar.R", "Wind"]].isna().mean()
     assert np.allclose(synthetic, real, atol=0.005), (synthetic, real)  # Wind, never missing, stays complete
+
+
+def test_a_grid_mostly_gaps_is_laid_end_to_end():
+    from generators.timeseries.base import SequenceCodec, grid_positions
+
+    frame = pd.read_csv(ROOT / "data" / "sources" / "grunfeld.csv")
+    sparse = frame["firm"].isin(frame["firm"].unique()[3:]) & (frame["year"] % 5 != 0)
+    data = load_timeseries(SourceSpec(modality="timeseries", path="g.csv", entity="firm", time="year"), frame[~sparse].copy())
+    codec = SequenceCodec().fit(data)
+    rows = data.frame.groupby("firm", sort=False).size().to_numpy()
+    assert (codec.lengths_ == rows).all() and codec.present_[np.arange(codec.max_len)[None] < rows[:, None]].all()
+    kept = data.frame[data.frame["firm"].isin(frame["firm"].unique()[:4])]  # one firm every fifth year: a third gaps
+    assert (grid_positions(kept, "firm", "year", codec.freq_) != kept.groupby("firm").cumcount().to_numpy()).any()
