@@ -16,8 +16,10 @@ Scale across entities (panels): series of one panel may differ by orders of magn
 thin upper tail that a VAE averages away. So each entity's continuous features are
 divided by their own scale after subtracting their own mean, the sequence model sees
 them normalised, and the plan carries each entity's (mean, std) as extra conditioning
-(signed log, standardised over entities); decoding puts the plan's scale back. A
-sampled entity gets its plan entity's mean and std, as it gets its static values.
+(signed log, standardised over entities); decoding puts the scale back. A sampled
+entity's scale is drawn fresh, from a Gaussian fitted to the entities' scale vectors
+(signed-log means, log stds): a real entity's exact mean and std with a smooth shape
+is that entity again (Produc's trending states: 94 % near copies when copied).
 
 `SequenceGenerator` is the template the TimeGAN, TimeVAE and diffusion modules fill in:
 `_build` a torch module, `_train` it on `SequenceBatch`, `_generate` features from plans.
@@ -45,6 +47,7 @@ from pipeline.core.schema import ColumnProfile, TableProfile, conform
 from pipeline.core.timegrid import frequency, regular_times, time_values
 
 PLAN_CHANNELS = 2  # conditioning channels after the static and scale encodings: length and start, both in [0, 1]
+SCALE_RIDGE = 1e-3  # added to the scale vectors' covariance: a panel of few entities has a singular one
 SCALED_KINDS = ("integer", "numeric")  # feature kinds normalised per entity (when continuous, not one-hot)
 PATH_OVERLAP = 0.5  # share of a window fixed to the previous one when drawing a long path: context for the rest
 MAX_GAP_SHARE = 0.5  # a panel's grid at most half gaps; sparser time indexes are laid end to end
@@ -100,12 +103,6 @@ def _scalar(value: Any) -> Any:
 def signed_log(values: np.ndarray) -> np.ndarray:
     """sign(v) log(1 + |v|): magnitudes from 13 to 152,000 become numbers a network reads."""
     return np.sign(values) * np.log1p(np.abs(values))
-
-
-def standardised(matrix: np.ndarray) -> np.ndarray:
-    """Columns to mean 0, std 1 (a constant column to 0)."""
-    std = matrix.std(axis=0)
-    return ((matrix - matrix.mean(axis=0)) / np.where(std > 0, std, 1.0)).astype("float32")
 
 
 def entity_scales(frame: pd.DataFrame, entity: str, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -224,13 +221,26 @@ class SequenceCodec:
             out[self.scaled_] = (values - self.loc_[ent]) / self.scale_[ent]
         return out
 
-    @property
-    def scale_matrix_(self) -> np.ndarray:
-        """The plan's scale encoding (entities, 2 * scaled): signed-log mean and log std,
-        standardised over the source's entities."""
+    def scale_vectors(self) -> np.ndarray:
+        """(entities, 2 * scaled): each source entity's signed-log means and log stds."""
+        return np.concatenate([signed_log(self.loc_), np.log(self.scale_)], axis=1)
+
+    def draw_scales(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """`n` fresh scale vectors from a Gaussian fitted to the source entities' (their
+        correlations kept: a populous state has a large gsp and a large emp)."""
+        v = self.scale_vectors()
         if not self.scaled_:
-            return np.zeros((len(self.lengths_), 0), "float32")
-        return standardised(np.concatenate([signed_log(self.loc_), np.log(self.scale_)], axis=1))
+            return np.zeros((n, 0))
+        if len(v) < 2:
+            return np.repeat(v, n, axis=0)
+        cov = np.cov(v, rowvar=False) + SCALE_RIDGE * np.eye(v.shape[1])
+        return rng.multivariate_normal(v.mean(axis=0), cov, size=n, method="eigh")
+
+    def scale_matrix(self, vectors: np.ndarray) -> np.ndarray:
+        """The plan's scale encoding of scale vectors: standardised as the source's are."""
+        v = self.scale_vectors()
+        sd = v.std(axis=0) if len(v) else np.ones(0)
+        return ((vectors - v.mean(axis=0)) / np.where(sd > 0, sd, 1.0)).astype("float32")
 
     def _decode_statics(self) -> None:
         """Static rows as they come out of the encoder: what conditions are matched against."""
@@ -251,7 +261,7 @@ class SequenceCodec:
 
     @property
     def n_cond(self) -> int:
-        return self.static_matrix_.shape[1] + self.scale_matrix_.shape[1] + PLAN_CHANNELS
+        return self.static_matrix_.shape[1] + 2 * len(self.scaled_) + PLAN_CHANNELS
 
     def condition_values(self) -> dict[str, list[Any]]:
         """Per static column, the values a condition may ask for."""
@@ -293,14 +303,16 @@ class SequenceCodec:
 
     # ---- source -> tensors ------------------------------------------------------------
 
-    def plan_matrix(self, rows: np.ndarray) -> torch.Tensor:
-        """The conditioning input of entities `rows`: static encoding, length / max length,
-        start scaled to [0, 1] over the source's starts."""
+    def plan_matrix(self, rows: np.ndarray, scales: np.ndarray | None = None) -> torch.Tensor:
+        """The conditioning input of entities `rows`: static encoding, scale encoding (of
+        `scales`, else the entities' own), length / max length, start scaled to [0, 1]
+        over the source's starts."""
         starts = self.starts_.astype("float64")
         span = starts.max() - starts.min()
         start = (starts[rows] - starts.min()) / span if span > 0 else np.zeros(len(rows))
         plan = np.column_stack([self.lengths_[rows] / self.max_len, start]).astype("float32")
-        return torch.from_numpy(np.concatenate([self.static_matrix_[rows], self.scale_matrix_[rows], plan], axis=1))
+        scale = self.scale_matrix(self.scale_vectors()[rows] if scales is None else scales)
+        return torch.from_numpy(np.concatenate([self.static_matrix_[rows], scale, plan], axis=1))
 
     def encode(self, data: TimeSeriesData) -> SequenceBatch:
         """Entities on their grids; a gap's steps are zero and masked out, like padding."""
@@ -336,10 +348,10 @@ class SequenceCodec:
         return pd.Series(ids, dtype="string" if col.dtype == "string" else object)
 
     def decode(self, x: np.ndarray, rows: np.ndarray, offset: int, *, lengths: np.ndarray | None = None,
-               starts: np.ndarray | None = None) -> pd.DataFrame:
+               starts: np.ndarray | None = None, scales: np.ndarray | None = None) -> pd.DataFrame:
         """Generated features (n, T, F) of plans `rows` -> long format in the source's schema;
         `lengths` and `starts` default to the plans' own, gaps too (a long path brings its
-        own length and start, and has no gaps)."""
+        own length and start, and has no gaps); `scales` (`draw_scales`) default to the plans'."""
         if lengths is None:
             lengths, present = self.lengths_[rows], self.present_[rows]
         else:
@@ -350,9 +362,11 @@ class SequenceCodec:
         features = self.feature_enc_.inverse_transform(self.missing_at_rate(x[steps]))  # entity by entity, in time order
         repeat = np.repeat(np.arange(len(rows)), steps.sum(axis=1))
         if self.scaled_:  # the plan's own scale back
-            plan = rows[repeat]
+            v = (self.scale_vectors()[rows] if scales is None else scales)[repeat]
+            k = len(self.scaled_)
+            loc, scale = np.sign(v[:, :k]) * np.expm1(np.abs(v[:, :k])), np.exp(v[:, k:])
             values = features[self.scaled_].to_numpy(dtype="float64", na_value=np.nan)
-            features[self.scaled_] = values * self.scale_[plan] + self.loc_[plan]
+            features[self.scaled_] = values * scale + loc
         times = regular_times(self.freq_, starts, lengths)[steps[grid]].reset_index(drop=True)
         tz = getattr(pd.api.types.pandas_dtype(self.profile_.column(self.time_).dtype), "tz", None)
         if tz is not None:
@@ -446,11 +460,13 @@ class SequenceGenerator(Generator):
         self.condition_values_ = self.codec_.condition_values()
 
     def _sample_chunk(self, n: int, *, seed: int, conditions: dict[str, Any] | None, offset: int) -> pd.DataFrame:
-        rows = self.codec_.draw(n, np.random.default_rng(seed), conditions)
+        rng = np.random.default_rng(seed)
+        rows = self.codec_.draw(n, rng, conditions)
+        scales = self.codec_.draw_scales(n, rng)
         generator = torch_generator(seed, self.device_)
         with torch.no_grad():
-            x = self._generate(self.codec_.plan_matrix(rows).to(self.device_), generator)
-        return self.codec_.decode(x.float().cpu().numpy(), rows, offset)
+            x = self._generate(self.codec_.plan_matrix(rows, scales).to(self.device_), generator)
+        return self.codec_.decode(x.float().cpu().numpy(), rows, offset, scales=scales)
 
     def _sample_path(self, length: int, *, seed: int, conditions: dict[str, Any] | None, offset: int,
                      given: GivenPath | None = None) -> pd.DataFrame:
