@@ -1,5 +1,6 @@
 """Panels as forecasters have them, on real data: series of very different magnitudes
-(Grunfeld: GM's mean firm value is 30x American Steel's), gaps in an entity's time
+(Grunfeld: GM's mean firm value is 30x American Steel's; a sampled firm's scale is
+drawn from a Gaussian over the firms', so the largest may lie a little past GM's), gaps in an entity's time
 index (World Bank fertility: country-years without a value), and missing values within
 steps (airquality: a quarter of the Ozone readings)."""
 
@@ -38,13 +39,14 @@ def test_entity_scale_keeps_the_largest_series_and_pooled_encoding_loses_it(fami
         assert g.codec_.scaled_ == (["invest", "value", "capital"] if scaled else [])
         out = pd.concat(g.sample(200, seed=1), ignore_index=True)
         ratios[scaled] = entity_means(out, "firm", "value") / entity_means(data.frame, "firm", "value")
-    assert 0.8 < ratios[True][1] < 1.25 and 0.8 < ratios[True][0] < 1.25, ratios
+    assert 0.8 < ratios[True][0] < 1.25 and 0.8 < ratios[True][1] < 2.0, ratios  # fresh scales: tails a little past
     assert ratios[False][1] < 0.8, ratios  # the pooled encoding never reaches GM's scale
 
 
 def test_entity_scale_survives_save_and_load(tmp_path):
     data = panel("grunfeld.csv", "firm")
-    g = get("timeseries/vae")(device="cpu", epochs=2).fit(data)
+    g = get("timeseries/vae")(device="cpu", epochs=2, entity_scale=True).fit(data)
+    assert g.codec_.scaled_
     g.save(tmp_path / "m")
     again = type(g).load(tmp_path / "m")
     pd.testing.assert_frame_equal(pd.concat(g.sample(20, seed=3)), pd.concat(again.sample(20, seed=3)))
