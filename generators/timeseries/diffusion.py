@@ -176,7 +176,7 @@ class DiffusionGenerator(SequenceGenerator):
     Params = DiffusionParams
     continuous_path = True  # sample.length: windows drawn in order, each inpainted after the last
     supports_privacy = True  # DP-SGD on the denoiser, one sequence one row; README, "Differential privacy"
-    model_version = 3  # 2: a known-steps channel (continuation); 3: known flags per channel (covariates too)
+    model_version = 4  # 2: a known-steps channel (continuation); 3: known flags per channel (covariates too); 4: entity scales in the plan
 
     def _build(self) -> GaussianDiffusion:
         c, p = self.codec_, self.params

@@ -76,18 +76,9 @@ def _check_regular(frame: pd.DataFrame, time: str) -> None:
             "a series cut into windows needs a regular grid: resample and fill the gaps first")
 
 
-def _check_complete(frame: pd.DataFrame, columns: list[str]) -> None:
-    """Missing values in a series cut into windows are refused: nothing models them yet."""
-    missing = frame[columns].isna().mean()
-    if (missing > 0).any():
-        column = missing[missing > 0].index[0]
-        raise SourceError(
-            f"column {column!r} has {int(frame[column].isna().sum())} missing values ({missing[column]:.1%}) in a "
-            "series cut into windows: fill them (e.g. interpolate) or drop the column")
-
-
 def _windows(frame: pd.DataFrame, time: str, window: int | None, stride: int | None) -> pd.DataFrame:
-    """Cut one series (sorted by time) into windows; the window index is the entity."""
+    """Cut one series (sorted by time) into windows; the window index is the entity.
+    Missing values pass (the encoder models them); gaps in time do not (`_check_regular`)."""
     if window is None:
         raise SourceError(
             "a time-series source needs source.entity (one sequence per entity) or source.window "
@@ -103,7 +94,6 @@ def _windows(frame: pd.DataFrame, time: str, window: int | None, stride: int | N
     if dup.any():
         raise SourceError(f"time {plain(frame[time][dup].iloc[0])!r} appears more than once in a single series: drop duplicates")
     _check_regular(frame, time)
-    _check_complete(frame, [c for c in frame.columns if c != time])
     return cut_windows(frame, window, stride or window, WINDOW_COLUMN)  # default stride: every row used once
 
 
