@@ -608,6 +608,23 @@ class SequenceGenerator(Generator):
         private.close()
         self.privacy_spent_ = private.spent().to_dict()
 
+
+    def path_layout(self) -> tuple[int, int, int]:
+        """(window, overlap, hop) of a long path from this model's windows."""
+        return path_layout(self.codec_.max_len)
+
+    def path_seams(self, length: int) -> np.ndarray:
+        """Steps of a `length`-step path where one window's new steps follow the last's:
+        window + k * hop, the first step each window generated after the fixed ones."""
+        window, _, hop = self.path_layout()
+        return np.arange(window, length, hop)
+
+    def _generate_given(self, cond: torch.Tensor, known: torch.Tensor, given: torch.Tensor,
+                        generator: torch.Generator) -> torch.Tensor:
+        """Features (n, max_len, n_features) equal to `known` where `given` (same shape) is
+        1.0; a family that can (`continuous_path = True`) overrides it."""
+        raise NotImplementedError
+
     def _export(self) -> tuple[dict[str, Any], dict[str, Any]]:
         meta, tensors = self.codec_.state()
         return {"codec": meta}, {"codec": tensors, "model": self.model_.state_dict()}
