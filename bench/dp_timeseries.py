@@ -35,6 +35,8 @@ from pipeline.sources import load_source  # noqa: E402
 from pipeline.split import split_source  # noqa: E402
 
 GENERATORS = ("timeseries/diffusion", "timeseries/vae")
+# What a user declares for a private fit (pipeline/core/domains.py): the panel's years, rates of 0-10 children
+DECLARED = {"year": {"range": [1960, 2011]}, "fertility": {"range": [0, 10]}}
 EPSILONS = (1.0, 3.0, 10.0, math.inf)
 SHOWN = ("fidelity.discriminative_score", "fidelity.predictive_ratio", "privacy.membership_tpr_at_1fpr",
          "privacy.membership_auc")
@@ -77,7 +79,7 @@ def main() -> None:
     warnings.simplefilter("ignore", UserWarning)  # Opacus' notes on hooks and RDP orders
     torch.set_num_threads(1)
     total = time.process_time()
-    source = load_source(SOURCE)
+    source = load_source(SOURCE.model_validate({**SOURCE.model_dump(), "columns": DECLARED}))
     train, holdout = split_source(source, HOLDOUT, seed=SPLIT_SEED)
     floor = real_floor(train, holdout)
     print(f"fertility: {len(train)} train / {len(holdout)} holdout sequences; "

@@ -127,6 +127,8 @@ def check_data(job: jobs.JobRun, source: SourceData, fingerprint: str) -> dict[A
         check_partition_columns(spec.output.partition_by, source.profile)
         if spec.generator.privacy is not None:  # every column's domain declared, before any fit
             private_profile(source.profile)
+    if isinstance(source, TimeSeriesData) and spec.generator.privacy is not None:
+        private_profile(source.profile, regenerated=(source.entity,))
     added = jobs.check_source(job, source, fingerprint)
     records = sum(p.rows for p in jobs.plan(job, added, given, features))
     length = path_length(spec, given)

@@ -33,7 +33,7 @@ steps (README, "Differential privacy").
 from __future__ import annotations
 
 from abc import abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterator
 
 import numpy as np
@@ -46,6 +46,7 @@ from generators.base import Generator, GeneratorParams, resolve_device
 from pipeline.core.seeding import torch_generator
 from generators.tabular.encoding import TableEncoder, is_onehot
 from pipeline.core.data import GivenPath, TimeSeriesData
+from pipeline.core.domains import private_profile
 from pipeline.core.errors import BadInputError, ConditionError
 from pipeline.core.progress import Progress
 from pipeline.core.schema import ColumnProfile, TableProfile, conform
@@ -520,6 +521,8 @@ class SequenceGenerator(Generator):
                 f"generator.privacy: windows of {data.windows[0]} steps every {data.windows[1]} overlap, so one time "
                 "step is in several training sequences and ε would not bound it; set source.stride equal to "
                 "source.window for a private fit (or drop generator.privacy)")
+        if self.privacy is not None:  # declared domains only (pipeline/core/domains.py); the entity ids are new
+            data = replace(data, profile=private_profile(data.profile, regenerated=(data.entity,)))
         self.codec_ = SequenceCodec().fit(data, entity_scale=self.params.entity_scale,
                                           private=self.privacy is not None, seed=self.params.seed)
         self.device_ = resolve_device(self.device)

@@ -65,10 +65,16 @@ def _private_column(col: ColumnProfile) -> ColumnProfile:
     return col.model_copy(update=update)
 
 
-def private_profile(profile: TableProfile) -> TableProfile:
+def _regenerated_column(col: ColumnProfile) -> ColumnProfile:
+    """A column the model makes afresh (a time series' entity ids): name, kind and dtype only."""
+    return ColumnProfile(name=col.name, kind=col.kind, dtype=col.dtype, null_fraction=0.0)
+
+
+def private_profile(profile: TableProfile, *, regenerated: tuple[str, ...] = ()) -> TableProfile:
     """`profile` reduced to what a private fit may read (module docstring); refuses, naming
-    every column and what it needs, when a declaration is missing."""
-    missing = {c.name: need for c in profile.columns if (need := _missing(c))}
+    every column and what it needs, when a declaration is missing. `regenerated` columns
+    (a time series' entity) need no declaration: the output never takes their values."""
+    missing = {c.name: need for c in profile.columns if c.name not in regenerated and (need := _missing(c))}
     if missing:
         named = "; ".join(f"{name}: {', '.join(need)}" for name, need in missing.items())
         raise BadInputError(
@@ -80,5 +86,6 @@ def private_profile(profile: TableProfile) -> TableProfile:
     if fixed:
         raise BadInputError(f"generator.privacy: constraint(s) {', '.join(map(repr, fixed))} keep the source's own "
                             "combinations, which a private fit cannot read: drop them or generator.privacy")
-    return profile.model_copy(update={"columns": [_private_column(c) for c in profile.columns],
+    columns = [_regenerated_column(c) if c.name in regenerated else _private_column(c) for c in profile.columns]
+    return profile.model_copy(update={"columns": columns,
                                       "proposed_constraints": []})

@@ -153,6 +153,6 @@ def load_timeseries(spec: SourceSpec, frame: pd.DataFrame) -> TimeSeriesData:
             "the source has no column that varies within an entity: a time series needs at least one feature"
         )
     return TimeSeriesData(
-        frame=frame, profile=profile_table(frame), entity=entity, time=time, static=static, features=features,
+        frame=frame, profile=profile_table(frame, kinds=spec.columns), entity=entity, time=time, static=static, features=features,
         windows=windows,
     )

@@ -244,6 +244,7 @@ CASES = [
          2, "generator.privacy: timeseries/gan does not train with differential privacy"),
     Case("timeseries-private-budget-too-small",
          run("timeseries", **{"generator.privacy": {"epsilon": 0.01}, "validation.holdout": 0.1,
+                              "source.columns": {"year": {"range": [1960, 2011]}, "fertility": {"range": [0, 10]}},
                               "generator.params": {"epochs": 1, "channels": [8], "batch_size": 4}}),
          2, "generator.privacy.epsilon 0.01 (delta"),
     Case("device-unknown", run(**{"generator.device": "tpu"}), 2, "generator.device: got 'tpu'"),

@@ -23,6 +23,8 @@ from pipeline.sources.timeseries import load_timeseries
 from tests.conftest import FAST_PARAMS, ROOT
 
 PRIVACY = {"epsilon": 3.0}
+# A private fit reads declared domains only (pipeline/core/domains.py); the entity needs none
+FERTILITY_DOMAINS = {"year": {"range": [1960, 2011]}, "fertility": {"range": [0, 10]}}
 PRIVATE = ["timeseries/diffusion", "timeseries/vae"]
 BATCH = 32
 
@@ -30,7 +32,7 @@ BATCH = 32
 @pytest.fixture(scope="module")
 def fertility():
     spec = SourceSpec(modality="timeseries", path=ROOT / "data" / "sources" / "fertility.csv", entity="country",
-                      time="year")
+                      time="year", columns=FERTILITY_DOMAINS)
     return load_source(spec)
 
 
@@ -83,7 +85,9 @@ def test_overlapping_windows_are_refused_in_a_private_fit():
     spec = SourceSpec(modality="timeseries", path="sunspots.csv", time="year", window=24, stride=2)
     with pytest.raises(BadInputError, match="set source.stride equal to source.window"):
         _fit("timeseries/diffusion", load_timeseries(spec, frame.copy()))
-    apart = load_timeseries(spec.model_copy(update={"stride": 24}), frame.copy())  # 12 windows, no overlap
+    declared = SourceSpec(modality="timeseries", path="sunspots.csv", time="year", window=24, stride=24,
+                          columns={"year": {"range": [1700, 2008]}, "sunspots": {"range": [0, 200]}})
+    apart = load_timeseries(declared, frame.copy())  # 12 windows, no overlap
     model = _fit("timeseries/diffusion", apart, batch_size=4, privacy={"epsilon": 10.0})
     assert model.privacy_spent_["epsilon"] <= 10.0 and model.codec_.max_len == 24
 
@@ -116,3 +120,25 @@ def test_a_private_models_sampled_plans_are_no_real_entitys(private, fertility):
     sampled = lambda m: set(map(tuple, pd.concat(m.sample(300, seed=1)).groupby("country")["year"].agg(["size", "min"]).to_numpy()))  # noqa: E731
     assert sampled(model) == {(52, 1960)}
     assert sampled(_fit(name, fertility, privacy=None)) & short, "a plain model does copy short plans"
+
+
+def test_a_private_fit_needs_every_column_declared_but_the_entity():
+    """Grunfeld undeclared: refused before any step, every column named but `firm`,
+    whose values the output never takes; declared, the model keeps no real firm name."""
+    spec = SourceSpec(modality="timeseries", path=ROOT / "data" / "sources" / "grunfeld.csv", entity="firm", time="year")
+    with pytest.raises(BadInputError, match="declare these columns") as refused:
+        _fit("timeseries/vae", load_source(spec))
+    named = str(refused.value)
+    assert all(f"{c}:" in named for c in ("year", "industry", "invest", "value", "capital")) and "firm:" not in named
+    industries = ["automotive", "electrical", "matches", "office machines", "oil", "rubber", "steel"]
+    declared = spec.model_copy(update={"columns": SourceSpec(
+        modality="timeseries", path="x.csv", columns={
+            "year": {"range": [1935, 1954]}, "industry": {"categories": industries},
+            "invest": {"range": [0, 1500]}, "value": {"range": [0, 6500]}, "capital": {"range": [0, 2300]}}).columns})
+    data = load_source(declared)
+    model = _fit("timeseries/vae", data, batch_size=4)
+    profile = model.codec_.profile_
+    assert profile.column("firm").categories is None, "no real entity name in the model"
+    assert (profile.column("invest").min, profile.column("invest").max) == (0, 1500), "the declared range, not the rows'"
+    out = pd.concat(model.sample(30, seed=0))
+    assert out["invest"].between(0, 1500).all() and set(out["industry"]) <= set(industries)
