@@ -55,6 +55,12 @@ def _spec(tmp: Path, modality: str = "tabular", **changes: Any) -> dict[str, Any
     return spec
 
 
+# Grunfeld's domains as a user declares them for a private fit (pipeline/core/domains.py)
+GRUNFELD_DOMAINS = {"year": {"range": [1935, 1954]}, "invest": {"range": [0, 1500]}, "value": {"range": [0, 6500]},
+                    "capital": {"range": [0, 2300]}, "industry": {"categories": [
+                        "automotive", "electrical", "matches", "office machines", "oil", "rubber", "steel"]}}
+
+
 def job(tmp: Path, modality: str = "tabular", **changes: Any) -> str:
     path = tmp / "job.yaml"
     path.write_text(json.dumps(_spec(tmp, modality, **changes)))  # JSON is YAML
@@ -242,9 +248,11 @@ CASES = [
     Case("timeseries-private-gan", run("timeseries", **{"generator.family": "gan", "generator.params": {"epochs": 1},
                                                    "generator.privacy": {"epsilon": 3}}),
          2, "generator.privacy: timeseries/gan does not train with differential privacy"),
+    Case("timeseries-private-undeclared", run("timeseries", **{"generator.privacy": {"epsilon": 3}}),
+         2, "generator.privacy: a private fit reads no training value outside its gradient steps"),
     Case("timeseries-private-budget-too-small",
          run("timeseries", **{"generator.privacy": {"epsilon": 0.01}, "validation.holdout": 0.1,
-                              "source.columns": {"year": {"range": [1960, 2011]}, "fertility": {"range": [0, 10]}},
+                              "source.columns": GRUNFELD_DOMAINS,
                               "generator.params": {"epochs": 1, "channels": [8], "batch_size": 4}}),
          2, "generator.privacy.epsilon 0.01 (delta"),
     Case("device-unknown", run(**{"generator.device": "tpu"}), 2, "generator.device: got 'tpu'"),
