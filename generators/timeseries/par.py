@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from pandas.tseries.frequencies import to_offset
 from pydantic import Field
 
 from generators.base import GeneratorParams, resolve_device
@@ -26,6 +28,7 @@ from pipeline.core.data import TimeSeriesData
 from pipeline.core.progress import Progress
 from pipeline.core.seeding import seeded
 from pipeline.core.schema import conform
+from pipeline.core.timegrid import frequency, regular_times, time_values
 
 class PARParams(GeneratorParams):
     # Passes over all sequences (SDV's default); PAR's GRU is small, so CPU copes.
@@ -40,11 +43,15 @@ class PARParams(GeneratorParams):
     enforce_min_max_values: bool = True
 
 
-def time_step(frame: pd.DataFrame, entity: str, time: str) -> Any | None:
-    """The one step between consecutive times of every entity (a year, a day), or None
-    when the source is irregular."""
-    steps = frame.groupby(entity, sort=False)[time].diff().dropna().unique()
-    return steps[0] if len(steps) == 1 else None
+def snap_starts(freq: dict[str, Any], starts: np.ndarray, origin: float) -> np.ndarray:
+    """PAR's drawn start times (`time_values` units) moved to the nearest step of the
+    grid through the source's first time (a 30-minute source drew 23:00:57); calendar
+    frequencies (months, ...) to the boundary at or before each start."""
+    if "step" in freq:
+        return origin + np.round((starts - origin) / freq["step"]) * freq["step"]
+    offset = to_offset(freq["freq"])
+    snapped = [offset.rollback(pd.Timestamp(int(s), unit="ns").normalize()) for s in starts]
+    return time_values(pd.Series(pd.DatetimeIndex(snapped)))
 
 
 @register("timeseries/par")
@@ -53,6 +60,7 @@ class PARGenerator(SDVGenerator):
 
     modality = "timeseries"
     Params = PARParams
+    model_version = 2  # 2: the source's grid (frequency, first time) replaces the bare step
 
     def _fit(self, data: TimeSeriesData, *, progress: Progress) -> None:
         from sdv.sequential import PARSynthesizer
@@ -60,10 +68,9 @@ class PARGenerator(SDVGenerator):
         self.profile_ = data.profile
         self.entity_, self.time_, self.static_ = data.entity, data.time, list(data.static)
         frame = data.frame[data.profile.names]
-        step = time_step(frame, data.entity, data.time)
-        # Kept as a number (ns for datetimes) so it round-trips through config.json.
-        datetime = data.profile.column(data.time).kind == "datetime"
-        self.time_step_ = None if step is None else float(pd.Timedelta(step).value if datetime else step)
+        # The source's grid and its first time (`time_values` units: round-trips through config.json).
+        self.freq_ = frequency(frame, data.entity, data.time)
+        self.origin_ = float(time_values(frame[data.time]).min())
         metadata = sdv_metadata(
             data.profile,
             sequence_key=data.entity,
@@ -109,28 +116,25 @@ class PARGenerator(SDVGenerator):
         old = frame[entity].unique()
         numeric = self.profile_.column(entity).kind in ("integer", "numeric")
         frame[entity] = frame[entity].map(dict(zip(old, entity_ids(len(old), offset, numeric))))
-        if self.time_step_ is not None:
-            frame = self._on_grid(frame)
+        frame = self._on_grid(frame)
         out = conform(frame, self.profile_)
         return out.sort_values([entity, time], kind="stable").reset_index(drop=True)
 
     def _on_grid(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Regular sources keep their frequency: each sequence starts where PAR started it
-        and advances by the source's step, so no two steps of an entity share a time."""
+        """Each sequence starts on the source's grid near where PAR started it and
+        advances by the source's step, so no two steps of an entity share a time."""
         entity, time = self.entity_, self.time_
-        position = frame.groupby(entity, sort=False).cumcount().to_numpy()
-        start = frame.groupby(entity, sort=False)[time].transform("first")
-        if self.profile_.column(time).kind == "datetime":
-            frame[time] = pd.to_datetime(start) + pd.to_timedelta(position * self.time_step_, unit="ns")
-        else:
-            if self.profile_.column(time).kind == "integer":
-                start = start.round()
-            frame[time] = start.to_numpy(dtype=float) + position * self.time_step_
+        groups = frame.groupby(entity, sort=False)
+        starts = snap_starts(self.freq_, time_values(groups[time].first()), self.origin_)
+        times = regular_times(self.freq_, starts, groups.size().to_numpy())
+        frame = frame.iloc[np.argsort(groups.ngroup().to_numpy(), kind="stable")].reset_index(drop=True)
+        frame[time] = times.to_numpy()
         return frame
 
     def _export_extra(self) -> dict[str, Any]:
-        return {"entity": self.entity_, "time": self.time_, "static": self.static_, "time_step": self.time_step_}
+        return {"entity": self.entity_, "time": self.time_, "static": self.static_, "freq": self.freq_,
+                "origin": self.origin_}
 
     def _restore_extra(self, state: dict[str, Any]) -> None:
         self.entity_, self.time_, self.static_ = state["entity"], state["time"], state["static"]
-        self.time_step_ = state["time_step"]
+        self.freq_, self.origin_ = state["freq"], state["origin"]
