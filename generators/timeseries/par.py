@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
+from pandas.tseries.offsets import Tick
 from pydantic import Field
 
 from generators.base import GeneratorParams, resolve_device
@@ -46,10 +47,11 @@ class PARParams(GeneratorParams):
 def snap_starts(freq: dict[str, Any], starts: np.ndarray, origin: float) -> np.ndarray:
     """PAR's drawn start times (`time_values` units) moved to the nearest step of the
     grid through the source's first time (a 30-minute source drew 23:00:57); calendar
-    frequencies (months, ...) to the boundary at or before each start."""
-    if "step" in freq:
-        return origin + np.round((starts - origin) / freq["step"]) * freq["step"]
-    offset = to_offset(freq["freq"])
+    frequencies (months, business days) to the boundary at or before each start's day."""
+    offset = None if "step" in freq else to_offset(freq["freq"])
+    if offset is None or isinstance(offset, Tick):  # a fixed step ("30min" is a Tick)
+        step = freq["step"] if offset is None else offset.nanos
+        return origin + np.round((starts - origin) / step) * step
     snapped = [offset.rollback(pd.Timestamp(int(s), unit="ns").normalize()) for s in starts]
     return time_values(pd.Series(pd.DatetimeIndex(snapped)))
 
