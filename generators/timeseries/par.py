@@ -5,7 +5,7 @@ GaussianCopula and its features step by step with a GRU, drawing sequence length
 source's range and each sequence's start time from the source's starts. We give it the
 entity as sequence key, the time column as sequence index and the static columns as
 context, then put its output back in the source's shape: new unique entity ids (unique
-across chunks, from `offset`), times on the source's grid when it has one, long format
+across chunks, from `offset`), times on the source's grid (starts snapped to it), long format
 sorted by (entity, time), the source's dtypes.
 
 Progress: deepecho's PAR only drives its own tqdm bar, so `progress` hears the start and end.
