@@ -5,7 +5,7 @@ GaussianCopula and its features step by step with a GRU, drawing sequence length
 source's range and each sequence's start time from the source's starts. We give it the
 entity as sequence key, the time column as sequence index and the static columns as
 context, then put its output back in the source's shape: new unique entity ids (unique
-across chunks, from `offset`), times on the source's grid when it has one, long format
+across chunks, from `offset`), times on the source's grid (starts snapped to it), long format
 sorted by (entity, time), the source's dtypes.
 
 Progress: deepecho's PAR only drives its own tqdm bar, so `progress` hears the start and end.
@@ -15,7 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from pandas.tseries.frequencies import to_offset
+from pandas.tseries.offsets import Tick
 from pydantic import Field
 
 from generators.base import GeneratorParams, resolve_device
@@ -26,6 +29,7 @@ from pipeline.core.data import TimeSeriesData
 from pipeline.core.progress import Progress
 from pipeline.core.seeding import seeded
 from pipeline.core.schema import conform
+from pipeline.core.timegrid import frequency, regular_times, time_values
 
 class PARParams(GeneratorParams):
     # Passes over all sequences (SDV's default); PAR's GRU is small, so CPU copes.
@@ -40,11 +44,16 @@ class PARParams(GeneratorParams):
     enforce_min_max_values: bool = True
 
 
-def time_step(frame: pd.DataFrame, entity: str, time: str) -> Any | None:
-    """The one step between consecutive times of every entity (a year, a day), or None
-    when the source is irregular."""
-    steps = frame.groupby(entity, sort=False)[time].diff().dropna().unique()
-    return steps[0] if len(steps) == 1 else None
+def snap_starts(freq: dict[str, Any], starts: np.ndarray, origin: float) -> np.ndarray:
+    """PAR's drawn start times (`time_values` units) moved to the nearest step of the
+    grid through the source's first time (a 30-minute source drew 23:00:57); calendar
+    frequencies (months, business days) to the boundary at or before each start's day."""
+    offset = None if "step" in freq else to_offset(freq["freq"])
+    if offset is None or isinstance(offset, Tick):  # a fixed step ("30min" is a Tick)
+        step = freq["step"] if offset is None else offset.nanos
+        return origin + np.round((starts - origin) / step) * step
+    snapped = [offset.rollback(pd.Timestamp(int(s), unit="ns").normalize()) for s in starts]
+    return time_values(pd.Series(pd.DatetimeIndex(snapped)))
 
 
 @register("timeseries/par")
@@ -53,6 +62,7 @@ class PARGenerator(SDVGenerator):
 
     modality = "timeseries"
     Params = PARParams
+    model_version = 2  # 2: the source's grid (frequency, first time) replaces the bare step
 
     def _fit(self, data: TimeSeriesData, *, progress: Progress) -> None:
         from sdv.sequential import PARSynthesizer
@@ -60,10 +70,9 @@ class PARGenerator(SDVGenerator):
         self.profile_ = data.profile
         self.entity_, self.time_, self.static_ = data.entity, data.time, list(data.static)
         frame = data.frame[data.profile.names]
-        step = time_step(frame, data.entity, data.time)
-        # Kept as a number (ns for datetimes) so it round-trips through config.json.
-        datetime = data.profile.column(data.time).kind == "datetime"
-        self.time_step_ = None if step is None else float(pd.Timedelta(step).value if datetime else step)
+        # The source's grid and its first time (`time_values` units: round-trips through config.json).
+        self.freq_ = frequency(frame, data.entity, data.time)
+        self.origin_ = float(time_values(frame[data.time]).min())
         metadata = sdv_metadata(
             data.profile,
             sequence_key=data.entity,
@@ -109,28 +118,25 @@ class PARGenerator(SDVGenerator):
         old = frame[entity].unique()
         numeric = self.profile_.column(entity).kind in ("integer", "numeric")
         frame[entity] = frame[entity].map(dict(zip(old, entity_ids(len(old), offset, numeric))))
-        if self.time_step_ is not None:
-            frame = self._on_grid(frame)
+        frame = self._on_grid(frame)
         out = conform(frame, self.profile_)
         return out.sort_values([entity, time], kind="stable").reset_index(drop=True)
 
     def _on_grid(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Regular sources keep their frequency: each sequence starts where PAR started it
-        and advances by the source's step, so no two steps of an entity share a time."""
+        """Each sequence starts on the source's grid near where PAR started it and
+        advances by the source's step, so no two steps of an entity share a time."""
         entity, time = self.entity_, self.time_
-        position = frame.groupby(entity, sort=False).cumcount().to_numpy()
-        start = frame.groupby(entity, sort=False)[time].transform("first")
-        if self.profile_.column(time).kind == "datetime":
-            frame[time] = pd.to_datetime(start) + pd.to_timedelta(position * self.time_step_, unit="ns")
-        else:
-            if self.profile_.column(time).kind == "integer":
-                start = start.round()
-            frame[time] = start.to_numpy(dtype=float) + position * self.time_step_
+        groups = frame.groupby(entity, sort=False)
+        starts = snap_starts(self.freq_, time_values(groups[time].first()), self.origin_)
+        times = regular_times(self.freq_, starts, groups.size().to_numpy())
+        frame = frame.iloc[np.argsort(groups.ngroup().to_numpy(), kind="stable")].reset_index(drop=True)
+        frame[time] = times.to_numpy()
         return frame
 
     def _export_extra(self) -> dict[str, Any]:
-        return {"entity": self.entity_, "time": self.time_, "static": self.static_, "time_step": self.time_step_}
+        return {"entity": self.entity_, "time": self.time_, "static": self.static_, "freq": self.freq_,
+                "origin": self.origin_}
 
     def _restore_extra(self, state: dict[str, Any]) -> None:
         self.entity_, self.time_, self.static_ = state["entity"], state["time"], state["static"]
-        self.time_step_ = state["time_step"]
+        self.freq_, self.origin_ = state["freq"], state["origin"]

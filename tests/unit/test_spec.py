@@ -98,3 +98,17 @@ def test_column_kinds_override_the_profile_and_unknown_kinds_are_refused():
         parse_job(_with(source__columns={"age": {"rang": [17, 90]}}))
     with pytest.raises(SpecError, match="source.columns.year"):
         parse_job(_with(source__columns={"year": "ordinal"}))
+
+
+def test_a_job_without_family_gets_its_modality_default():
+    """One rule (DEFAULT_FAMILY), every modality; params given without a family are kept."""
+    from generators import available
+    from pipeline.core.spec import DEFAULT_FAMILY
+
+    assert {f"{m}/{f}" for m, f in DEFAULT_FAMILY.items()} <= set(available())
+    for modality, family in [("tabular", "diffusion"), ("timeseries", "diffusion"), ("image", "vae")]:
+        spec = {**BASE, "source": {**BASE["source"], "modality": modality}}
+        assert parse_job({k: v for k, v in spec.items() if k != "generator"}).generator_name == f"{modality}/{family}"
+        kept = parse_job({**spec, "generator": {"params": {"epochs": 3}}})
+        assert kept.generator.family == family and kept.generator.params == {"epochs": 3}
+    assert parse_job(BASE).generator_name == "tabular/copula", "a family given is kept"

@@ -81,3 +81,23 @@ def test_bad_conditions_are_refused(par):
         next(par.sample(2, seed=0, conditions={"industry": "aerospace"}))
     with pytest.raises(ConditionError, match="cannot condition"):
         next(par.sample(2, seed=0, conditions={"invest": 100.0}))
+
+
+def test_timestamps_stay_on_the_sources_grid():
+    """A half-hourly panel whose entities start at different times (World Bank fertility,
+    its years as 30-minute steps from 00:15): PAR draws start times off the grid (23:00:57
+    once; 96 % of these steps before the fix); every output time is whole steps from the
+    source's first, 30 minutes apart within a country."""
+    from pipeline.core.data import TimeSeriesData
+    from pipeline.core.schema import profile_table
+    from tests.conftest import ROOT
+
+    frame = pd.read_csv(ROOT / "data" / "sources" / "fertility.csv")
+    frame = frame.assign(year=pd.Timestamp("2020-01-01 00:15") + pd.to_timedelta((frame["year"] - 1960) * 30, unit="min"))
+    data = TimeSeriesData(frame=frame, profile=profile_table(frame), entity="country", time="year", static=[],
+                          features=["fertility"])
+    assert data.frame.groupby("country")["year"].first().nunique() > 3, "starts differ: PAR has to draw them"
+    out = next(get("timeseries/par")(device="cpu", epochs=2).fit(data).sample(20, seed=5))
+    offsets = (out["year"] - frame["year"].min()) / pd.Timedelta(minutes=30)
+    assert (offsets == offsets.round()).all()
+    assert (out.groupby("country")["year"].diff().dropna() == pd.Timedelta(minutes=30)).all()
