@@ -7,8 +7,8 @@ membership attack's TPR at 1 % FPR, all from validators/ (the gate's own metrics
     python bench/dp.py [--steps 1000] [--tables AER/CreditCard ISLR/Wage AER/HMDA] [--train-rows N]
                        [--epsilons 1 3 10 inf] [--networks 128x2 32x1]
 
-`--networks` (width x depth) compares denoiser sizes at each finite ε; without it the
-private fits take the generator's private default. ε = ∞ always runs the plain default.
+`--networks` (width x depth) compares denoiser sizes at each finite ε, `--lr` the private
+fits' learning rate; without them the generator's defaults. ε = ∞ always runs the defaults.
 
 Split as the pipeline splits (holdout 20 %, seed 0): the holdout is the utility test set
 and the attack's non-members; `--train-rows` keeps only the first N training rows (a

@@ -30,8 +30,8 @@ both), so only training differs; a private fit reads nothing else from the rows
 
     python bench/dp_outlier.py [--runs 16] [--rows 400] [--steps 300] [--epsilons 1 3 inf] [--network 32x1]
 
-`--network` (width x depth) sizes the private fits' denoiser; without it they take the
-generator's private default (ε = ∞ always the plain default).
+`--network` (width x depth) sizes the private fits' denoiser; without it the generator's
+default (ε = ∞ always the default).
 
 Prints a table, writes bench/results/dp_outlier.json."""
 

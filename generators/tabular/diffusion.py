@@ -226,14 +226,6 @@ def random_batches(matrix: torch.Tensor, size: int, generator: torch.Generator) 
 
 
 
-# Denoiser (width, depth) when params leave them unset. Plain: sampling cost grows with the
-# width's square, and 256 was no better on penguins. Private: DP-SGD adds noise of the same
-# norm to every step whatever the weight count, so per weight the signal falls as the network
-# grows; bench/dp.py (README, "Differential privacy") measured the smaller network better.
-PLAIN_NETWORK = (128, 2)
-PRIVATE_NETWORK = (32, 1)
-
-
 class DiffusionParams(BudgetParams, GeneratorParams):
     """`steps` / `time_budget_s` bound the fit (generators/budget.py): each step is one
     batch of rows drawn at random, so a step costs the same on 300 rows and on 30,000."""
@@ -249,10 +241,8 @@ class DiffusionParams(BudgetParams, GeneratorParams):
     # steps): on penguins 5e-3 beat 2e-3 on marginals and on conditionals.
     lr: float = Field(5e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)  # light, as in TabDDPM
-    # MLP width and hidden-to-hidden layers; None takes PLAIN_NETWORK or, for a private fit,
-    # PRIVATE_NETWORK (set at construction, so the saved config records the size used).
-    hidden: int | None = Field(None, ge=8)
-    depth: int | None = Field(None, ge=1)
+    hidden: int = Field(128, ge=8)  # MLP width: sampling cost grows with its square (256 was no better on penguins)
+    depth: int = Field(2, ge=1)  # hidden-to-hidden layers between input and output
     timesteps: int = Field(1000, ge=10)  # noise levels seen in training (DDPM's 1000)
     sampling_steps: int = Field(10, ge=1)  # DDIM steps: 10 keeps >= 10k rows/s on 2 cores
     # Share of training rows that see some categorical columns clean: teaches the
@@ -276,15 +266,9 @@ class TabularDiffusionGenerator(Generator):
     Params = DiffusionParams
     params: DiffusionParams
     # 2: steps / time_budget_s replace epochs; 3: private fits encode from the profile alone;
-    # 4: private fits keep declared domains only (pipeline/core/domains.py); 5: private default network
-    model_version = 5
+    # 4: private fits keep declared domains only (pipeline/core/domains.py)
+    model_version = 4
     supports_privacy = True  # DP-SGD on the denoiser; what ε leaves out: README, "Differential privacy"
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        width, depth = PRIVATE_NETWORK if self.privacy is not None else PLAIN_NETWORK
-        p = self.params
-        self.params = p.model_copy(update={"hidden": p.hidden or width, "depth": p.depth or depth})
 
     def _build(self, encoder: TableEncoder) -> TabularDiffusion:
         p = self.params

@@ -69,26 +69,6 @@ def test_same_seed_same_private_model_and_its_record_survives_save(private, decl
     assert next(loaded.sample(50, seed=3)).equals(next(private.sample(50, seed=3)))
 
 
-def test_a_private_fit_without_a_size_gets_the_private_network_and_records_it(declared, tmp_path):
-    """One rule: hidden / depth left unset mean PLAIN_NETWORK, or PRIVATE_NETWORK under
-    `privacy`; a size the user gives is kept either way, and the saved config says the size."""
-    from generators.tabular.diffusion import PLAIN_NETWORK, PRIVATE_NETWORK
-
-    assert PRIVATE_NETWORK != PLAIN_NETWORK
-    unset = {k: v for k, v in PARAMS.items() if k not in ("hidden", "depth")}
-    private = get("tabular/diffusion")(device="cpu", privacy=PRIVACY, **(unset | {"steps": 5})).fit(declared)
-    denoiser = private.model_.denoiser
-    assert (denoiser.proj_in.out_features, len(denoiser.layers)) == PRIVATE_NETWORK
-    private.save(tmp_path / "m")
-    loaded = load_generator(tmp_path / "m")
-    assert (loaded.params.hidden, loaded.params.depth) == PRIVATE_NETWORK
-    assert (loaded.model_.denoiser.proj_in.out_features, len(loaded.model_.denoiser.layers)) == PRIVATE_NETWORK
-    plain = get("tabular/diffusion")(**unset).params
-    assert (plain.hidden, plain.depth) == PLAIN_NETWORK
-    explicit = get("tabular/diffusion")(privacy=PRIVACY, **(unset | {"hidden": 200, "depth": 3})).params
-    assert (explicit.hidden, explicit.depth) == (200, 3)
-
-
 def test_private_fit_skips_the_calibration_that_reads_the_source(declared):
     assert _fit(declared, calibration_rows=500).calibration_ is None
     assert _fit(declared, privacy=None, calibration_rows=500).calibration_ is not None
