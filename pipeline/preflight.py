@@ -125,10 +125,9 @@ def check_data(job: jobs.JobRun, source: SourceData, fingerprint: str) -> dict[A
     check_target(spec, source)
     if isinstance(source, TabularData):  # the spec refuses partition_by on other modalities
         check_partition_columns(spec.output.partition_by, source.profile)
-        if spec.generator.privacy is not None:  # every column's domain declared, before any fit
-            private_profile(source.profile)
-    if isinstance(source, TimeSeriesData) and spec.generator.privacy is not None:
-        private_profile(source.profile, regenerated=(source.entity,))
+    if spec.generator.privacy is not None and isinstance(source, (TabularData, TimeSeriesData)):
+        # every column's domain declared, before any fit; a time series' entity ids are new
+        private_profile(source.profile, regenerated=(source.entity,) if isinstance(source, TimeSeriesData) else ())
     added = jobs.check_source(job, source, fingerprint)
     records = sum(p.rows for p in jobs.plan(job, added, given, features))
     length = path_length(spec, given)

@@ -112,6 +112,11 @@ def signed_log(values: np.ndarray) -> np.ndarray:
     return np.sign(values) * np.log1p(np.abs(values))
 
 
+def scale_vectors(loc: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(entities, 2 * columns): signed-log means and log stds, what the plan encodes."""
+    return np.concatenate([signed_log(loc), np.log(scale)], axis=1)
+
+
 def entity_scales(frame: pd.DataFrame, entity: str, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(mean, std) (entities, columns) of each entity's values, nulls skipped, entities in
     order of appearance. A constant (or all-null) series has no std of its own: it gets the
@@ -193,8 +198,6 @@ class SequenceCodec:
         frame = data.frame
         self.entity_, self.time_, self.profile_ = data.entity, data.time, data.profile
         self.features_, self.static_ = list(data.features), list(data.static)
-        groups = frame.groupby(self.entity_, sort=False)
-        firsts = groups.head(1).reset_index(drop=True)
         self.private_ = private
         self.scaled_ = [c for c in self.features_
                         if entity_scale and not private and data.windows is None and self._scalable(c)]
@@ -207,13 +210,12 @@ class SequenceCodec:
                 profile.columns[i] = ColumnProfile(name=col.name, kind="numeric", dtype="float64",
                                                    null_fraction=col.null_fraction, min=v.min(), max=v.max())
         self.feature_enc_ = TableEncoder().fit(normal, profile, private=private)
+        self.freq_ = frequency(frame, self.entity_, self.time_)
+        ent, pos, firsts, self.lengths_ = self._entity_grid(frame)
         self.static_enc_ = TableEncoder().fit(firsts[self.static_], _subprofile(self.profile_, self.static_),
                                               private=private) if self.static_ else None
         self.static_matrix_ = self.static_enc_.transform(firsts[self.static_]) if self.static_enc_ else np.zeros((len(firsts), 0), "float32")
         self.starts_ = time_values(firsts[self.time_])
-        self.freq_ = frequency(frame, self.entity_, self.time_)
-        ent, pos = groups.ngroup().to_numpy(), grid_positions(frame, self.entity_, self.time_, self.freq_)
-        self.lengths_ = (pd.Series(pos).groupby(ent).max() + 1).to_numpy().astype("int64")  # grid steps, gaps included
         self.present_ = np.zeros((len(self.lengths_), self.max_len), dtype=bool)  # steps the source has
         self.present_[ent, pos] = True
         self.stride_ = data.windows[1] if data.windows else None  # steps between source windows, when cut from one series
@@ -221,6 +223,14 @@ class SequenceCodec:
             self._public_plans(np.random.default_rng(seed), data.windows[0] if data.windows else None)
         self._decode_statics()
         return self
+
+    def _entity_grid(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, np.ndarray]:
+        """(entity index, grid step) of every row, each entity's first row, and each
+        entity's length in grid steps, gaps included."""
+        groups = frame.groupby(self.entity_, sort=False)
+        ent, pos = groups.ngroup().to_numpy(), grid_positions(frame, self.entity_, self.time_, self.freq_)
+        lengths = (pd.Series(pos).groupby(ent).max() + 1).to_numpy().astype("int64")
+        return ent, pos, groups.head(1).reset_index(drop=True), lengths
 
     def _public_plans(self, rng: np.random.Generator, window: int | None) -> None:
         """Replace the real plans with PUBLIC_PLANS drawn from the profile alone: the
@@ -274,7 +284,7 @@ class SequenceCodec:
 
     def scale_vectors(self) -> np.ndarray:
         """(entities, 2 * scaled): each source entity's signed-log means and log stds."""
-        return np.concatenate([signed_log(self.loc_), np.log(self.scale_)], axis=1)
+        return scale_vectors(self.loc_, self.scale_)
 
     def draw_scales(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """`n` fresh scale vectors from a Gaussian fitted to the source entities' (their
@@ -374,19 +384,14 @@ class SequenceCodec:
     def encode(self, data: TimeSeriesData) -> SequenceBatch:
         """Entities on their grids; a gap's steps are zero and masked out, like padding."""
         frame = data.frame
-        groups = frame.groupby(self.entity_, sort=False)
-        ent = groups.ngroup().to_numpy()
-        pos = grid_positions(frame, self.entity_, self.time_, self.freq_)
-        firsts = groups.head(1).reset_index(drop=True)
-        lengths = (pd.Series(pos).groupby(ent).max() + 1).to_numpy()
+        ent, pos, firsts, lengths = self._entity_grid(frame)
         n = len(lengths)
         x = np.zeros((n, self.max_len, self.n_features), dtype="float32")
         mask = np.zeros((n, self.max_len), dtype="float32")
         x[ent, pos] = self.feature_enc_.transform(self.normalised(frame))
         mask[ent, pos] = 1.0
         statics = self.static_enc_.transform(firsts[self.static_]) if self.static_enc_ else np.zeros((n, 0), "float32")
-        loc, scale = entity_scales(frame, self.entity_, self.scaled_)
-        scales = np.concatenate([signed_log(loc), np.log(scale)], axis=1)
+        scales = scale_vectors(*entity_scales(frame, self.entity_, self.scaled_))
         cond = self._plan(statics, scales, lengths, time_values(firsts[self.time_]))  # each entity's own plan
         return SequenceBatch(torch.from_numpy(x), torch.from_numpy(mask), cond)
 
