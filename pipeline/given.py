@@ -23,7 +23,7 @@ from generators.timeseries.base import path_layout
 from pipeline.core.data import GivenPath, SourceData, TimeSeriesData, split_conditions
 from pipeline.core.errors import ConditionError, SpecError
 from pipeline.core.spec import JobSpec
-from pipeline.core.timegrid import frequency, in_phase, next_time, on_grid, time_values
+from pipeline.core.timegrid import grid_frequency, in_phase, next_time, on_grid, time_values
 from pipeline.sources.tabular import read_table
 from pipeline.sources.timeseries import STEP_COLUMN, plain, sortable_time
 
@@ -154,7 +154,7 @@ def load_given(spec: JobSpec, source: SourceData) -> GivenPath | None:
                         "single series cut into windows (source.window, no source.entity)")
     if history is not None and covariates:
         raise SpecError("--continue with covariate conditions is not supported yet: give one of them")
-    freq = frequency(source.frame, source.entity, source.time)
+    freq = grid_frequency(source.frame, source.entity, source.time, source.profile.column(source.time))
     if history is not None:
         return _history(Path(history), spec, source, freq)
     return _covariates(covariates, spec, source, freq)

@@ -25,7 +25,7 @@ from pipeline import jobs
 from pipeline.core.data import (
     RECORD_UNIT, ImageData, SourceData, TabularData, TimeSeriesData, check_conditions, split_conditions,
 )
-from pipeline.core.domains import private_profile
+from pipeline.core.domains import source_private_profile
 from pipeline.core.errors import EnvironmentFailure, OutputError, SpecError
 from pipeline.core.partitions import check_partition_columns
 from pipeline.core.spec import JobSpec
@@ -126,8 +126,7 @@ def check_data(job: jobs.JobRun, source: SourceData, fingerprint: str) -> dict[A
     if isinstance(source, TabularData):  # the spec refuses partition_by on other modalities
         check_partition_columns(spec.output.partition_by, source.profile)
     if spec.generator.privacy is not None and isinstance(source, (TabularData, TimeSeriesData)):
-        # every column's domain declared, before any fit; a time series' entity ids are new
-        private_profile(source.profile, regenerated=(source.entity,) if isinstance(source, TimeSeriesData) else ())
+        source_private_profile(source)  # every column's domain declared, before any fit
     added = jobs.check_source(job, source, fingerprint)
     records = sum(p.rows for p in jobs.plan(job, added, given, features))
     length = path_length(spec, given)

@@ -50,7 +50,7 @@ from pipeline.core.domains import private_profile
 from pipeline.core.errors import BadInputError, ConditionError
 from pipeline.core.progress import Progress
 from pipeline.core.schema import ColumnProfile, TableProfile, conform
-from pipeline.core.timegrid import frequency, regular_times, time_values
+from pipeline.core.timegrid import grid_frequency, regular_times, time_values
 
 PLAN_CHANNELS = 2  # conditioning channels after the static and scale encodings: length and start, both in [0, 1]
 SCALED_KINDS = ("integer", "numeric")  # feature kinds normalised per entity (when continuous, not one-hot)
@@ -210,7 +210,7 @@ class SequenceCodec:
                 profile.columns[i] = ColumnProfile(name=col.name, kind="numeric", dtype="float64",
                                                    null_fraction=col.null_fraction, min=v.min(), max=v.max())
         self.feature_enc_ = TableEncoder().fit(normal, profile, private=private)
-        self.freq_ = frequency(frame, self.entity_, self.time_)
+        self.freq_ = grid_frequency(frame, self.entity_, self.time_, self.profile_.column(self.time_))
         ent, pos, firsts, self.lengths_ = self._entity_grid(frame)
         self.static_enc_ = TableEncoder().fit(firsts[self.static_], _subprofile(self.profile_, self.static_),
                                               private=private) if self.static_ else None
@@ -527,7 +527,7 @@ class SequenceGenerator(Generator):
                 "step is in several training sequences and ε would not bound it; set source.stride equal to "
                 "source.window for a private fit (or drop generator.privacy)")
         if self.privacy is not None:  # declared domains only (pipeline/core/domains.py); the entity ids are new
-            data = replace(data, profile=private_profile(data.profile, regenerated=(data.entity,)))
+            data = replace(data, profile=private_profile(data.profile, regenerated=(data.entity,), time=data.time))
         self.codec_ = SequenceCodec().fit(data, entity_scale=self.params.entity_scale,
                                           private=self.privacy is not None, seed=self.params.seed)
         self.device_ = resolve_device(self.device)

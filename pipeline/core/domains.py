@@ -8,7 +8,8 @@ what is public by construction or declared in the job spec's `source.columns`:
 - public schema: column names, order, kinds and dtypes, and the row count (DP-SGD's
   sampling rate and δ = 1 / (10 n) are set from it too);
 - declared: numeric and datetime ranges, category lists (and a number column's support),
-  decimals, whether a column may be null (`nullable: true`); the model learns the null
+  decimals, whether a column may be null (`nullable: true`), a time series' time step
+  (`step`: 1, MS, h), a number column's quantiles (its shape); the model learns the null
   share by gradient steps;
 - declared constraints (their text; fixed combinations read the rows and are refused);
 - ids: integers from the declared `start`, text ids from a fixed 16-hex-digit space, PII
@@ -21,6 +22,7 @@ built (README, "Differential privacy")."""
 
 from __future__ import annotations
 
+from pipeline.core.data import SourceData, TimeSeriesData
 from pipeline.core.errors import BadInputError
 from pipeline.core.identifiers import IdFormat, Shape
 from pipeline.core.schema import ColumnProfile, TableProfile
@@ -47,6 +49,12 @@ def _missing(col: ColumnProfile) -> list[str]:
     return need
 
 
+def _missing_step(col: ColumnProfile, time: str | None) -> list[str]:
+    """The time column's grid step, when `col` is it and has none declared: the rows'
+    most common step is a fact of the rows (a one-year panel's 1, or a lone 2)."""
+    return ["step"] if col.name == time and (col.domain is None or col.domain.step is None) else []
+
+
 def _private_id(col: ColumnProfile) -> IdFormat:
     fmt = col.id_format or IdFormat()
     if fmt.last_int is not None:
@@ -70,17 +78,19 @@ def _regenerated_column(col: ColumnProfile) -> ColumnProfile:
     return ColumnProfile(name=col.name, kind=col.kind, dtype=col.dtype, null_fraction=0.0)
 
 
-def private_profile(profile: TableProfile, *, regenerated: tuple[str, ...] = ()) -> TableProfile:
+def private_profile(profile: TableProfile, *, regenerated: tuple[str, ...] = (), time: str | None = None) -> TableProfile:
     """`profile` reduced to what a private fit may read (module docstring); refuses, naming
     every column and what it needs, when a declaration is missing. `regenerated` columns
-    (a time series' entity) need no declaration: the output never takes their values."""
-    missing = {c.name: need for c in profile.columns if c.name not in regenerated and (need := _missing(c))}
+    (a time series' entity) need no declaration: the output never takes their values.
+    `time` (a time series' time column) needs its grid `step` declared besides its range."""
+    missing = {c.name: need for c in profile.columns
+               if c.name not in regenerated and (need := _missing(c) + _missing_step(c, time))}
     if missing:
         named = "; ".join(f"{name}: {', '.join(need)}" for name, need in missing.items())
         raise BadInputError(
             f"generator.privacy: a private fit reads no training value outside its gradient steps, so declare "
             f"these columns' domains in source.columns ({named}), e.g. source.columns: {{age: {{range: [17, 90]}}, "
-            "region: {categories: [north, south]}}"
+            "region: {categories: [north, south]}, year: {range: [1960, 2011], step: 1}}"
         )
     fixed = [c.text for c in profile.constraints if c.kind == "fixed"]
     if fixed:
@@ -89,3 +99,12 @@ def private_profile(profile: TableProfile, *, regenerated: tuple[str, ...] = ())
     columns = [_regenerated_column(c) if c.name in regenerated else _private_column(c) for c in profile.columns]
     return profile.model_copy(update={"columns": columns,
                                       "proposed_constraints": []})
+
+
+def source_private_profile(source: SourceData) -> TableProfile:
+    """`private_profile` of a tabular or time-series source: a time series' entity is
+    regenerated and its time column needs a declared step. One home for the pre-fit check,
+    the manifest and the contract of a private run."""
+    if isinstance(source, TimeSeriesData):
+        return private_profile(source.profile, regenerated=(source.entity,), time=source.time)
+    return private_profile(source.profile)

@@ -291,6 +291,10 @@ class ColumnSketch:
             if seen is None or seen - set(allowed):
                 raise SourceError(f"column {name!r} has values outside its declared categories: list every value "
                                   "it may take in source.columns")
+        if d.quantiles is not None:
+            _check_quantiles(name, kind, d)
+        if d.step is not None:
+            _check_step(name, kind, d.step)
         if d.start is not None:
             fmt = prof.get("id_format")
             if fmt is None or fmt.last_int is None:
@@ -302,6 +306,32 @@ class ColumnSketch:
             fmt.last_int = d.start - 1
         prof["domain"] = d
         return prof
+
+
+def _check_quantiles(name: str, kind: str, d: ColumnDomain) -> None:
+    """Declared quantiles shape a number column within its declared range: in order, inside it."""
+    if kind not in ("numeric", "integer") or d.range is None:
+        raise SourceError(f"source.columns.{name}.quantiles: quantiles shape a number column within its declared "
+                          f"range; {name!r} is {kind}{'' if d.range is not None else ' without a range'}: declare a "
+                          "range with them, or drop them")
+    q, (low, high) = np.asarray(d.quantiles, dtype="float64"), (float(v) for v in d.range)
+    if len(q) == 0 or (np.diff(q) < 0).any() or q[0] < low or q[-1] > high:
+        raise SourceError(f"source.columns.{name}.quantiles: give the values at evenly spaced probabilities in "
+                          f"increasing order within the range {list(d.range)} (the deciles: 9 values), got {d.quantiles}")
+
+
+def _check_step(name: str, kind: str, step: float | str) -> None:
+    """A declared time step is a positive number for number times, a pandas frequency for timestamps."""
+    if kind == "datetime":
+        try:
+            pd.tseries.frequencies.to_offset(str(step))
+            return
+        except ValueError:
+            pass
+    elif kind in ("numeric", "integer") and not isinstance(step, str) and step > 0:
+        return
+    want = "a pandas frequency such as MS, D, h or 15min" if kind == "datetime" else "a positive number such as 1"
+    raise SourceError(f"source.columns.{name}.step: {name!r} is {kind}, so its time step is {want}; got {step!r}")
 
 
 def _declared_ns(value: Any) -> float:

@@ -32,6 +32,13 @@ class ColumnDomain(BaseModel):
     nullable: bool | None = None  # may the column be missing (null)?
     decimals: int | None = Field(None, ge=0, le=12)  # numeric: digits kept after the point
     start: int | None = None  # integer id: the first fresh id of a private run (above every real one)
+    # the time column of a time series: its grid step, a number for number times (1 for years) or a
+    # pandas frequency for timestamps (MS, D, h, 15min); a private fit builds its time grid from it
+    step: float | str | None = None
+    # numeric / integer with a range: public knowledge of its shape, the values at evenly spaced
+    # probabilities inside the range (9 values: the deciles, e.g. from published statistics); a
+    # private fit's encoder lays its grid through them (a plain fit learns the rows' own quantiles)
+    quantiles: list[float] | None = None
 
 class ColumnProfile(BaseModel):
     """One column: its kind, the pandas dtype to restore, and the facts the contract checks."""

@@ -91,6 +91,21 @@ class SourceSpec(_Strict):
                              "already a sequence: drop stride (or entity)")
         return self
 
+    @model_validator(mode="after")
+    def _step_on_the_time_column(self) -> "SourceSpec":
+        """A declared `step` is the time grid's: only a time series' time column has one."""
+        for name, d in self.columns.items():
+            if d.step is None:
+                continue
+            if self.modality != "timeseries" or self.time is None:
+                why = ("the rows' order is the time, in steps of 1" if self.modality == "timeseries"
+                       else "only a time series' time column has a grid step")
+                raise ValueError(f"source.columns.{name}.step: {why}; drop step")
+            if name != self.time:
+                raise ValueError(f"source.columns.{name}.step: the step is the time grid's, so it belongs on the time "
+                                 f"column: source.columns.{self.time}.step")
+        return self
+
     @property
     def location(self) -> str:
         """Where the data comes from, for messages and the manifest (a URL's password hidden)."""

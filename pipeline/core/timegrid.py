@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.core.schema import ColumnProfile
+
 
 def time_values(series: pd.Series) -> np.ndarray:
     """Time as float64 (numbers) or int64 ns of the wall-clock time (timestamps; a time
@@ -33,6 +35,43 @@ def frequency(frame: pd.DataFrame, entity: str, time: str) -> dict[str, Any]:
             return {"kind": "datetime", "freq": freq}
         return {"kind": "datetime", "step": int(diffs.dt.total_seconds().mode().iloc[0] * 1e9)}
     return {"kind": "number", "step": float(diffs.round(9).mode().iloc[0])}
+
+
+def declared_frequency(col: ColumnProfile) -> dict[str, Any] | None:
+    """The time step declared on the time column (`source.columns.<time>.step`), in
+    `frequency`'s form; None when none is declared. A private fit takes its grid from it
+    alone (pipeline/core/domains.py)."""
+    step = col.domain.step if col.domain is not None else None
+    if step is None:
+        return None
+    if col.kind == "datetime":
+        return {"kind": "datetime", "freq": pd.tseries.frequencies.to_offset(str(step)).freqstr}
+    return {"kind": "number", "step": float(step)}
+
+
+def grid_frequency(frame: pd.DataFrame, entity: str, time: str, col: ColumnProfile) -> dict[str, Any]:
+    """The time step a generator lays its grid with: the declared one, else the rows'."""
+    return declared_frequency(col) or frequency(frame, entity, time)
+
+
+def same_frequency(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two steps are one: equal numbers, or timestamp steps of the same length or
+    calendar rule ("D" and 86,400 s are one step; "MS" and "M" are not)."""
+    if a["kind"] != b["kind"]:
+        return False
+    if a["kind"] == "number":
+        return bool(np.isclose(a["step"], b["step"]))
+
+    def ns(f: dict[str, Any]) -> Any:
+        if "step" in f:
+            return f["step"]
+        offset = pd.tseries.frequencies.to_offset(f["freq"])
+        try:
+            return pd.Timedelta(offset).value
+        except ValueError:  # a calendar rule (months, business days) has no fixed length
+            return offset.freqstr
+
+    return ns(a) == ns(b)
 
 
 def regular_times(freq: dict[str, Any], starts: np.ndarray, lengths: np.ndarray) -> pd.Series:

@@ -11,8 +11,9 @@ import pandas as pd
 
 from pipeline.core.data import TimeSeriesData, cut_windows
 from pipeline.core.errors import SourceError
-from pipeline.core.schema import profile_table
+from pipeline.core.schema import ColumnDomain, profile_table
 from pipeline.core.spec import SourceSpec
+from pipeline.core.timegrid import declared_frequency, frequency, same_frequency
 
 MIN_STEPS = 2  # a sequence model learns transitions: one step has none
 WINDOW_COLUMN = "window"  # the entity column made when a single series is cut into windows
@@ -152,7 +153,36 @@ def load_timeseries(spec: SourceSpec, frame: pd.DataFrame) -> TimeSeriesData:
         raise SourceError(
             "the source has no column that varies within an entity: a time series needs at least one feature"
         )
-    return TimeSeriesData(
-        frame=frame, profile=profile_table(frame, kinds=spec.columns), entity=entity, time=time, static=static, features=features,
-        windows=windows,
+    data = TimeSeriesData(
+        frame=frame, profile=profile_table(frame, kinds=_with_made_step(spec, time)), entity=entity, time=time,
+        static=static, features=features, windows=windows,
     )
+    _check_declared_step(data)
+    return data
+
+
+def _with_made_step(spec: SourceSpec, time: str) -> dict[str, ColumnDomain]:
+    """The declared domains, with the made `STEP_COLUMN`'s step of 1 (public by construction)."""
+    if spec.time:
+        return spec.columns
+    made = spec.columns.get(STEP_COLUMN, ColumnDomain())
+    return {**spec.columns, STEP_COLUMN: made.model_copy(update={"step": 1.0})}
+
+
+def _check_declared_step(data: TimeSeriesData) -> None:
+    """A declared time step must be the rows' own (their most common step), as a declared
+    range must hold every value: a generator lays its grid with the declared one."""
+    col = data.profile.column(data.time)
+    declared = declared_frequency(col)
+    if declared is None:
+        return
+    rows = frequency(data.frame, data.entity, data.time)
+    if not same_frequency(declared, rows):
+        raise SourceError(f"source.columns.{data.time}.step {_step_text(declared)} is not the source's time step "
+                          f"({_step_text(rows)}): declare the step the series is recorded at")
+
+
+def _step_text(freq: dict) -> str:
+    if freq["kind"] == "number":
+        return f"{freq['step']:g}"
+    return freq.get("freq") or str(pd.Timedelta(freq["step"], unit="ns"))

@@ -56,7 +56,7 @@ def _spec(tmp: Path, modality: str = "tabular", **changes: Any) -> dict[str, Any
 
 
 # Grunfeld's domains as a user declares them for a private fit (pipeline/core/domains.py)
-GRUNFELD_DOMAINS = {"year": {"range": [1935, 1954]}, "invest": {"range": [0, 1500]}, "value": {"range": [0, 6500]},
+GRUNFELD_DOMAINS = {"year": {"range": [1935, 1954], "step": 1}, "invest": {"range": [0, 1500]}, "value": {"range": [0, 6500]},
                     "capital": {"range": [0, 2300]}, "industry": {"categories": [
                         "automotive", "electrical", "matches", "office machines", "oil", "rubber", "steel"]}}
 
@@ -255,6 +255,17 @@ CASES = [
                               "source.columns": GRUNFELD_DOMAINS,
                               "generator.params": {"epochs": 1, "channels": [8], "batch_size": 4}}),
          2, "generator.privacy.epsilon 0.01 (delta"),
+    Case("timeseries-private-step-undeclared",
+         run("timeseries", **{"generator.privacy": {"epsilon": 3},
+                              "source.columns": GRUNFELD_DOMAINS | {"year": {"range": [1935, 1954]}}}),
+         2, "declare these columns' domains in source.columns (year: step)"),
+    Case("timeseries-step-not-the-sources", run("timeseries", **{
+        "source.columns": GRUNFELD_DOMAINS | {"year": {"range": [1935, 1954], "step": 2}}}),
+         2, "source.columns.year.step 2 is not the source's time step (1)"),
+    Case("step-on-a-feature", run("timeseries", **{"source.columns": {"invest": {"step": 1}}}),
+         2, "source.columns.invest.step: the step is the time grid's, so it belongs on the time column"),
+    Case("quantiles-out-of-order", run(**{"source.columns": {"bill_length_mm": {
+        "range": [30, 60], "quantiles": [45, 40]}}}), 2, "source.columns.bill_length_mm.quantiles: give the values"),
     Case("device-unknown", run(**{"generator.device": "tpu"}), 2, "generator.device: got 'tpu'"),
     Case("rows-zero", run(**{"sample.rows": 0}), 2, "sample.rows"),
     Case("rows-flag-negative", run("tabular", "--rows", "-3"), 2, "sample.rows"),

@@ -24,7 +24,7 @@ from tests.conftest import FAST_PARAMS, ROOT
 
 PRIVACY = {"epsilon": 3.0}
 # A private fit reads declared domains only (pipeline/core/domains.py); the entity needs none
-FERTILITY_DOMAINS = {"year": {"range": [1960, 2011]}, "fertility": {"range": [0, 10]}}
+FERTILITY_DOMAINS = {"year": {"range": [1960, 2011], "step": 1}, "fertility": {"range": [0, 10]}}
 PRIVATE = ["timeseries/diffusion", "timeseries/vae"]
 BATCH = 32
 
@@ -86,7 +86,7 @@ def test_overlapping_windows_are_refused_in_a_private_fit():
     with pytest.raises(BadInputError, match="set source.stride equal to source.window"):
         _fit("timeseries/diffusion", load_timeseries(spec, frame.copy()))
     declared = SourceSpec(modality="timeseries", path="sunspots.csv", time="year", window=24, stride=24,
-                          columns={"year": {"range": [1700, 2008]}, "sunspots": {"range": [0, 200]}})
+                          columns={"year": {"range": [1700, 2008], "step": 1}, "sunspots": {"range": [0, 200]}})
     apart = load_timeseries(declared, frame.copy())  # 12 windows, no overlap
     model = _fit("timeseries/diffusion", apart, batch_size=4, privacy={"epsilon": 10.0})
     assert model.privacy_spent_["epsilon"] <= 10.0 and model.codec_.max_len == 24
@@ -133,7 +133,7 @@ def test_a_private_fit_needs_every_column_declared_but_the_entity():
     industries = ["automotive", "electrical", "matches", "office machines", "oil", "rubber", "steel"]
     declared = spec.model_copy(update={"columns": SourceSpec(
         modality="timeseries", path="x.csv", columns={
-            "year": {"range": [1935, 1954]}, "industry": {"categories": industries},
+            "year": {"range": [1935, 1954], "step": 1}, "industry": {"categories": industries},
             "invest": {"range": [0, 1500]}, "value": {"range": [0, 6500]}, "capital": {"range": [0, 2300]}}).columns})
     data = load_source(declared)
     model = _fit("timeseries/vae", data, batch_size=4)
