@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.data import SourceData
+from pipeline.core.domains import source_private_profile
 from pipeline.core.errors import RunNotFoundError
 from pipeline.core.manifest import (
     GeneratorRecord, Manifest, SourceRecord, library_versions, part_records, write_manifest,
@@ -65,7 +66,7 @@ def build_manifest(
         rows={"source": _records(source), "train": _records(train), "holdout": _records(holdout),
               "synthetic": count_rows(run.tmp), "requested": requested},
         balance={"target": balance, "added": {str(k): v for k, v in added.items()}} if added else None,
-        schema=source.profile.model_dump(mode="json") if hasattr(source, "profile") else None,
+        schema=_schema(spec, source),
         layout=source.layout(),
         privacy=model_privacy(run.tmp),
         libraries=library_versions(),
@@ -84,6 +85,16 @@ def finish_run(run: RunFolder, manifest: Manifest) -> Path:
     if manifest.published:
         set_latest(run.job_root, run.run_id)
     return final
+
+
+def _schema(spec: JobSpec, source: SourceData) -> dict[str, Any] | None:
+    """The manifest's `schema`: the source profile, or a private run's declared one
+    (pipeline/core/domains.py): the manifest travels with the data (pipeline/consume.py
+    reads it), so it holds no fact of the rows a private model did not read."""
+    if not hasattr(source, "profile"):
+        return None
+    profile = source_private_profile(source) if spec.generator.privacy is not None else source.profile
+    return profile.model_dump(mode="json")
 
 
 def _records(data: SourceData) -> int:

@@ -22,10 +22,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dataclasses import replace
+
 from pipeline.core.data import ImageData, SourceData, TimeSeriesData
 from pipeline.core.constraints import holds
 from pipeline.core.schema import ColumnProfile, profile_column
-from pipeline.core.timegrid import as_time
+from pipeline.core.domains import source_private_profile
+from pipeline.core.timegrid import as_time, declared_frequency, grid_between
 from validators import gx
 
 # Absolute slack on a column's null share: the output may hold at most the source's share
@@ -159,15 +162,31 @@ def _steps(frame: pd.DataFrame, entity: str, time: str) -> pd.Series:
     return t.groupby(frame[entity].to_numpy(), sort=False).diff()
 
 
-def _sequence_expectations(src: TimeSeriesData, length: int | None = None, start: Any = None) -> list:
+def _sequences(src: TimeSeriesData, private: bool) -> tuple[pd.Series, pd.Series, np.ndarray]:
+    """The source's sequence lengths, starts and steps (seconds for datetimes); in a private
+    run those of the declared grid (time range and step): at most its whole span (or the
+    window), starting anywhere on it, stepping as declared, so no entity's own shows."""
+    frame, entity, time = src.frame, src.entity, src.time
+    if not private:
+        groups = frame.groupby(entity, sort=False)
+        return groups.size(), groups[time].first(), _steps(frame, entity, time).dropna().unique()
+    col = src.profile.column(time)
+    grid = grid_between(declared_frequency(col), col.min, col.max, datetime=col.kind == "datetime")
+    span = src.windows[0] if src.windows else len(grid)
+    starts = pd.Series([as_time(t, frame[time]) for t in (grid[0], grid[len(grid) - span])])
+    steps = np.unique(np.diff(grid) / (1e9 if col.kind == "datetime" else 1))
+    return pd.Series([1, span]), starts, steps
+
+
+def _sequence_expectations(src: TimeSeriesData, length: int | None = None, start: Any = None,
+                           private: bool = False) -> list:
     """Per-sequence rules; a requested `length` (sample.length: one long series) is the
     only length allowed, in place of the source's range, and a given `start` (a history
     continued, a covariate path's first time; `time_values` units) the only start."""
     frame, entity, time = src.frame, src.entity, src.time
-    groups = frame.groupby(entity, sort=False)
-    lengths = groups.size() if length is None else pd.Series([length])
-    starts = groups[time].first() if start is None else pd.Series([as_time(start, frame[time])])
-    steps = _steps(frame, entity, time).dropna().unique()
+    lengths, starts, steps = _sequences(src, private)
+    lengths = lengths if length is None else pd.Series([length])
+    starts = starts if start is None else pd.Series([as_time(start, frame[time])])
     out = [
         _exp("ExpectCompoundColumnsToBeUnique", "no duplicate (entity, time) pair", column_list=[entity, time]),
         _exp("ExpectColumnValuesToBeInSet", "each entity's rows contiguous (sorted by entity)",
@@ -281,11 +300,23 @@ def output_columns(source: SourceData) -> list[str]:
     return list(source.profile.names)
 
 
-def build_contract_suite(source: SourceData, *, length: int | None = None, start: Any = None) -> Any:
+def contract_view(source: SourceData, private: bool) -> SourceData:
+    """The source as the contract sees it: a private run's is its declared profile
+    (pipeline/core/domains.py), so the suite stored beside the output holds no fact of
+    the rows (no real min, max, category list, length or start) and checks the declared
+    domains the private model was built from."""
+    if not private or isinstance(source, ImageData):
+        return source
+    return replace(source, profile=source_private_profile(source))
+
+
+def build_contract_suite(source: SourceData, *, length: int | None = None, start: Any = None,
+                         private: bool = False) -> Any:
     """The contract suite for outputs of `source` (the whole source, before the split:
     the contract is about what values exist, not about how they are distributed).
     `length`: the output is one time series of that many steps (sample.length), starting
-    at `start` when given."""
+    at `start` when given. `private`: from the declared domains alone (`contract_view`)."""
+    source = contract_view(source, private)
     if isinstance(source, ImageData):
         exps = _image_expectations(source)
     else:
@@ -297,14 +328,14 @@ def build_contract_suite(source: SourceData, *, length: int | None = None, start
             else:
                 exps.extend(_column_expectations(col, exact=not isinstance(source, TimeSeriesData)))
         if isinstance(source, TimeSeriesData):
-            exps.extend(_sequence_expectations(source, length, start))
+            exps.extend(_sequence_expectations(source, length, start, private))
         exps += [_exp("ExpectColumnValuesToBeInSet", f"constraint {c.text}", column=f"__constraint__{i}",
                       value_set=[True]) for i, c in enumerate(source.profile.constraints)]
     helpers = sorted({e.column for e in exps if getattr(e, "column", "").startswith("__")})
     columns = output_columns(source) + helpers
     table = _exp("ExpectTableColumnsToMatchOrderedList", "exactly the source's columns, in order",
                  column_list=columns)
-    return gx.new_suite("contract", [table, *exps], meta={"modality": source.modality})
+    return gx.new_suite("contract", [table, *exps], meta={"modality": source.modality, "private": private})
 
 
 def contract_table(source: SourceData, batch: pd.DataFrame, *, earlier_entities: set | None = None) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from pipeline.core.data import GivenPath, SourceData
 from pipeline.core.progress import Progress
 from pipeline.core.runfiles import VALIDATION_DIR, RunData, load_synthetic, model_privacy, output_chunks
 from validators import gx
-from validators.contract import build_contract_suite, contract_table
+from validators.contract import build_contract_suite, contract_table, contract_view
 from pipeline.core.manifest import Failure
 from validators.outcome import Outcome, failures
 from validators.suites import METRIC_SUITES, SuiteName, build_metric_suite, metrics_table
@@ -66,9 +66,10 @@ def contract_shard(run_dir: Path, source: SourceData, suite: Any, parts: list[in
     """The contract suite on every chunk of the sampling `parts` (all parts when None)."""
     entity = source.layout().get("entity")
     chunk_rows = chunk_rows or CHUNK_ROWS[source.modality]
+    view = contract_view(source, bool(suite.meta.get("private")))  # the facts the suite was built from
     results, seen, done = [], set(), 0
     for chunk in output_chunks(run_dir, rows=chunk_rows, entity=entity, parts=parts):
-        results.append(gx.validate(suite, contract_table(source, chunk, earlier_entities=seen)))
+        results.append(gx.validate(suite, contract_table(view, chunk, earlier_entities=seen)))
         if entity is not None:
             seen.update(chunk[entity].dropna().unique().tolist())
         done += len(chunk)
@@ -103,7 +104,9 @@ def contract_suite(source: SourceData, spec: Any = None, given: GivenPath | None
     length = spec.sample.length if spec is not None else None
     if given is not None and given.covariates is not None:
         length = length or len(given.covariates)
-    return build_contract_suite(source, length=length, start=given.start if given is not None else None)
+    private = spec is not None and spec.generator.privacy is not None
+    return build_contract_suite(source, length=length, start=given.start if given is not None else None,
+                                private=private)
 
 
 def run_contract(run_dir: Path, source: SourceData, suite: Any, *, chunk_rows: int | None = None,

@@ -112,9 +112,10 @@ def _epsilon_sentence(metrics: dict[str, float]) -> str:
                 "evidence.</p>")
     return (f"<p>Trained with differential privacy at ε = {eps:.3g}: whatever an attacker knows, the model "
             f"changes the odds that any one training record was in the data by at most a factor "
-            f"e<sup>ε</sup> = {math.exp(eps):.3g} (up to the small probability δ in the manifest); the "
-            "encoder's ranges, categories and quantiles come from the data and are not covered (README, "
-            "\"Differential privacy\").</p>")
+            f"e<sup>ε</sup> = {math.exp(eps):.3g} (up to the small probability δ in the manifest); the model "
+            "read its ranges, categories and time grid from the job's declarations, not from the rows. This "
+            "report is not covered: its figures show real records and its metrics are computed on them, so "
+            "share the synthetic data, not the report (README, \"Differential privacy\").</p>")
 
 
 def _privacy_section(metrics: dict[str, float], suites: dict[str, dict], results: dict[str, dict]) -> str:

@@ -74,6 +74,16 @@ def same_frequency(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return ns(a) == ns(b)
 
 
+def grid_between(freq: dict[str, Any], low: float, high: float, *, datetime: bool) -> np.ndarray:
+    """Every grid time from `low` through `high` (`time_values` units), stepping at `freq`:
+    a private run's whole time range, from declared facts alone."""
+    first = np.array([low], dtype="int64" if datetime else "float64")
+    grid = time_values(regular_times(freq, first, np.array([1])))
+    while grid[-1] < high:  # doubling: a calendar frequency has no fixed step to divide by
+        grid = time_values(regular_times(freq, first, np.array([2 * len(grid)])))
+    return grid[grid <= high]
+
+
 def regular_times(freq: dict[str, Any], starts: np.ndarray, lengths: np.ndarray) -> pd.Series:
     """Each entity's time column from its start (`time_values` units): `lengths[i]` steps
     of the source's frequency."""

@@ -100,6 +100,33 @@ def test_help_states_the_exit_codes():
         assert promise in text
 
 
+# Penguins' facts of the rows that no declaration states: each range column's real min and
+# max (inside penguins-private.yaml's rounder declared ranges) and real null shares.
+RANGE_COLUMNS = ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g")
+
+
+def _real_only_values() -> set[float]:
+    frame = pd.read_csv(PENGUINS)
+    values = {float(v) for c in RANGE_COLUMNS for v in (frame[c].min(), frame[c].max())}
+    return values | {float(v) for v in frame.isna().mean() if v > 0}
+
+
+def _numbers(node) -> set[float]:
+    """Every number anywhere in a JSON document."""
+    if isinstance(node, dict):
+        return set().union(*map(_numbers, node.values())) if node else set()
+    if isinstance(node, list):
+        return set().union(*map(_numbers, node)) if node else set()
+    return {float(node)} if isinstance(node, (int, float)) and not isinstance(node, bool) else set()
+
+
+def _leaked(run: Path) -> set[float]:
+    """Real-only values in a run's manifest schema and its stored contract suite."""
+    manifest = json.loads((run / "manifest.json").read_text())
+    suite = json.loads((run / "validation" / "contract.suite.json").read_text())
+    return _real_only_values() & (_numbers(manifest["schema"]) | _numbers(suite))
+
+
 def test_invalid_yaml(tmp_path):
     path = tmp_path / "job.yaml"
     path.write_text("name: x\nsource: {modality: tabular\n")
@@ -126,6 +153,7 @@ def test_run_end_to_end_through_the_flow(tmp_path, prefect_harness):
     assert manifest["status"] == ("published" if result.exit_code == 0 else "quarantined")
     assert (run / "report.html").is_file() and (run / "model" / "config.json").is_file()
     assert any((run / "validation").glob("*.json"))
+    assert len(_leaked(run)) == len(_real_only_values()), "a plain run records the rows' own ranges and null shares"
     table = read_output(run)
     assert table.column_names == list(pd.read_csv(PENGUINS).columns)
     assert (job_root / "LATEST").exists() == (manifest["status"] == "published")
@@ -202,6 +230,11 @@ def test_dp_run_of_the_demo_job_publishes_with_its_epsilon(tmp_path, prefect_har
     report = (run / "report.html").read_text()
     assert "Trained with differential privacy at ε = " in report
     assert report.count("job override") >= 4, "ε and the three lowered fidelity bounds, each marked in the report"
+    declared = {c: d["range"] for c, d in spec["source"]["columns"].items() if c in RANGE_COLUMNS}
+    assert all(not {float(x) for x in declared[c]} & _real_only_values() for c in RANGE_COLUMNS), "bounds differ"
+    assert not _leaked(run), "no real min, max or null share in the manifest's schema or the contract suite"
+    schema = {c["name"]: c for c in manifest["schema"]["columns"]}
+    assert all([schema[c]["min"], schema[c]["max"]] == declared[c] for c in RANGE_COLUMNS), "the declared ranges"
     out = read_output(run).to_pandas()
     for name, domain in spec["source"]["columns"].items():  # nothing outside the declared domains
         values = out[name].dropna()
