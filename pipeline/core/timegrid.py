@@ -12,6 +12,8 @@ import pandas as pd
 
 from pipeline.core.schema import ColumnProfile
 
+COMPARED_STEPS = 24  # steps two frequencies are compared over (two years of months, of quarters: six)
+
 
 def time_values(series: pd.Series) -> np.ndarray:
     """Time as float64 (numbers) or int64 ns of the wall-clock time (timestamps; a time
@@ -54,24 +56,14 @@ def grid_frequency(frame: pd.DataFrame, entity: str, time: str, col: ColumnProfi
     return declared_frequency(col) or frequency(frame, entity, time)
 
 
-def same_frequency(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Whether two steps are one: equal numbers, or timestamp steps of the same length or
-    calendar rule ("D" and 86,400 s are one step; "MS" and "M" are not)."""
+def same_frequency(a: dict[str, Any], b: dict[str, Any], start: float) -> bool:
+    """Whether two steps lay the same grid from `start` (`time_values` units) over
+    COMPARED_STEPS steps: "D" and 86,400 s are one step, and so are "QS" and "QS-OCT"
+    (both start quarters in January, April, July, October); "MS" and "QS" are not."""
     if a["kind"] != b["kind"]:
         return False
-    if a["kind"] == "number":
-        return bool(np.isclose(a["step"], b["step"]))
-
-    def ns(f: dict[str, Any]) -> Any:
-        if "step" in f:
-            return f["step"]
-        offset = pd.tseries.frequencies.to_offset(f["freq"])
-        try:
-            return pd.Timedelta(offset).value
-        except ValueError:  # a calendar rule (months, business days) has no fixed length
-            return offset.freqstr
-
-    return ns(a) == ns(b)
+    first, n = np.array([start], dtype="float64" if a["kind"] == "number" else "int64"), np.array([COMPARED_STEPS])
+    return bool(np.allclose(time_values(regular_times(a, first, n)), time_values(regular_times(b, first, n)), rtol=0))
 
 
 def grid_between(freq: dict[str, Any], low: float, high: float, *, datetime: bool) -> np.ndarray:

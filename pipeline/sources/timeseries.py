@@ -13,7 +13,7 @@ from pipeline.core.data import TimeSeriesData, cut_windows
 from pipeline.core.errors import SourceError
 from pipeline.core.schema import ColumnDomain, profile_table
 from pipeline.core.spec import SourceSpec
-from pipeline.core.timegrid import declared_frequency, frequency, same_frequency
+from pipeline.core.timegrid import declared_frequency, frequency, same_frequency, time_values
 
 MIN_STEPS = 2  # a sequence model learns transitions: one step has none
 WINDOW_COLUMN = "window"  # the entity column made when a single series is cut into windows
@@ -177,7 +177,7 @@ def _check_declared_step(data: TimeSeriesData) -> None:
     if declared is None:
         return
     rows = frequency(data.frame, data.entity, data.time)
-    if not same_frequency(declared, rows):
+    if not same_frequency(declared, rows, time_values(data.frame[data.time].iloc[:1])[0]):
         raise SourceError(f"source.columns.{data.time}.step {_step_text(declared)} is not the source's time step "
                           f"({_step_text(rows)}): declare the step the series is recorded at")
 

@@ -21,6 +21,7 @@ from pipeline.core.spec import SourceSpec
 from pipeline.sources import load_source
 from pipeline.sources.timeseries import load_timeseries
 from tests.conftest import FAST_PARAMS, ROOT
+from validators import gx
 
 PRIVACY = {"epsilon": 3.0}
 # A private fit reads declared domains only (pipeline/core/domains.py); the entity needs none
@@ -132,7 +133,7 @@ def test_a_private_fit_needs_every_column_declared_but_the_entity():
     assert all(f"{c}:" in named for c in ("year", "industry", "invest", "value", "capital")) and "firm:" not in named
     industries = ["automotive", "electrical", "matches", "office machines", "oil", "rubber", "steel"]
     declared = spec.model_copy(update={"columns": SourceSpec(
-        modality="timeseries", path="x.csv", columns={
+        modality="timeseries", path="x.csv", time="year", columns={
             "year": {"range": [1935, 1954], "step": 1}, "industry": {"categories": industries},
             "invest": {"range": [0, 1500]}, "value": {"range": [0, 6500]}, "capital": {"range": [0, 2300]}}).columns})
     data = load_source(declared)
@@ -142,3 +143,77 @@ def test_a_private_fit_needs_every_column_declared_but_the_entity():
     assert (profile.column("invest").min, profile.column("invest").max) == (0, 1500), "the declared range, not the rows'"
     out = pd.concat(model.sample(30, seed=0))
     assert out["invest"].between(0, 1500).all() and set(out["industry"]) <= set(industries)
+
+
+def test_a_private_fit_takes_the_time_step_from_the_declaration():
+    """The time grid's step is a fact of the rows (fertility's most common step of 1): a
+    private fit without `step` on the time column is refused, naming it; a declared step
+    the rows do not have is refused at load."""
+    spec = lambda year: SourceSpec(modality="timeseries", path=ROOT / "data" / "sources" / "fertility.csv",  # noqa: E731
+                                   entity="country", time="year", columns=FERTILITY_DOMAINS | {"year": year})
+    with pytest.raises(BadInputError, match=r"\(year: step\)"):
+        _fit("timeseries/vae", load_source(spec({"range": [1960, 2011]})))
+    with pytest.raises(BadInputError, match=r"year.step 2 is not the source's time step \(1\)"):
+        load_source(spec({"range": [1960, 2011], "step": 2}))
+
+
+def _quarters() -> pd.DataFrame:
+    """statsmodels' macrodata (US, 1959Q1-2009Q3, 203 quarters) with a timestamp per quarter."""
+    m = sm.datasets.macrodata.load_pandas().data
+    quarter = pd.PeriodIndex.from_fields(year=m["year"].astype(int), quarter=m["quarter"].astype(int), freq="Q")
+    return pd.DataFrame({"quarter": quarter.to_timestamp(), "realgdp": m["realgdp"], "infl": m["infl"]})
+
+
+def test_a_calendar_step_is_declared_and_the_private_output_steps_by_it():
+    """Quarters as a pandas frequency: "QS" lays the rows' own grid (pandas infers QS-OCT,
+    the same quarter starts), "MS" does not and is refused; the private model writes
+    quarter starts from the declared range's first, and its private contract (declared
+    grid only) passes on that output."""
+    from validators.contract import build_contract_suite, contract_table, contract_view
+
+    domains = {"quarter": {"range": ["1959-01-01", "2010-01-01"], "step": "QS"}, "realgdp": {"range": [0, 20000]},
+               "infl": {"range": [-20, 20]}}
+    spec = lambda step: SourceSpec(modality="timeseries", path="macrodata.csv", time="quarter", window=16, stride=16,  # noqa: E731
+                                   columns=domains | {"quarter": domains["quarter"] | {"step": step}})
+    with pytest.raises(BadInputError, match="quarter.step MS is not the source's time step"):
+        load_timeseries(spec("MS"), _quarters())
+    data = load_timeseries(spec("QS"), _quarters())
+    model = _fit("timeseries/diffusion", data, batch_size=4, privacy={"epsilon": 10.0})
+    assert model.codec_.freq_ == {"kind": "datetime", "freq": "QS-JAN"}, "the declared step"
+    out = pd.concat(model.sample(6, seed=0), ignore_index=True)
+    firsts = out.groupby("window")["quarter"].first()
+    assert out["quarter"].dt.month.isin([1, 4, 7, 10]).all() and (out["quarter"].dt.day == 1).all()
+    assert firsts.min() >= pd.Timestamp("1959-01-01") and out.groupby("window").size().eq(16).all()
+    result = gx.validate(build_contract_suite(data, private=True), contract_table(contract_view(data, True), out))
+    assert result["success"], [r["expectation_config"]["kwargs"] for r in result["results"] if not r["success"]]
+
+
+def test_a_private_contract_and_manifest_schema_hold_declared_facts_only(fertility):
+    """Fertility's countries start as late as the 1990s and run 3 to 52 years: a plain
+    contract records those starts and lengths, a private one only the declared grid
+    (1960-2011, step 1), and the private schema no real country."""
+    from pipeline.jobs import parse_job
+    from pipeline.publish import _schema
+    from validators.contract import build_contract_suite
+
+    def facts(suite) -> dict[str, dict]:
+        return {e["kwargs"]["column"]: e["kwargs"] for e in gx.suite_to_json(suite)["expectations"]
+                if e["kwargs"].get("column") in ("__length", "__start", "__step")}
+
+    real = fertility.frame.groupby("country")["year"].agg(["size", "min"])
+    plain, private = facts(build_contract_suite(fertility)), facts(build_contract_suite(fertility, private=True))
+    assert (plain["__length"]["min_value"], plain["__start"]["max_value"]) == (real["size"].min(), real["min"].max())
+    assert real["size"].min() < 52 and real["min"].max() > 1960, "the rows' facts differ from the declared grid"
+    assert (private["__length"]["min_value"], private["__length"]["max_value"]) == (1, 52)
+    assert private["__start"]["min_value"] == private["__start"]["max_value"] == 1960
+    assert private["__step"]["value_set"] == [1.0]
+    job = lambda privacy: parse_job({  # noqa: E731
+        "name": "fertility", "source": {"modality": "timeseries", "path": "fertility.csv", "entity": "country",
+                                        "time": "year", "columns": FERTILITY_DOMAINS},
+        "generator": {"family": "vae", "privacy": privacy}, "output": "out"})
+    schemas = {p is not None: {c["name"]: c for c in _schema(job(p), fertility)["columns"]} for p in (None, PRIVACY)}
+    assert set(schemas[False]["country"]["categories"]) == set(real.index), "a plain schema lists the countries"
+    assert schemas[True]["country"]["categories"] is None, "a private one does not"
+    assert [schemas[True]["year"]["min"], schemas[True]["year"]["max"], schemas[True]["year"]["domain"]["step"]] == \
+        [1960, 2011, 1]
+
