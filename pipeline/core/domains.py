@@ -16,7 +16,8 @@ what is public by construction or declared in the job spec's `source.columns`:
   ids (e-mails, names, phones) from their fake space skipping no source position.
 
 Left out: proposed constraints, supports, grid steps, learned min / max and categories,
-null shares, id formats. A column that lacks a needed declaration is refused before the
+null shares, id formats, the rows' time step. The same profile is what a private run's
+manifest records and its contract is built from (`source_private_profile`). A column that lacks a needed declaration is refused before the
 fit (exit 2), all such columns named at once: spending ε on the profile instead is not
 built (README, "Differential privacy")."""
 
