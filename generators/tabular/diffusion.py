@@ -52,9 +52,10 @@ from generators.private import PrivateTraining
 from pipeline.core.seeding import torch_generator
 from generators.tabular.calibration import MarginalCalibration
 from generators.tabular.encoding import TableEncoder
+from generators.tabular.span_order import SpanOrder
 from generators.tabular.streaming import streamed_batches
 from generators.diffusion import (
-    SinusoidalPosEmb, ddim_step, ddim_timesteps, eps_from_x0, q_sample, register_schedule, v_target, x0_from_v,
+    SinusoidalPosEmb, ddim_timesteps, q_sample, register_schedule, v_target,
 )
 from generators.registry import register
 from pipeline.core.data import RowStream, TabularData
@@ -96,6 +97,18 @@ class Denoiser(nn.Module):
             h = F.linear(x, self.proj_in.weight[:, : self.dim], self.proj_in.bias)
         return self.proj_out(self.layers(h + self.time_mlp(t)))
 
+    def reordered(self, order: torch.Tensor) -> "Denoiser":
+        """The same function on channels in `order` (input columns and output rows permuted):
+        the sampler's span-grouped layout (generators/tabular/span_order.py)."""
+        copy = Denoiser(self.dim, hidden=self.proj_in.out_features, depth=len(self.layers)).to(order.device)
+        state = dict(self.state_dict())
+        w = state["proj_in.weight"]
+        state["proj_in.weight"] = torch.cat((w[:, : self.dim][:, order], w[:, self.dim :][:, order]), dim=1)
+        last = f"proj_out.{len(self.proj_out) - 1}"
+        state[f"{last}.weight"], state[f"{last}.bias"] = state[f"{last}.weight"][order], state[f"{last}.bias"][order]
+        copy.load_state_dict(state)
+        return copy.eval()
+
 
 # ---- model ----------------------------------------------------------------------------
 
@@ -125,6 +138,7 @@ class TabularDiffusion(nn.Module):
         for i, (a, b) in enumerate(self.spans):
             owner[a:b] = i
         self.register_buffer("channel_span", owner, persistent=False)
+        self.span_order = SpanOrder(n_continuous, self.spans)
 
     def to_signal(self, matrix: torch.Tensor) -> torch.Tensor:
         """Encoder matrix -> diffusion space: continuous as is, one-hots at ±1, the same
@@ -133,18 +147,23 @@ class TabularDiffusion(nn.Module):
         return torch.cat((matrix[:, :n], matrix[:, n:] * 2 - 1), dim=1)
 
     def model_predictions(
-        self, x_t: torch.Tensor, t: torch.Tensor, known: tuple[torch.Tensor, torch.Tensor], *, log_spans: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(predicted clean row, implied noise). `known` = (mask, clean values) of the
-        given channels: shown to the denoiser clean, and kept as their own prediction.
-        `log_spans`: the spans' predictions as log-probabilities, not ±1 scores (the last step)."""
-        given, values = known
-        out = self.denoiser(torch.where(given, values, x_t), given, t)
+        self, denoiser: Denoiser, x_t: torch.Tensor, t: torch.Tensor, known: tuple[torch.Tensor, torch.Tensor] | None,
+        *, log_spans: bool = False,
+    ) -> torch.Tensor:
+        """The predicted clean row, channels in the sampler's order (`denoiser`: reordered to
+        it). `known` = (mask, clean values) of the given channels (or None): shown to the
+        denoiser clean, and kept as their own prediction. Spans come as ±1 scores (2p - 1),
+        or with `log_spans` (the last step) as log-probabilities."""
+        given = known[0] if known is not None else x_t.new_zeros(x_t.shape[1], dtype=torch.bool)
+        out = denoiser(x_t if known is None else torch.where(given, known[1], x_t), given, t)
         n = self.n_continuous
-        numeric = x0_from_v(self, x_t[:, :n], out[:, :n], t).clamp(-CLIP, CLIP)
-        log_p = self.span_log_softmax(out[:, n:])
-        x0 = torch.where(given, values, torch.cat((numeric, log_p if log_spans else log_p.exp() * 2 - 1), dim=1))
-        return x0, eps_from_x0(self, x_t, x0, t)
+        a, s = self.sqrt_alphas_cumprod[t], self.sqrt_one_minus_alphas_cumprod[t]
+        numeric = (a * x_t[:, :n] - s * out[:, :n]).clamp_(-CLIP, CLIP)  # x0_from_v, clipped
+        spans = self.span_order.softmax(out, log=log_spans)
+        x0 = torch.cat([numeric, *spans], dim=1)
+        if not log_spans:
+            x0[:, n:].mul_(2).sub_(1)
+        return x0 if known is None else torch.where(given, known[1], x0)
 
     def span_log_softmax(self, logits: torch.Tensor) -> torch.Tensor:
         """Log-softmax within each one-hot span (`logits`: the categorical channels), all
@@ -207,17 +226,26 @@ class TabularDiffusion(nn.Module):
         ties and moved rare classes by jumps (CPS1988 `education` = 2: 0.2 % -> 1.9 %).
         `known` = (mask, ±1 values) over the channels of conditioned spans."""
         device = self.sqrt_alphas_cumprod.device
-        dim = self.denoiser.dim
-        if known is None:
-            known = (torch.zeros(dim, dtype=torch.bool, device=device), torch.zeros(dim, device=device))
-        noise = torch.randn((n, dim), device=device, generator=generator)
+        order, inverse = self.span_order.order.to(device), self.span_order.inverse.to(device)
+        denoiser = self.denoiser.reordered(order)
+        if known is not None:
+            known = (known[0][order], known[1][order])
+        noise = torch.randn((n, self.denoiser.dim), device=device, generator=generator)[:, order]
         blocks = []
         for x in noise.split(SAMPLE_BLOCK):
             for time, time_next in ddim_timesteps(self.num_timesteps, steps):
                 t = torch.full((1,), time, device=device, dtype=torch.long)  # one step for the batch
-                x = ddim_step(self, *self.model_predictions(x, t, known, log_spans=time_next < 0), time, time_next)
+                x0 = self.model_predictions(denoiser, x, t, known, log_spans=time_next < 0)
+                x = x0 if time_next < 0 else self._ddim_update(x, x0, time, time_next)
             blocks.append(x)
-        return torch.cat(blocks)
+        return torch.cat(blocks)[:, inverse]
+
+    def _ddim_update(self, x: torch.Tensor, x0: torch.Tensor, time: int, time_next: int) -> torch.Tensor:
+        """`ddim_step(eps_from_x0(x0), eta=0)` folded into one affine map of (x0, x):
+        x_next = √ᾱ' x0 + √(1-ᾱ') (x - √ᾱ x0) / √(1-ᾱ), in two passes over the rows, not six."""
+        a, s = self.sqrt_alphas_cumprod[time], self.sqrt_one_minus_alphas_cumprod[time]
+        a_next, s_next = self.sqrt_alphas_cumprod[time_next], self.sqrt_one_minus_alphas_cumprod[time_next]
+        return x0.mul_(a_next - s_next * a / s).add_(x, alpha=float(s_next / s))
 
 
 # ---- the generator --------------------------------------------------------------------
