@@ -10,12 +10,11 @@ private fit):
   batch_size / n (Opacus' `DPDataLoader`), the sampling the accountants assume;
 - per-row gradients clipped to `privacy.clip` by Opacus' ghost clipping (each row's
   gradient norm from a first backward pass, the clipped sum from a second, per-row
-  gradients never materialised: a step of the tabular denoiser costs 2.3x a plain one
-  on one CPU thread, against 10x with Opacus' per-row-gradient hooks). It supports
-  Linear, Embedding, LayerNorm, GroupNorm and convolutions (layers without an Opacus
-  sampler, e.g. ConvTranspose2d, through functorch), not BatchNorm, which mixes rows, nor
-  a layer with buffers such as torch's spectral_norm parametrisation; the tabular
-  denoiser is Linear and SiLU only;
+  gradients never stored: a step of the tabular denoiser costs 2.3x a plain one on one
+  CPU thread, against 10x with Opacus' per-row-gradient hooks). Opacus has such norms
+  for Linear and Embedding; generators/private_norms.py adds them for convolutions
+  (ConvTranspose2d included), GroupNorm and LayerNorm. Not BatchNorm, which mixes rows,
+  nor a layer with buffers such as torch's spectral_norm parametrisation;
 - Gaussian noise with the multiplier that makes `steps` steps at this sample rate spend
   at most `privacy.epsilon` by the accountant's own count (`noise_multiplier`, then
   `make_private`; Opacus' `make_private_with_epsilon` counts in epochs only);
@@ -95,6 +94,10 @@ class PrivateTraining:
                  rows: torch.Tensor | tuple[torch.Tensor, ...], *,
                  privacy: PrivacySpec, batch_size: int, steps: int, seed: int) -> None:
         from opacus import PrivacyEngine  # lazy: only private fits pay for the import
+
+        from generators.private_norms import register
+
+        register()  # norms for ghost clipping's convolutions and norms without stored per-row gradients
 
         self._tuple = isinstance(rows, tuple)
         columns = rows if self._tuple else (rows,)
