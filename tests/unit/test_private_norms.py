@@ -1,0 +1,66 @@
+"""Per-row gradient norms (generators/private_norms.py) against the definition: each
+row's gradient by its own backward pass. If they were off, DP-SGD would clip to the
+wrong norm and its sensitivity bound, hence ε, would not hold."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from generators.private_norms import conv_transpose2d_grad_sample, register
+
+
+def _per_row_grads(model: nn.Module, x: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+    rows = []
+    for i in range(len(x)):
+        model.zero_grad()
+        model(x[i : i + 1]).pow(2).sum().backward()
+        rows.append({name: p.grad.clone() for name, p in model.named_parameters()})
+    return rows
+
+
+@pytest.mark.parametrize("kwargs", [dict(stride=2, padding=1), dict(stride=2, padding=1, output_padding=1),
+                                    dict(stride=1, padding=2, dilation=2), dict(stride=3, padding=0, bias=False)])
+def test_conv_transpose_per_row_gradients_are_each_rows_own(kwargs):
+    torch.manual_seed(0)
+    layer = nn.ConvTranspose2d(3, 5, 4, **kwargs)
+    x = torch.randn(6, 3, 5, 7).contiguous(memory_format=torch.channels_last)
+    y = layer(x)
+    backprops = torch.randn_like(y)
+    ours = conv_transpose2d_grad_sample(layer, [x], backprops)
+    for i in range(len(x)):
+        layer.zero_grad()
+        (layer(x[i : i + 1]) * backprops[i : i + 1]).sum().backward()
+        assert torch.allclose(ours[layer.weight][i], layer.weight.grad, atol=1e-5)
+        if layer.bias is not None:
+            assert torch.allclose(ours[layer.bias][i], layer.bias.grad, atol=1e-5)
+    assert not torch.allclose(ours[layer.weight][0], ours[layer.weight][1]), "rows differ: the check can fail"
+
+
+def test_ghost_clipping_norms_match_each_rows_gradient_norm():
+    """A net of every layer registered (Conv2d, ConvTranspose2d, GroupNorm, Conv1d,
+    LayerNorm, and Opacus' own Linear): Opacus' per-row norms from one backward pass
+    with our samplers equal the norms of each row's own gradient."""
+    from opacus.grad_sample.grad_sample_module_fast_gradient_clipping import GradSampleModuleFastGradientClipping
+
+    register()
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.image = nn.Sequential(nn.Conv2d(2, 8, 3, 2, 1), nn.GroupNorm(4, 8), nn.SiLU(),
+                                       nn.ConvTranspose2d(8, 4, 4, 2, 1), nn.Flatten(2))
+            self.series = nn.Sequential(nn.Conv1d(4, 6, 3, padding=1), nn.LayerNorm(64), nn.Linear(64, 3))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.series(self.image(x))
+
+    torch.manual_seed(1)
+    model, x = Net(), torch.randn(5, 2, 8, 8)
+    expected = torch.stack([torch.cat([g.flatten() for g in row.values()]).norm() for row in _per_row_grads(model, x)])
+    ghost = GradSampleModuleFastGradientClipping(model, loss_reduction="sum", max_grad_norm=1.0)
+    assert {type(m) for m in model.modules()} - {Net, nn.Sequential, nn.SiLU, nn.Flatten} <= set(ghost.NORM_SAMPLERS)
+    ghost(x).pow(2).flatten(1).sum(1).sum().backward()
+    assert torch.allclose(ghost.get_norm_sample(), expected, rtol=1e-4)
+    assert expected.std() > 0.01 * expected.mean(), "rows differ: the check can fail"
