@@ -128,9 +128,9 @@ def check_data(job: jobs.JobRun, source: SourceData, fingerprint: str) -> dict[A
     if spec.generator.privacy is not None and isinstance(source, (TabularData, TimeSeriesData)):
         source_private_profile(source)  # every column's domain declared, before any fit
     if spec.generator.privacy is not None and job.balance:
-        raise SpecError(f"--balance {job.balance}: balancing counts the source's classes, which a private run "
-                        "cannot read (the counts would show in the output and its manifest): sample a class with "
-                        "sample.conditions instead, or drop generator.privacy")
+        raise SpecError(f"synth augment --target {job.balance}: balancing counts the source's classes, which a "
+                        "private run cannot read (the counts would show in the output and its manifest): sample a "
+                        "class with sample.conditions instead, or drop generator.privacy")
     added = jobs.check_source(job, source, fingerprint)
     records = sum(p.rows for p in jobs.plan(job, added, given, features))
     length = path_length(spec, given)

@@ -61,6 +61,16 @@ GRUNFELD_DOMAINS = {"year": {"range": [1935, 1954], "step": 1}, "invest": {"rang
                         "automotive", "electrical", "matches", "office machines", "oil", "rubber", "steel"]}}
 
 
+# Penguins' domains as data/jobs/penguins-private.yaml declares them
+PENGUIN_DOMAINS = {"species": {"categories": ["Adelie", "Chinstrap", "Gentoo"]},
+                   "island": {"categories": ["Biscoe", "Dream", "Torgersen"]},
+                   "bill_length_mm": {"range": [30, 60], "nullable": True},
+                   "bill_depth_mm": {"range": [13, 22], "nullable": True},
+                   "flipper_length_mm": {"range": [170, 235], "nullable": True},
+                   "body_mass_g": {"range": [2500, 6500], "nullable": True},
+                   "sex": {"categories": ["female", "male"], "nullable": True}, "year": {"categories": [2007, 2008, 2009]}}
+
+
 def job(tmp: Path, modality: str = "tabular", **changes: Any) -> str:
     path = tmp / "job.yaml"
     path.write_text(json.dumps(_spec(tmp, modality, **changes)))  # JSON is YAML
@@ -356,6 +366,10 @@ CASES = [
     Case("augment-already-balanced",
          lambda t: ["augment", job(t, **{"source.path": balanced_table(t), "validation.target": None}),
                     "--target", "cls"], 2, "'cls' is already balanced"),
+    Case("augment-private", lambda t: ["augment", job(t, **{
+        "generator": {"family": "diffusion", "params": {"steps": 5}, "privacy": {"epsilon": 3}},
+        "source.columns": PENGUIN_DOMAINS}), "--target", "species"], 2,
+         "synth augment --target species: balancing counts the source's classes"),
     Case("augment-image-not-label", lambda t: ["augment", job(t, "image"), "--target", "colour"], 2,
          "images can only be balanced on their label"),
     # other commands
