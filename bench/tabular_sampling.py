@@ -7,7 +7,8 @@ by the generator's model_version), then `--rows` rows are sampled through the pu
 `sample` with one torch thread, and CPU seconds (`time.process_time`) are attributed to:
 
 - denoiser: the MLP's forward passes;
-- spans: the per-span log-softmax (and, where present, the sampler's fused span helpers);
+- spans: the per-span softmax / log-softmax (`SpanOrder.softmax`, or the scatter-based
+  `span_log_softmax` of the sampler before it);
 - sampler_other: the rest of the DDIM loop (schedule arithmetic, noise);
 - calibration: `MarginalCalibration.apply` (quantile maps and class shifts);
 - quantile_inverse: the encoder's inverse quantile map;
@@ -22,6 +23,9 @@ Tables: nycflights13/flights as bench/scale.py builds it (336,776 x 20), AER/CPS
 Hawks, and the 300-column wide table of bench/wide_report.py (calibration only by default).
 
     python bench/tabular_sampling.py [--tables flights AER/CPS1988 Stat2Data/Hawks wide] [--rows 200000]
+
+SYNTHPIPE_CODE=<another checkout> runs that checkout's generators on the same cached models
+(before / after a change, in one session: the machines are shared, so compare runs made together).
 
 Prints a table, writes bench/results/tabular_sampling.json (--out to change)."""
 
@@ -38,7 +42,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, os.environ.get("SYNTHPIPE_CODE", str(ROOT)))
 
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
@@ -120,9 +124,17 @@ def instrument(generator) -> Clock:
     model = generator.model_
     clock.wrap(model, "sample", "sampler_other")
     clock.wrap(model.denoiser, "forward", "denoiser")
-    for attr in ("span_log_softmax", "span_sample"):
-        if hasattr(model, attr):
-            clock.wrap(model, attr, "spans")
+    clock.wrap(model, "span_log_softmax", "spans")
+    if hasattr(model, "span_order"):  # the grouped sampler: a reordered copy of the denoiser, one softmax per width
+        clock.wrap(model.span_order, "softmax", "spans")
+        reordered = model.denoiser.reordered
+
+        def instrumented(order):
+            copy = reordered(order)
+            clock.wrap(copy, "forward", "denoiser")
+            return copy
+
+        model.denoiser.reordered = instrumented
     if generator.calibration_ is not None:
         clock.wrap(generator.calibration_, "apply", "calibration")
     enc = generator.encoder_
@@ -196,7 +208,8 @@ def main() -> None:
         print(f"{r['table']:16s} {rate}  {r['calibration_cpu_s']:6.1f} ({r['calibration_sample_cpu_s']:.1f} + "
               f"{r['calibration_solve_cpu_s']:.1f})  {r.get('phases_cpu_s', '')}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"target_rows_per_cpu_s": TARGET_ROWS_PER_CPU_S, "torch_threads": 1,
+    args.out.write_text(json.dumps({"code": os.environ.get("SYNTHPIPE_CODE", str(ROOT)),
+                                    "target_rows_per_cpu_s": TARGET_ROWS_PER_CPU_S, "torch_threads": 1,
                                     "model_version": get("tabular/diffusion").model_version, "rows": results,
                                     "machine": f"{platform.machine()} {os.cpu_count()} cpus"}, indent=2))
     print(f"\nwrote {args.out}")

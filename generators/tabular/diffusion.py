@@ -100,13 +100,14 @@ class Denoiser(nn.Module):
     def reordered(self, order: torch.Tensor) -> "Denoiser":
         """The same function on channels in `order` (input columns and output rows permuted):
         the sampler's span-grouped layout (generators/tabular/span_order.py)."""
-        copy = Denoiser(self.dim, hidden=self.proj_in.out_features, depth=len(self.layers)).to(order.device)
+        with torch.device("meta"):  # no initialisation: it would draw from the global RNG
+            copy = Denoiser(self.dim, hidden=self.proj_in.out_features, depth=len(self.layers))
         state = dict(self.state_dict())
         w = state["proj_in.weight"]
         state["proj_in.weight"] = torch.cat((w[:, : self.dim][:, order], w[:, self.dim :][:, order]), dim=1)
         last = f"proj_out.{len(self.proj_out) - 1}"
         state[f"{last}.weight"], state[f"{last}.bias"] = state[f"{last}.weight"][order], state[f"{last}.bias"][order]
-        copy.load_state_dict(state)
+        copy.load_state_dict(state, assign=True)
         return copy.eval()
 
 
