@@ -122,3 +122,12 @@ def test_contract_refuses_text_off_the_sources_format_range_or_grid(hawks):
         frame = good.copy()
         frame.loc[3, "CaptureTime"] = bad
         assert contract_failures(hawks, frame) == {"CaptureTime"}, bad
+
+
+def test_sdv_copula_models_the_times_as_text_and_keeps_the_format(hawks):
+    pytest.importorskip("sdv")
+    out = pd.concat(get("tabular/copula")().fit(hawks).sample(500, seed=1), ignore_index=True)
+    for name in TIMES:
+        col = hawks.profile.column(name)
+        assert out[name].dtype == hawks.frame[name].dtype and on_clock(out[name], col).all()
+    assert not {"CaptureTime", "ReleaseTime"} & contract_failures(hawks, out)
