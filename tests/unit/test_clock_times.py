@@ -131,3 +131,12 @@ def test_sdv_copula_models_the_times_as_text_and_keeps_the_format(hawks):
         col = hawks.profile.column(name)
         assert out[name].dtype == hawks.frame[name].dtype and on_clock(out[name], col).all()
     assert not {"CaptureTime", "ReleaseTime"} & contract_failures(hawks, out)
+
+
+def test_training_code_reads_the_times_as_seconds_of_the_day(hawks):
+    from pipeline.torch_dataset import float_features
+
+    col = hawks.profile.column("CaptureTime")
+    x = float_features(hawks.frame["CaptureTime"].head(3), col)  # "13:30", "10:30", "12:45"
+    assert x.tolist() == [13.5 * 3600, 10.5 * 3600, 12.75 * 3600]
+    assert np.isnan(float_features(pd.Series([" "], dtype=object), col)).all()
