@@ -140,3 +140,11 @@ def test_training_code_reads_the_times_as_seconds_of_the_day(hawks):
     x = float_features(hawks.frame["CaptureTime"].head(3), col)  # "13:30", "10:30", "12:45"
     assert x.tolist() == [13.5 * 3600, 10.5 * 3600, 12.75 * 3600]
     assert np.isnan(float_features(pd.Series([" "], dtype=object), col)).all()
+
+
+def test_a_private_fit_asks_for_the_times_to_be_declared_categories(hawks):
+    from pipeline.core.domains import private_profile
+    from pipeline.core.errors import BadInputError
+
+    with pytest.raises(BadInputError, match=r"CaptureTime: kind: categorical, with its categories"):
+        private_profile(hawks.profile)  # the grid and range are learned from the rows
