@@ -274,7 +274,7 @@ def failing_columns(result: dict[str, Any]) -> dict[str, list[str]]:
             group = "dtype"
         elif kind == "expect_column_values_to_not_be_null":
             group = "nulls"
-        elif column.startswith("__grid__") or (not column.startswith("__") and column != "table" and kind in (
+        elif column.startswith(("__grid__", "__clock__")) or (not column.startswith("__") and column != "table" and kind in (
                 "expect_column_values_to_be_in_set", "expect_column_values_to_be_between")):
             group = "support"
         else:

@@ -35,6 +35,7 @@ SDTYPES: dict[ColumnKind, str] = {
     "categorical": "categorical",
     "boolean": "boolean",
     "datetime": "datetime",
+    "time": "categorical",  # SDV's own detection would too: its text values come back and conform re-snaps them
     "id": "id",
 }
 

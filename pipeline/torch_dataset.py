@@ -46,6 +46,7 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import IterableDataset, default_collate, get_worker_info
 
+from pipeline.core.clock import seconds_of_day
 from pipeline.core.errors import BadInputError
 from pipeline.core.runfiles import RunData
 from pipeline.core.schema import ColumnProfile
@@ -75,7 +76,10 @@ def category_codes(series: pd.Series, column: ColumnProfile) -> np.ndarray:
 
 def float_features(series: pd.Series, column: ColumnProfile) -> np.ndarray:
     """A column as the float64 features training code gets: NaN for nulls, datetimes as
-    days since the epoch (metrics use their own encoding, validators.metrics.representation)."""
+    days since the epoch, clock times as seconds of the day (blanks NaN; metrics use their
+    own encoding, validators.metrics.representation)."""
+    if column.kind == "time":
+        return seconds_of_day(series)
     if column.kind == "datetime":
         s = pd.to_datetime(series)
         if s.dt.tz is not None:

@@ -17,13 +17,13 @@ ordinary expectations: no custom expectation classes, so a stored suite always r
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from dataclasses import replace
-
+from pipeline.core import clock
 from pipeline.core.data import ImageData, SourceData, TimeSeriesData
 from pipeline.core.constraints import holds
 from pipeline.core.schema import ColumnProfile, profile_column
@@ -56,6 +56,7 @@ TYPES: dict[str, list[str]] = {
     "boolean": ["bool", "BooleanDtype"],
     "datetime": [f"datetime64[{u}]" for u in ("ns", "us", "ms", "s")],
     "categorical": ["str", "StringDtype"],
+    "time": ["str", "StringDtype"],
 }
 
 
@@ -116,6 +117,15 @@ def _column_expectations(col: ColumnProfile, *, exact: bool = False) -> list:
         elif col.step:
             out.append(_exp("ExpectColumnValuesToBeBetween", f"{name}: on the source's grid (step {col.step:g})",
                             column=f"__grid__{name}", min_value=0, max_value=GRID_TOLERANCE))
+    if col.kind == "time":  # helper `__clock__`: seconds of the day, -1 for text not in the source's format
+        out.append(_exp("ExpectColumnValuesToBeBetween", "a clock time in the source's format and range",
+                        column=f"__clock__{name}", min_value=col.min, max_value=col.max))
+        if col.support is not None:
+            out.append(_exp("ExpectColumnValuesToBeInSet", f"only the source's {len(col.support)} times",
+                            column=f"__clock__{name}", value_set=list(col.support)))
+        elif col.step:
+            out.append(_exp("ExpectColumnValuesToBeBetween", f"{name}: on the source's grid (step {col.step:g} s)",
+                            column=f"__grid__{name}", min_value=0, max_value=GRID_TOLERANCE))
     if col.kind == "datetime":
         tz = _zone(col)
         out.append(_exp("ExpectColumnValuesToBeBetween", "within the source's date range",
@@ -140,6 +150,15 @@ def _null_expectations(name: str, null_fraction: float) -> list:
         return []
     return [_exp("ExpectColumnValuesToNotBeNull", f"null share at most {limit:.3f}",
                  column=name, mostly=round(1 - limit, 6))]
+
+
+def _clock_seconds(values: pd.Series, col: ColumnProfile) -> np.ndarray:
+    """Seconds of the day of each clock text written exactly as the source writes its
+    times; NaN for nulls and the source's blank text; -1 for any other text."""
+    seconds = clock.seconds_of_day(values)
+    exact = clock.write(seconds, col.clock).to_numpy() == values.to_numpy()
+    missing = values.isna().to_numpy() | (values.to_numpy() == col.clock.blank)
+    return np.where(missing, np.nan, np.where(exact & ~np.isnan(seconds), seconds, -1.0))
 
 
 def _off_grid(values: pd.Series, col: ColumnProfile) -> np.ndarray:
@@ -354,6 +373,12 @@ def contract_table(source: SourceData, batch: pd.DataFrame, *, earlier_entities:
         for col in source.profile.of_kind("integer", "numeric"):
             if col.name in table and col.name not in skip and col.support is None and col.step:
                 facts[f"__grid__{col.name}"] = _off_grid(table[col.name], col)
+        for col in source.profile.of_kind("time"):
+            if col.name in table:
+                seconds = pd.Series(_clock_seconds(table[col.name], col))
+                facts[f"__clock__{col.name}"] = seconds.to_numpy()
+                if col.support is None and col.step:
+                    facts[f"__grid__{col.name}"] = _off_grid(seconds.where(seconds >= 0), col)  # -1: reported above
         for col in source.profile.of_kind("datetime"):
             if col.name in table and _zone(col) is not None and not isinstance(source, TimeSeriesData):
                 facts[f"__dtype__{col.name}"] = np.full(len(table), str(table[col.name].dtype), dtype=object)

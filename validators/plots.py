@@ -12,6 +12,7 @@ import pandas as pd
 
 from pipeline.core.data import ImageData, TabularData, TimeSeriesData
 from pipeline.core.schema import TableProfile
+from validators.metrics.representation import numeric_values
 
 REAL, SYNTHETIC, HOLDOUT = "#1f77b4", "#ff7f0e", "#2ca02c"
 MAX_PANELS = 24  # marginal panels per report: wide tables show the columns whose marginals differ most
@@ -47,7 +48,8 @@ def _png(fig) -> str:
 def _numbers(series: pd.Series) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(series):
         series = (series - pd.Timestamp(0, tz=series.dt.tz)).dt.total_seconds() / 86400  # days since 1970 (zone kept)
-    return pd.to_numeric(series, errors="coerce").dropna().to_numpy(dtype=float)
+    values = numeric_values(series)  # clock text as seconds of the day
+    return values[~np.isnan(values)]
 
 
 def _shares(values: pd.Series) -> pd.Series:
@@ -80,8 +82,8 @@ def _marginal(ax, name: str, kind: str, real: pd.Series, synthetic: pd.Series) -
             ax.hist(a, bins=bins, density=True, alpha=0.55, color=REAL, label="real")
             ax.hist(b, bins=bins, density=True, alpha=0.55, color=SYNTHETIC, label="synthetic")
         ax.tick_params(labelsize=7)
-        if kind == "datetime":
-            ax.set_xlabel("days since 1970", fontsize=7)
+        if kind in ("datetime", "time"):
+            ax.set_xlabel("days since 1970" if kind == "datetime" else "seconds of the day", fontsize=7)
     ax.set_title(f"{name} ({kind})", fontsize=9)
 
 

@@ -1,6 +1,7 @@
 """The shared table encoder: a DataFrame <-> a float32 matrix for neural generators.
 
-Continuous columns (numeric, integer, datetime as int64 ns) are quantile-normalised to
+Continuous columns (numeric, integer, datetime as int64 ns, clock times as seconds of
+the day) are quantile-normalised to
 a standard Gaussian with scikit-learn's `QuantileTransformer`, so a network sees the same
 well-scaled marginal whatever the source's skew or units. Categorical and boolean
 columns become one-hot spans, and so do numeric columns on a small discrete support
@@ -31,11 +32,12 @@ import pandas as pd
 import torch
 from sklearn.preprocessing import QuantileTransformer
 
+from pipeline.core import clock
 from pipeline.core.errors import BadInputError, ConditionError
 from pipeline.core.identifiers import fresh_ids
 from pipeline.core.schema import ColumnProfile, TableProfile, conform
 
-CONTINUOUS = ("numeric", "integer", "datetime")
+CONTINUOUS = ("numeric", "integer", "datetime", "time")
 DISCRETE = ("categorical", "boolean")
 # Numeric columns with at most this many distinct values are modelled as categories
 # (ISLR/Wage `year`: 7, AER/CreditCard `reports`: 13, AER/CPS1988 `education`: 19);
@@ -68,7 +70,10 @@ def _public_grid(col: ColumnProfile) -> np.ndarray:
 
 
 def _to_float(series: pd.Series, col: ColumnProfile) -> np.ndarray:
-    """A continuous column as float64 with NaN for nulls; datetimes as ns since epoch (UTC)."""
+    """A continuous column as float64 with NaN for nulls; datetimes as ns since epoch (UTC),
+    clock times as seconds of the day (their blank text is a null too)."""
+    if col.kind == "time":
+        return clock.seconds_of_day(series)
     if col.kind != "datetime":
         return pd.to_numeric(series).to_numpy(dtype="float64", na_value=np.nan)
     stamps = pd.to_datetime(series)
@@ -76,6 +81,11 @@ def _to_float(series: pd.Series, col: ColumnProfile) -> np.ndarray:
         stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
     ns = stamps.astype("datetime64[ns]")
     return np.where(ns.isna(), np.nan, ns.to_numpy().view("int64").astype("float64"))
+
+
+def _has_missing(series: pd.Series, col: ColumnProfile) -> bool:
+    """Nulls, or for a clock column blank text too: both are its missing class."""
+    return bool(np.isnan(_to_float(series, col)).any() if col.kind == "time" else series.isna().any())
 
 
 def _time_step(ns: np.ndarray) -> int:
@@ -170,7 +180,7 @@ class TableEncoder:
         if missing:
             raise BadInputError(f"the table lacks profiled column(s) {', '.join(map(repr, missing))}")
         self.profile_ = profile
-        nullable = {c.name for c in profile.columns if (c.null_fraction > 0 if private else frame[c.name].isna().any())}
+        nullable = {c.name for c in profile.columns if (c.null_fraction > 0 if private else _has_missing(frame[c.name], c))}
         self.layout_ = self._plan(profile, nullable)
         continuous = self._continuous_columns()
         if continuous:

@@ -42,6 +42,8 @@ def _missing(col: ColumnProfile) -> list[str]:
         need.append("range")
     if col.kind == "categorical" and (d is None or d.categories is None):
         need.append("categories")
+    if col.kind == "time":  # its grid and range are learned from the rows: declare it a category instead
+        need.append("kind: categorical, with its categories")
     if col.kind == "id" and col.id_format is not None and col.id_format.last_int is not None \
             and (d is None or d.start is None):
         need.append("start")

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.core import clock
 from pipeline.core.constraints import _PROPOSAL_SAMPLE, Constraint, holds, parse, propose
 from pipeline.core.errors import SourceError
 from pipeline.core.identifiers import learn_format
@@ -131,6 +132,7 @@ class ColumnSketch:
         self.gcd: int | None = 0
         self.support: np.ndarray | None = np.empty(0)
         self.categories: set = set()
+        self.blanks = 0  # text cells of spaces only (a clock column's missing times)
         self.unique = id_candidate  # still distinct in every row that is not a gap
         self.gaps = 0  # nulls and blank text among the rows, while `unique`
         self.hashes: list[np.ndarray] = []
@@ -139,7 +141,8 @@ class ColumnSketch:
 
     def _family(self, series: pd.Series) -> str:
         kind = self.declared or infer_kind(series)
-        return {"integer": "number", "numeric": "number", "boolean": "category", "categorical": "category"}.get(kind, kind)
+        return {"integer": "number", "numeric": "number", "boolean": "category", "categorical": "category",
+                "time": "category"}.get(kind, kind)
 
     def add(self, series: pd.Series) -> None:
         self.dtype = _wider(self.dtype, series.dtype)
@@ -165,6 +168,8 @@ class ColumnSketch:
             self._range(float(ns.min()), float(ns.max()))
         elif family == "category":
             self.categories.update(_python(v) for v in s.unique())
+            if self.all_str and (series.dtype == object or isinstance(series.dtype, pd.StringDtype)):
+                self.blanks += int(s.str.strip().eq("").sum())
 
     def _range(self, low: float, high: float) -> None:
         self.low = low if self.low is None else min(self.low, low)
@@ -232,11 +237,22 @@ class ColumnSketch:
             return consecutive or bool(ID_NAMES.search(self.name))
         return isinstance(self.dtype, pd.StringDtype) or (self.dtype == object and self.all_str)
 
-    def profile(self, kind: ColumnKind | None = None) -> ColumnProfile:
+    def profile(self, kind: ColumnKind | None = None, *, clock_times: bool = False) -> ColumnProfile:
+        """`clock_times`: a text column of clock times in one format (pipeline/core/clock.py)
+        is profiled as `time` unless its kind is declared."""
         kind = kind or self.declared or _kind_of(self.dtype, self.rows > self.nulls and self.all_bool)
         prof: dict[str, Any] = {"name": self.name, "kind": kind, "dtype": str(self.dtype),
                                 "null_fraction": self.nulls / self.rows if self.rows else float("nan")}
-        if kind in ("numeric", "integer"):
+        fmt = clock.learn_format(self.categories) if kind in ("categorical", "time", "id") and self.all_str else None
+        if kind == "time" and fmt is None:
+            raise SourceError(f"column {self.name!r} is declared time in source.columns, but its values are not "
+                              "clock times (\"15:20\", \"9:05:30\") in one format with one blank text: declare it "
+                              "categorical")
+        if kind in ("categorical", "id") and fmt is not None and clock_times and self.declared is None:
+            prof["kind"] = kind = "time"
+        if kind == "time":
+            prof.update(self._clock_facts(fmt))
+        elif kind in ("numeric", "integer"):
             prof["min"], prof["max"] = self.low, self.high
             decimals = 0 if kind == "integer" else self.decimals
             prof["decimals"] = decimals
@@ -257,6 +273,19 @@ class ColumnSketch:
         if self.domain is not None:
             prof = self._declared(prof)
         return ColumnProfile(**prof)
+
+    def _clock_facts(self, fmt: clock.ClockFormat) -> dict[str, Any]:
+        """A time column's facts in seconds of the day: range, grid (the gcd of the offsets:
+        60 for times to the minute) and, as for numbers, its discrete support when each
+        time repeats MIN_REPEATS times on average."""
+        seconds = np.unique(clock.seconds_of_day(list(self.categories)))
+        seconds = seconds[~np.isnan(seconds)]
+        offsets = (seconds - seconds[0]).astype("int64")
+        step = int(np.gcd.reduce(offsets)) or None
+        count = self.rows - self.nulls - self.blanks
+        support = seconds.tolist() if len(seconds) <= MAX_SUPPORT and count >= MIN_REPEATS * len(seconds) else None
+        return {"min": float(seconds[0]), "max": float(seconds[-1]), "decimals": 0, "step": step,
+                "support": support, "clock": fmt}
 
     def _declared(self, prof: dict[str, Any]) -> dict[str, Any]:
         """The profile with the declared domain in place of the learned facts: a range
@@ -356,8 +385,9 @@ def _check_flat(frame: pd.DataFrame) -> None:
 class TableSketch:
     """A table's profile learned batch by batch: `add` every batch of rows (DataFrames
     with the same columns), then `profile()`. `kinds` overrides inferred kinds per
-    column; `detect_ids` profiles key columns as `id` (tables only: a time series'
-    entity column is a key by design); `constraints` (the spec's text) must hold on
+    column; `detect_ids` profiles key columns as `id` and text columns of clock times
+    as `time` (tables only: a time series' entity column is a key by design, and its
+    encoders model no clock text); `constraints` (the spec's text) must hold on
     every source row."""
 
     def __init__(self, *, kinds: dict[str, ColumnKind | ColumnDomain] | None = None, detect_ids: bool = False,
@@ -431,7 +461,8 @@ class TableSketch:
                 f"column(s) {', '.join(map(repr, empty))} are entirely null: drop them from the source "
                 "or fill them; a generator cannot learn a distribution from no values"
             )
-        columns = [s.profile("id" if s.unique and s.is_id() else None) for s in self.sketches.values()]
+        columns = [s.profile("id" if s.unique and s.is_id() else None, clock_times=self.detect_ids)
+                   for s in self.sketches.values()]
         declared = self._bound()
         proposed = []
         if self.detect_ids:  # tables: look for exact relations the user may declare

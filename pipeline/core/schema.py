@@ -12,10 +12,13 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.core import clock as clocks
+from pipeline.core.clock import ClockFormat
 from pipeline.core.constraints import Constraint, repair
 from pipeline.core.identifiers import IdFormat
 
-ColumnKind = Literal["numeric", "integer", "categorical", "boolean", "datetime", "id"]
+# time: clock times of day as text ("15:20"), modelled as seconds of the day (pipeline/core/clock.py)
+ColumnKind = Literal["numeric", "integer", "categorical", "boolean", "datetime", "time", "id"]
 
 
 class ColumnDomain(BaseModel):
@@ -47,13 +50,14 @@ class ColumnProfile(BaseModel):
     kind: ColumnKind
     dtype: str
     null_fraction: float
-    min: float | None = None  # numeric / integer; datetime as ns since epoch (UTC)
+    min: float | None = None  # numeric / integer; datetime as ns since epoch (UTC); time as seconds of the day
     max: float | None = None
     decimals: int | None = None  # numeric: digits after the point in the source
-    step: float | None = None  # numeric / integer: every value is min + k * step
-    support: list[float] | None = None  # numeric / integer on a discrete support: its values
+    step: float | None = None  # numeric / integer / time: every value is min + k * step
+    support: list[float] | None = None  # numeric / integer / time on a discrete support: its values
     categories: list[Any] | None = None  # categorical / boolean: the values seen
     id_format: IdFormat | None = None  # id: how fresh ids are made
+    clock: ClockFormat | None = None  # time: how the source writes its times and blanks
     domain: ColumnDomain | None = None  # declared in source.columns: its facts replaced the learned ones
 
 
@@ -112,6 +116,10 @@ def conform(frame: pd.DataFrame, profile: TableProfile) -> pd.DataFrame:
         elif col.kind == "datetime":
             # Already datetimes (the encoder's output): to_datetime would scan them for its cache (a third of decoding).
             s = (s if pd.api.types.is_datetime64_any_dtype(s) else pd.to_datetime(s)).astype(col.dtype)
+        elif col.kind == "time":  # seconds (a model's output) or clock text (a peer's) -> the source's text
+            seconds = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan) \
+                if pd.api.types.is_numeric_dtype(s.dtype) else clocks.seconds_of_day(s)
+            s = clocks.write(snap(seconds, col), col.clock).astype(col.dtype)
         elif col.kind == "boolean":
             s = s.astype(col.dtype if not s.isna().any() else "boolean")
         else:

@@ -18,10 +18,11 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
+from pipeline.core.clock import seconds_of_day
 from pipeline.core.data import ImageData, SourceData, TabularData, TimeSeriesData
 from pipeline.core.schema import TableProfile
 
-NUMERIC_KINDS = ("numeric", "integer", "datetime")
+NUMERIC_KINDS = ("numeric", "integer", "datetime", "time")
 CATEGORICAL_KINDS = ("categorical", "boolean")
 SERIES_STEPS = 16  # every sequence is resampled to this many steps: 16 keeps shape, not noise
 IMAGE_SIDE = 32  # larger images are area-averaged to at most 32 x 32 before distances
@@ -31,13 +32,17 @@ IMAGE_CHUNK = 4096  # images posed and projected at once
 
 
 def numeric_values(series: pd.Series) -> np.ndarray:
-    """A numeric, integer or datetime column as float64 (datetimes as ns since epoch), NaN kept."""
+    """A numeric, integer, datetime or time column as float64 (datetimes as ns since epoch,
+    clock text as seconds of the day, its blank text NaN), NaN kept."""
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
         naive = series.dt.tz_convert(None) if series.dt.tz is not None else series
         out = naive.to_numpy(dtype="datetime64[ns]").astype("int64").astype(float)
         out[series.isna().to_numpy()] = np.nan
         return out
-    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    if series.dtype == object or isinstance(series.dtype, pd.StringDtype):
+        return np.where(np.isnan(numbers), seconds_of_day(series), numbers)
+    return numbers
 
 
 def category_values(series: pd.Series) -> np.ndarray:
