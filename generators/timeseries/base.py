@@ -103,25 +103,30 @@ class SequenceGenerator(Generator):
             x = self._generate(self.codec_.plan_matrix(rows, scales).to(self.device_), generator)
         return self.codec_.decode(x.float().cpu().numpy(), rows, offset, scales=scales)
 
-    def _sample_path(self, length: int, *, seed: int, conditions: dict[str, Any] | None, offset: int,
+    def _sample_path(self, n: int, length: int, *, seed: int, conditions: dict[str, Any] | None, offset: int,
                      given: GivenPath | None = None) -> pd.DataFrame:
-        """One series of `length` steps, drawn window after window: every window after the
-        first has its first `overlap` steps fixed to the previous window's last ones and
-        only the rest generated, given them (`_generate_given`), so no seam is drawn.
-        `given` fixes more values the same way: a history's last `overlap` steps lead the
-        first window (a continuation; they are not output), covariate columns are fixed
-        over the whole path. Window k is planned as the source window starting nearest
-        its time: static values and the start channel follow the source's timeline. The
-        time index starts at `given.start`, else at the source's first step."""
+        """A panel: `n` entities of `length` steps each (`_sample_entity_paths`). One series
+        cut into windows: one series of `length` steps (`n` is 1), drawn window after
+        window: every window after the first has its first `overlap` steps fixed to the
+        previous window's last ones and only the rest generated, given them
+        (`_generate_given`), so no seam is drawn. `given` fixes more values the same way:
+        a history's last `overlap` steps lead the first window (a continuation; they are
+        not output), covariate columns are fixed over the whole path. Window k is planned
+        as the source window starting nearest its time: static values and the start
+        channel follow the source's timeline. The time index starts at `given.start`,
+        else at the source's first step."""
         c = self.codec_
         if c.stride_ is None:
-            raise BadInputError("sample.length needs a source cut into windows (source.window)")
+            if given is not None:
+                raise BadInputError("a history or a covariate path needs a single series cut into windows, not a panel")
+            return self._sample_entity_paths(n, length, seed=seed, conditions=conditions, offset=offset)
+        if n != 1:
+            raise BadInputError(f"sample.length on a single series draws one series, not {n}")
         window, overlap, hop = self.path_layout()
         given = given or GivenPath()
         lead = 0 if given.history is None else min(overlap, len(given.history))
         total = lead + length
-        count = 1 + -(-max(total - window, 0) // hop)
-        span = window + (count - 1) * hop
+        count, span = self._path_windows(total)
         values, fixed = np.zeros((span, c.n_features), "float32"), np.zeros((span, c.n_features), "float32")
         if lead:
             values[:lead], fixed[:lead] = c.known_values(given.history.iloc[-lead:])
@@ -135,21 +140,58 @@ class SequenceGenerator(Generator):
         if conditions:
             rows[:] = c.draw(1, np.random.default_rng(seed), conditions)[0]
         generator = torch_generator(seed, self.device_)
-        cond = c.plan_matrix(rows).to(self.device_)
-        path, fixed = torch.from_numpy(values).to(self.device_), torch.from_numpy(fixed).to(self.device_)
-        with torch.no_grad():
-            for k in range(count):
-                part = slice(k * hop, k * hop + window)
-                mask = fixed[part].clone()
-                if k:
-                    mask[:overlap] = 1.0
-                path[part] = self._generate_given(cond[k : k + 1], path[part][None], mask[None], generator)[0]
+        cond = c.plan_matrix(rows).to(self.device_)[None]
+        path = self._continued(cond, torch.from_numpy(values)[None], torch.from_numpy(fixed)[None], generator)
         row = rows[0] if conditions else first
-        out = c.decode(path[lead:total].float().cpu().numpy()[None], np.array([row]), offset,
+        out = c.decode(path[:, lead:total].float().cpu().numpy(), np.array([row]), offset,
                        lengths=np.array([length]), starts=np.array([start]))
         for name in [] if given.covariates is None else given.covariates.columns:  # as given, not as the encoder clips them
             out[name] = given.covariates[name].iloc[:length].to_numpy().astype(out[name].dtype)
         return out
+
+    def _sample_entity_paths(self, n: int, length: int, *, seed: int, conditions: dict[str, Any] | None,
+                             offset: int) -> pd.DataFrame:
+        """`n` panel entities of `length` steps each, every one a continuous path drawn
+        window after window as one long series is (`_continued`; a window is the source's
+        longest entity). Each is planned as `_sample_chunk` plans an entity (a source
+        entity's static values and start, a fresh scale: the same draws), with the
+        longest length, so every window is whole: the same plan conditions every window of
+        a path and its statics hold for all of it. The time index runs from the plan's
+        start at the source's step, `length` steps, with no gaps."""
+        c = self.codec_
+        rng = np.random.default_rng(seed)
+        rows = c.draw(n, rng, conditions)
+        scales = c.draw_scales(n, rng)
+        count, span = self._path_windows(length)
+        cond = c.plan_matrix(rows, scales, lengths=np.full(n, c.max_len)).to(self.device_)
+        empty = torch.zeros((n, span, c.n_features))
+        path = self._continued(cond[:, None].expand(-1, count, -1), empty, empty.clone(),
+                               torch_generator(seed, self.device_))
+        return c.decode(path[:, :length].float().cpu().numpy(), rows, offset, lengths=np.full(n, length),
+                        starts=c.starts_[rows], scales=scales)
+
+    def _path_windows(self, steps: int) -> tuple[int, int]:
+        """(windows, steps they cover) of a path of `steps` steps: `path_layout`'s windows,
+        the last one whole (its steps past `steps` are dropped)."""
+        window, _, hop = self.path_layout()
+        count = 1 + -(-max(steps - window, 0) // hop)
+        return count, window + (count - 1) * hop
+
+    def _continued(self, cond: torch.Tensor, values: torch.Tensor, fixed: torch.Tensor,
+                   generator: torch.Generator) -> torch.Tensor:
+        """`n` paths (n, steps, n_features) drawn window after window from plans `cond`
+        (n, windows, n_cond): window k keeps the `values` where `fixed` is 1.0 and, after
+        the first, its first `overlap` steps from the window before."""
+        window, overlap, hop = self.path_layout()
+        path, fixed = values.to(self.device_), fixed.to(self.device_)
+        with torch.no_grad():
+            for k in range(cond.shape[1]):
+                part = slice(k * hop, k * hop + window)
+                mask = fixed[:, part].clone()
+                if k:
+                    mask[:, :overlap] = 1.0
+                path[:, part] = self._generate_given(cond[:, k], path[:, part], mask, generator)
+        return path
 
     def _train_private(self, optimizer: torch.optim.Optimizer, seqs: SequenceBatch, progress: Progress,
                        generator: torch.Generator) -> None:

@@ -324,12 +324,14 @@ class SequenceCodec:
 
     # ---- source -> tensors ------------------------------------------------------------
 
-    def plan_matrix(self, rows: np.ndarray, scales: np.ndarray | None = None) -> torch.Tensor:
+    def plan_matrix(self, rows: np.ndarray, scales: np.ndarray | None = None,
+                    lengths: np.ndarray | None = None) -> torch.Tensor:
         """The conditioning input of plans `rows`: static encoding, scale encoding (of
-        `scales`, else the plans' own), length / max length, start scaled to [0, 1] over
-        the plans' starts."""
+        `scales`, else the plans' own), length (`lengths`, else the plans' own) / max
+        length, start scaled to [0, 1] over the plans' starts."""
         scale_vectors = self.scale_vectors()[rows] if scales is None else scales
-        return self._plan(self.static_matrix_[rows], scale_vectors, self.lengths_[rows], self.starts_[rows])
+        lengths = self.lengths_[rows] if lengths is None else lengths
+        return self._plan(self.static_matrix_[rows], scale_vectors, lengths, self.starts_[rows])
 
     def _plan(self, statics: np.ndarray, scale_vectors: np.ndarray, lengths: np.ndarray,
               starts: np.ndarray) -> torch.Tensor:

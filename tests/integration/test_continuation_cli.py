@@ -85,3 +85,22 @@ def test_bad_continuations_exit_2_before_the_fit(tmp_path, args, fragment):
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("error:") and fragment in result.stderr and "Traceback" not in result.output
     assert not (tmp_path / "out").exists(), "bad input leaves no output folder"
+
+
+def test_panel_entities_of_a_length_run_through_the_flow(tmp_path, prefect_harness):
+    """Grunfeld (11 firms x 20 years), 4 firms of 45 years each: the contract allows
+    exactly 45 steps per entity; the metrics see pieces of the longest source firm."""
+    frame = pd.read_csv(Path(__file__).resolve().parents[2] / "data" / "sources" / "grunfeld.csv")
+    job = _job(tmp_path, {"entity": "firm", "time": "year"}, frame, rows=4, length=45)
+    result = runner.invoke(app, ["run", str(job)])
+    assert result.exit_code in (0, 1), result.output
+    run = _run_folder(tmp_path)
+    out = read_output(run).to_pandas()
+    sizes = out.groupby("firm", sort=False).size()
+    assert len(sizes) == 4 and (sizes == 45).all()
+    assert (out.groupby("firm", sort=False)["year"].diff().dropna() == 1).all()
+    assert (out.groupby("firm", sort=False)["year"].first() == 1935).all()
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["suites"]["contract"] and manifest["rows"]["synthetic"] == 4 * 45
+    assert manifest["metrics"]["fidelity.length_distance"] == 0.0, "pieces of 20 years against 20-year firms"
+
