@@ -57,7 +57,7 @@ entities (discriminative, with the real-vs-real floor); fit CPU s, steps per CPU
 
 Prints a table and writes bench/results/timeseries.json (timeseries_long.json for --long,
 timeseries_continue.json for --continue / --covariates, timeseries_scale.json for --scale,
-timeseries_panel_length.json for --panel-length)."""
+timeseries_panel_length.json for --panel-length, _epochsN with --epochs N)."""
 
 from __future__ import annotations
 
@@ -434,7 +434,8 @@ def main() -> None:
 
     torch.set_num_threads(1)
     if args.panel_length:
-        _write(bench_panel_length(args.length, args.entities, args.epochs), "timeseries_panel_length.json")
+        name = f"timeseries_panel_length_epochs{args.epochs}.json" if args.epochs else "timeseries_panel_length.json"
+        _write(bench_panel_length(args.length, args.entities, args.epochs), name)
         return
     if args.scale:
         names = args.only or ["timeseries/vae", "timeseries/diffusion", "timeseries/gan"]
