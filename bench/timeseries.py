@@ -47,8 +47,17 @@ on (per-entity normalisation carried in the plan): the ratio of the synthetic to
 training per-entity means at their 10/50/90 % quantiles and maximum for each headline
 feature (1.0 is right), the discriminative score beside its floor, fit CPU s.
 
+`--panel-length`: `sample.length` on panels (fertility split by entity, 20 % held out;
+Grunfeld's 11 firms all trained on) by timeseries/diffusion: `--entities` paths of
+`--length` steps each; per path the seam check (validators/metrics/seams.py) and the std of
+the one-step change at seams against within windows (features standardised by the
+source); its must-fail twin, one plan's whole windows drawn independently and laid end
+to end; the paths cut into pieces of the longest source entity against the training
+entities (discriminative, with the real-vs-real floor); fit CPU s, steps per CPU s.
+
 Prints a table and writes bench/results/timeseries.json (timeseries_long.json for --long,
-timeseries_continue.json for --continue / --covariates, timeseries_scale.json for --scale)."""
+timeseries_continue.json for --continue / --covariates, timeseries_scale.json for --scale,
+timeseries_panel_length.json for --panel-length, _epochsN with --epochs N)."""
 
 from __future__ import annotations
 
@@ -60,6 +69,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -156,6 +166,78 @@ def bench_long(length: int, epochs: int | None) -> dict:
         "independent_windows_autocorrelation_diff": round(autocorrelation_diff(train, train.with_frame(windows)), 4),
         "machine": f"{platform.machine()}, torch threads = 1, CPU shared",
     }
+
+
+PANELS = {"fertility": ("fertility.csv", "country"), "grunfeld": ("grunfeld.csv", "firm")}
+
+
+def seam_step_std(path: np.ndarray, seams: np.ndarray) -> tuple[float, float]:
+    """(at seams, within windows): std of the one-step change path[t] - path[t-1] over the
+    steps t that are seams and over every other step, the largest over dimensions."""
+    diff = path[1:] - path[:-1]
+    at = np.isin(np.arange(1, len(path)), seams)
+    return float(diff[at].std(axis=0).max()), float(diff[~at].std(axis=0).max())
+
+
+def bench_panel_length(length: int, entities: int, epochs: int | None) -> dict:
+    """sample.length on panels: `entities` paths of `length` steps each per panel."""
+    from pipeline.core.plan import plan_chunks
+    from validators.metrics.seams import seam_check
+
+    out = {}
+    for name, (file, entity) in PANELS.items():
+        source = load_source(SourceSpec(modality="timeseries", path=ROOT / "data" / "sources" / file, entity=entity,
+                                        time="year"))
+        train, holdout = source, None
+        if len(source) >= 50:  # fertility: split by entity as a job does; Grunfeld's 11 firms are all trained on
+            train, holdout = split_source(source, HOLDOUT, seed=SPLIT_SEED)
+        generator = get("timeseries/diffusion")(device="cpu", **({"epochs": epochs} if epochs else {}))
+        t = time.process_time()
+        generator.fit(train)
+        fit_cpu = time.process_time() - t
+        t = time.process_time()
+        frame = generator.sample_chunk(plan_chunks(entities, entities, seed=SAMPLE_SEED)[0], length=length)
+        path_cpu = time.process_time() - t
+        window, overlap, hop = generator.path_layout()
+        columns = list(train.features)
+        mean, sd = source.frame[columns].mean(), source.frame[columns].std()
+        seams = generator.path_seams(length)
+        checks, stds = [], []
+        for _, path in frame.groupby(entity, sort=False):
+            x = ((path[columns] - mean) / sd).to_numpy(float)
+            checks.append(seam_check(x, seams, hop * 2 // 3, overlap * 2 // 3))
+            stds.append(seam_step_std(x, seams))
+        c, count = generator.codec_, length // window  # the must-fail twin: one plan's windows drawn independently
+        rows = np.zeros(count, dtype=int)
+        with torch.no_grad():
+            x = generator._generate(c.plan_matrix(rows, lengths=np.full(count, c.max_len)),
+                                    torch.Generator().manual_seed(SAMPLE_SEED))
+        laid = c.decode(x.numpy().reshape(1, count * window, -1), rows[:1], 0, lengths=np.array([count * window]))
+        laid_x = ((laid[columns] - mean) / sd).to_numpy(float)
+        laid_seams = np.arange(window, count * window, window)
+        cut = train.as_windows(frame)
+        encoder = TabularEncoder(train.profile, train.features).fit(train.frame)
+        real = sequences(train, encoder)
+        out[name] = {
+            "dataset": f"data/sources/{file}", "train_entities": len(train),
+            "holdout_entities": len(holdout) if holdout is not None else 0, "length": length, "entities": entities,
+            "params": generator.params.model_dump(mode="json"), "window_overlap_hop": [window, overlap, hop],
+            "fit_cpu_s": round(fit_cpu, 1), "path_cpu_s": round(path_cpu, 1),
+            "steps_per_cpu_s": round(entities * length / path_cpu, 1),
+            "seam_step_std_at_seams": round(float(np.mean([a for a, _ in stds])), 4),
+            "seam_step_std_within_windows": round(float(np.mean([b for _, b in stds])), 4),
+            "seam_increment_gap_mean": round(float(np.mean([k["seam_increment_gap"] for k in checks])), 4),
+            "seam_discriminative_mean": round(float(np.mean([k["seam_discriminative"] for k in checks])), 4),
+            "seam_discriminative_floor_mean": round(float(np.mean([k["seam_discriminative_floor"] for k in checks])), 4),
+            "continuous_share": round(float(np.mean([k["continuous"] for k in checks])), 4),
+            "laid_end_to_end": {**seam_check(laid_x, laid_seams, hop * 2 // 3, overlap * 2 // 3),
+                                "step_std_at_seams_within": [round(v, 4) for v in seam_step_std(laid_x, laid_seams)]},
+            "path_pieces_discriminative": round(discriminative_score(real, sequences(cut, encoder), seed=0), 4),
+            "discriminative_floor_real_vs_real": round(real_floor(train, holdout), 4) if holdout is not None else None,
+        }
+        print(name, json.dumps({k: v for k, v in out[name].items() if k != "params"}), flush=True)
+    return {"panels": out, "machine": f"{platform.machine()}, torch threads = 1, CPU shared",
+            "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()]}
 
 
 WEATHER_FEATURES = ["temp", "humid", "dewp"]
@@ -344,10 +426,17 @@ def main() -> None:
     parser.add_argument("--continue", dest="cont", action="store_true", help="continuation on hourly weather")
     parser.add_argument("--covariates", action="store_true", help="dew point given temperature and humidity paths")
     parser.add_argument("--horizon", type=int, default=24, help="--continue: steps forecast from each origin (default 24)")
+    parser.add_argument("--panel-length", action="store_true",
+                        help="sample.length on panels (fertility, Grunfeld): long entities, seams")
+    parser.add_argument("--entities", type=int, default=6, help="--panel-length: entities per panel (default 6)")
     parser.add_argument("--scale", action="store_true", help="per-entity scale on panels of very different magnitudes")
     args = parser.parse_args()
 
     torch.set_num_threads(1)
+    if args.panel_length:
+        name = f"timeseries_panel_length_epochs{args.epochs}.json" if args.epochs else "timeseries_panel_length.json"
+        _write(bench_panel_length(args.length, args.entities, args.epochs), name)
+        return
     if args.scale:
         names = args.only or ["timeseries/vae", "timeseries/diffusion", "timeseries/gan"]
         _write(bench_scale(names, args.epochs, args.sample), "timeseries_scale.json")

@@ -60,7 +60,8 @@ class Generator(ABC):
     Params: ClassVar[type[GeneratorParams]] = GeneratorParams
     # Small models run faster on one CPU thread (pipeline.core.threads); big ones say False.
     single_cpu_thread: ClassVar[bool] = True
-    # Whether it draws one long continuous series (sample.length); checked before any fit.
+    # Whether it draws continuous series of any length (sample.length): one long series, or
+    # long panel entities; checked before any fit.
     continuous_path: ClassVar[bool] = False
     # Raised when a saved model of this class no longer loads (new layers, new inputs): part
     # of the fit cache key, so an upgrade refits instead of failing on an old cached model.
@@ -127,8 +128,9 @@ class Generator(ABC):
                      given: GivenPath | None = None) -> Batch:
         """One chunk of a request's plan: what `sample` yields at that position. Shards
         call this directly, so any worker can draw any chunk. A `length` (sample.length)
-        asks for one continuous series of that many steps instead of `chunk.size` records;
-        `given` (a history to continue, covariate paths) fixes some of its values."""
+        asks for continuous series of that many steps: one long series from a source cut
+        into windows, `chunk.size` entities from a panel; `given` (a history to continue,
+        covariate paths) fixes some of a long series' values."""
         self._check_fitted()
         self.check_conditions(conditions)
         if given is not None and length is None:
@@ -138,8 +140,8 @@ class Generator(ABC):
                                 "use timeseries/diffusion, or sample.rows windows")
         with self._thread_policy():
             if length is not None:
-                return self._sample_path(length, seed=chunk.seed, conditions=conditions or None, offset=chunk.offset,
-                                         given=given)
+                return self._sample_path(chunk.size, length, seed=chunk.seed, conditions=conditions or None,
+                                         offset=chunk.offset, given=given)
             return self._sample_chunk(chunk.size, seed=chunk.seed, conditions=conditions or None, offset=chunk.offset)
 
     def check_conditions(self, conditions: dict[str, Any] | None) -> None:
@@ -193,9 +195,10 @@ class Generator(ABC):
         """Draw `n` records with `seed`. `offset` is the index of the first record in the
         whole request (time series use it for unique entity ids)."""
 
-    def _sample_path(self, length: int, *, seed: int, conditions: dict[str, Any] | None, offset: int,
+    def _sample_path(self, n: int, length: int, *, seed: int, conditions: dict[str, Any] | None, offset: int,
                      given: GivenPath | None = None) -> Batch:
-        """One continuous series of `length` steps keeping `given`; only where `continuous_path` is True."""
+        """Continuous series of `length` steps keeping `given`: one long series, or `n`
+        entities of a panel; only where `continuous_path` is True."""
         raise NotImplementedError
 
     @abstractmethod

@@ -73,7 +73,8 @@ def check_source(job: JobRun, source: SourceData, fingerprint: str) -> dict[Any,
 def plan(job: JobRun, added: dict[Any, int] | None, given: GivenPath | None = None,
          features: list[str] | None = None) -> list[PartPlan]:
     """The run's part files: the requested records, the records that balance the classes,
-    or one series (sample.length, or as long as its covariate path) keeping `given`.
+    or one series (sample.length, or as long as its covariate path) keeping `given`, or
+    `rows` panel entities of sample.length steps each.
     Conditions on time-varying `features` are covariates (in `given`), not static."""
     from pipeline.given import path_length
 
@@ -82,4 +83,4 @@ def plan(job: JobRun, added: dict[Any, int] | None, given: GivenPath | None = No
     return sampling_plan(s.rows, seed=s.seed, batch_size=s.batch_size, modality=job.spec.source.modality,
                          conditions=static, records_per_file=s.records_per_file,
                          balance=(job.balance, added) if added else None, length=path_length(job.spec, given),
-                         given=given)
+                         given=given, panel=job.spec.source.entity is not None)

@@ -45,8 +45,9 @@ def check_spec(spec: JobSpec) -> None:
     thresholds_for(spec.source.modality, spec.validation.thresholds)  # unknown metric names are refused
     generator = configured(spec)  # generator params validated against the generator's own schema
     if spec.sample.length is not None and not generator.continuous_path:
-        raise SpecError(f"sample.length: {spec.generator_name} cannot generate one long series; use "
-                        "generator.family: diffusion, or drop sample.length and sample windows with sample.rows")
+        raise SpecError(f"sample.length: {spec.generator_name} cannot generate continuous series of a given length "
+                        "(one long series, or long panel entities); use generator.family: diffusion, or drop "
+                        "sample.length and sample with sample.rows")
     resolve_device(spec.generator.device)
     if spec.validation.target is not None and spec.source.modality != "tabular":
         raise SpecError(f"validation.target: a utility target applies to tabular data only; remove it from this "
@@ -134,8 +135,9 @@ def check_data(job: jobs.JobRun, source: SourceData, fingerprint: str) -> dict[A
     added = jobs.check_source(job, source, fingerprint)
     records = sum(p.rows for p in jobs.plan(job, added, given, features))
     length = path_length(spec, given)
-    if length is not None:  # one series of `length` steps: that many windows' worth of rows
-        records = -(-length * len(source) // len(source.frame))
+    if length is not None:  # one series (or sample.rows panel entities) of `length` steps: in source sequences' rows
+        paths = 1 if source.windows is not None else spec.sample.rows
+        records = -(-paths * length * len(source) // len(source.frame))
     check_disk(spec, source, records)
     return added
 

@@ -29,7 +29,8 @@ from generators.diffusion import (
     SinusoidalPosEmb, ddim_step, ddim_timesteps, eps_from_x0, q_sample, register_schedule, v_target, x0_from_v,
 )
 from generators.registry import register
-from generators.timeseries.base import SequenceGenerator, SequenceParams, SequenceBatch, masked_mse, minibatches
+from generators.timeseries.base import SequenceGenerator, SequenceParams, masked_mse, minibatches
+from generators.timeseries.codec import SequenceBatch
 from pipeline.core.progress import Progress
 
 # The encoder's Gaussian channels lie within about +-5.2 (scikit-learn's quantile

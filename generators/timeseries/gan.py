@@ -32,7 +32,8 @@ from pydantic import Field
 from torch import nn
 
 from generators.registry import register
-from generators.timeseries.base import SequenceGenerator, SequenceParams, SequenceBatch, masked_mse, minibatches
+from generators.timeseries.base import SequenceGenerator, SequenceParams, masked_mse, minibatches
+from generators.timeseries.codec import SequenceBatch
 from pipeline.core.progress import Progress
 
 

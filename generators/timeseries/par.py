@@ -24,7 +24,7 @@ from pydantic import Field
 from generators.base import GeneratorParams, resolve_device
 from generators.registry import register
 from generators.sdv_base import TABLE, SDVGenerator, no_bars, quiet, reseed, sdv_metadata
-from generators.timeseries.base import entity_ids
+from generators.timeseries.codec import entity_ids
 from pipeline.core.data import TimeSeriesData
 from pipeline.core.progress import Progress
 from pipeline.core.seeding import seeded

@@ -27,7 +27,8 @@ from pydantic import Field
 from torch import nn
 
 from generators.registry import register
-from generators.timeseries.base import SequenceGenerator, SequenceParams, SequenceBatch, minibatches
+from generators.timeseries.base import SequenceGenerator, SequenceParams, minibatches
+from generators.timeseries.codec import SequenceBatch
 from pipeline.core.progress import Progress
 
 

@@ -206,10 +206,13 @@ class TimeSeriesData:
     def as_windows(self, frame: pd.DataFrame) -> "TimeSeriesData":
         """`frame` shaped like this source's sequences: a generated long path (entities
         longer than the window, `sample.length`) is cut into windows the way the source
-        was, so metrics compare windows with windows; anything else is taken as it is."""
-        if self.windows is None or frame.empty or frame.groupby(self.entity).size().max() <= self.windows[0]:
+        was, so metrics compare windows with windows; a panel's entities longer than its
+        longest one (`sample.length`) into consecutive pieces of that longest length;
+        anything else is taken as it is."""
+        longest = self.windows[0] if self.windows else int(self.frame.groupby(self.entity).size().max())
+        if frame.empty or frame.groupby(self.entity).size().max() <= longest:
             return self.with_frame(frame)
-        window, stride = self.windows
+        window, stride = self.windows or (longest, longest)
         parts, first = [], 0
         for _, path in frame.groupby(self.entity, sort=False):
             parts.append(cut_windows(path.drop(columns=self.entity).reset_index(drop=True), window, stride,

@@ -16,6 +16,10 @@ import numpy as np
 from pipeline.core.data import GivenPath
 
 PART_RECORDS = {"tabular": 500_000, "timeseries": 20_000, "image": 20_000}  # default records per part file
+# Panel entities of `sample.length` steps: at most this many steps in one chunk (memory
+# holds a chunk's paths) and, unless records_per_file says otherwise, one chunk per part:
+# 10,000-step entities at batch_size 10,000 would be 10^8 rows at once.
+PATH_CHUNK_STEPS = 1_000_000
 
 
 def chunk_seed(seed: int, index: int) -> int:
@@ -64,15 +68,20 @@ class PartPlan:
 
 def plan_parts(
     rows: int, batch_size: int, modality: str, *, seed: int = 0, conditions: dict[str, Any] | None = None,
-    first_index: int = 0, records_per_file: int | None = None,
+    first_index: int = 0, records_per_file: int | None = None, length: int | None = None,
 ) -> list[PartPlan]:
     """Group chunks into parts of about `records_per_file` (default PART_RECORDS[modality])
     records, numbered from `first_index` (several requests, e.g. one per class when
-    balancing, share a run)."""
+    balancing, share a run). A `length` makes every record a panel entity of that many
+    steps: chunks of at most PATH_CHUNK_STEPS steps, by default one per part."""
+    if length is not None:
+        batch_size = max(1, min(batch_size, PATH_CHUNK_STEPS // length))
+        records_per_file = records_per_file or batch_size
     chunks = plan_chunks(rows, batch_size, seed=seed)
     per_part = max(1, (records_per_file or PART_RECORDS[modality]) // batch_size)
     return [
-        PartPlan(index=first_index + i, chunks=tuple(chunks[start : start + per_part]), seed=seed, conditions=conditions)
+        PartPlan(index=first_index + i, chunks=tuple(chunks[start : start + per_part]), seed=seed, conditions=conditions,
+                 length=length)
         for i, start in enumerate(range(0, len(chunks), per_part))
     ]
 
@@ -80,16 +89,17 @@ def plan_parts(
 def sampling_plan(
     rows: int, *, seed: int, batch_size: int, modality: str, conditions: dict[str, Any] | None = None,
     records_per_file: int | None = None, balance: tuple[str, dict[Any, int]] | None = None,
-    length: int | None = None, given: GivenPath | None = None,
+    length: int | None = None, given: GivenPath | None = None, panel: bool = False,
 ) -> list[PartPlan]:
     """One request (rows, conditions), or, when balancing on `(column, {class: rows})`,
     one request per minority class with its own derived seed; the plan alone
-    reproduces the output. A `length` asks for one series of that many steps: one
-    part, one chunk, one sequence (it is drawn window after window, in order)."""
-    if length is not None:
+    reproduces the output. A `length` asks for series of that many steps: from a
+    `panel`, `rows` entities of that length (`plan_parts`); else one series, one part,
+    one chunk, one sequence (it is drawn window after window, in order)."""
+    if length is not None and not panel:
         return [PartPlan(index=0, chunks=tuple(plan_chunks(1, 1, seed=seed)), seed=seed, conditions=conditions,
                          length=length, given=given)]
-    layout = dict(batch_size=batch_size, modality=modality, records_per_file=records_per_file)
+    layout = dict(batch_size=batch_size, modality=modality, records_per_file=records_per_file, length=length)
     if not balance:
         return plan_parts(rows, seed=seed, conditions=conditions, **layout)
     target, added = balance

@@ -157,8 +157,10 @@ class SampleSpec(_Strict):
     conditions: dict[str, Any] | None = None
     batch_size: int = Field(10_000, gt=0)  # records per chunk: memory holds one chunk, never the dataset
     records_per_file: int | None = Field(None, gt=0)  # records per Parquet part; default by modality (pipeline/sink.py)
-    # timeseries cut into windows: one continuous series of this many steps instead of
-    # `rows` windows (generators/timeseries/base.py, SequenceGenerator._sample_path)
+    # steps of every generated series, each one continuous path (generators/timeseries/base.py,
+    # SequenceGenerator._sample_path): a series cut into windows gives one series of this
+    # many steps in place of `rows` windows; a panel (source.entity) gives `rows` entities
+    # of this many steps each
     length: int | None = Field(None, ge=1)
     # a history to continue (`--continue FILE --steps N`): `length` steps after it (pipeline/given.py)
     history: Path | None = None
@@ -244,10 +246,10 @@ class JobSpec(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _length_of_one_series(self) -> "JobSpec":
-        if self.sample.length is not None and (self.source.modality != "timeseries" or self.source.entity):
-            raise ValueError("sample.length: one long series is generated from a single series cut into windows "
-                             "(source.window, no source.entity); drop sample.length or use sample.rows")
+    def _length_of_series(self) -> "JobSpec":
+        if self.sample.length is not None and self.source.modality != "timeseries":
+            raise ValueError(f"sample.length: steps per series apply to time series only; remove it from this "
+                             f"{self.source.modality} job (or use sample.rows)")
         return self
 
     @property

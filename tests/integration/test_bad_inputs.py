@@ -282,6 +282,9 @@ CASES = [
     Case("seed-flag-negative", run("tabular", "--seed", "-1"), 2, "sample.seed"),
     Case("batch-size-zero", run(**{"sample.batch_size": 0}), 2, "sample.batch_size"),
     Case("holdout-above-one", run(**{"validation.holdout": 1.5}), 2, "validation.holdout"),
+    Case("timeseries-panel-length-vae", run("timeseries", **{"sample.length": 40}), 2,
+         "sample.length: timeseries/vae cannot generate continuous series"),
+    Case("length-on-tabular", run(**{"sample.length": 40}), 2, "sample.length: steps per series apply to time series only"),
     Case("timeseries-stride-with-entity", run("timeseries", **{"source.stride": 5}), 2,
          "source.stride cuts one long series into windows; with source.entity each entity is already a sequence"),
     # the source

@@ -85,3 +85,21 @@ def test_bad_continuations_exit_2_before_the_fit(tmp_path, args, fragment):
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("error:") and fragment in result.stderr and "Traceback" not in result.output
     assert not (tmp_path / "out").exists(), "bad input leaves no output folder"
+
+
+def test_panel_entities_of_a_length_run_through_the_flow(tmp_path, prefect_harness):
+    """World Bank fertility (210 countries, 3 to 52 years), 4 countries of 120 years each:
+    the contract allows exactly 120 steps per entity; the metrics see 52-year pieces."""
+    frame = pd.read_csv(Path(__file__).resolve().parents[2] / "data" / "sources" / "fertility.csv")
+    job = _job(tmp_path, {"entity": "country", "time": "year"}, frame, rows=4, length=120)
+    result = runner.invoke(app, ["run", str(job)])
+    assert result.exit_code in (0, 1), result.output
+    run = _run_folder(tmp_path)
+    out = read_output(run).to_pandas()
+    sizes = out.groupby("country", sort=False).size()
+    assert len(sizes) == 4 and (sizes == 120).all()
+    assert (out.groupby("country", sort=False)["year"].diff().dropna() == 1).all()
+    assert set(out.groupby("country")["year"].first()) <= set(frame.groupby("country")["year"].first())
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["suites"]["contract"] and manifest["rows"]["synthetic"] == 4 * 120
+    assert "fidelity.discriminative_score" in manifest["metrics"]

@@ -91,13 +91,13 @@ def job(family: str, **source) -> dict:
 def test_families_without_a_continuous_path_are_refused_before_the_fit(family, tmp_path):
     (tmp_path / "s.csv").write_text("year,x\n1,2\n2,3\n")
     spec = parse_spec({**job(family, window=2), "output": str(tmp_path / "out")}, generators=[f"timeseries/{family}"])
-    with pytest.raises(SpecError, match=f"sample.length: timeseries/{family} cannot generate one long series"):
+    with pytest.raises(SpecError, match=f"sample.length: timeseries/{family} cannot generate continuous series"):
         check_spec(spec.model_copy(update={"source": spec.source.model_copy(update={"path": tmp_path / "s.csv"})}))
 
 
-def test_a_length_needs_a_single_series_cut_into_windows():
-    with pytest.raises(SpecError, match="sample.length: one long series is generated from a single series"):
-        parse_spec(job("diffusion", entity="station"), generators=["timeseries/diffusion"])
+def test_a_length_on_a_panel_is_entities_of_that_length():  # tests/unit/test_timeseries_panel_length.py
+    spec = parse_spec(job("diffusion", entity="station"), generators=["timeseries/diffusion"])
+    assert spec.sample.length == 500 and spec.source.entity == "station"
 
 
 @pytest.mark.slow

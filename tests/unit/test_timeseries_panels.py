@@ -80,7 +80,7 @@ def test_missing_values_are_drawn_at_the_sources_rate_per_column(family):
 
 
 def test_a_grid_mostly_gaps_is_laid_end_to_end():
-    from generators.timeseries.base import SequenceCodec, grid_positions
+    from generators.timeseries.codec import SequenceCodec, grid_positions
 
     frame = pd.read_csv(ROOT / "data" / "sources" / "grunfeld.csv")
     sparse = frame["firm"].isin(frame["firm"].unique()[3:]) & (frame["year"] % 5 != 0)

@@ -15,7 +15,7 @@ import statsmodels.api as sm
 import torch
 
 from generators import get, load_generator
-from generators.timeseries.base import SequenceCodec
+from generators.timeseries.codec import SequenceCodec
 from pipeline.core.errors import BadInputError
 from pipeline.core.spec import SourceSpec
 from pipeline.sources import load_source
