@@ -128,6 +128,9 @@ def check_data(job: jobs.JobRun, source: SourceData, fingerprint: str) -> dict[A
         check_partition_columns(spec.output.partition_by, source.profile)
     if spec.generator.privacy is not None and isinstance(source, (TabularData, TimeSeriesData)):
         source_private_profile(source)  # every column's domain declared, before any fit
+    if spec.generator.privacy is not None and isinstance(source, TimeSeriesData) and spec.source.static is None:
+        raise SpecError("generator.privacy: which columns are static (constant within each sequence) is read from "
+                        f"the rows unless declared: declare source.static (now {source.static or []}, or [] for none)")
     if spec.generator.privacy is not None and job.balance:
         raise SpecError(f"synth augment --target {job.balance}: balancing counts the source's classes, which a "
                         "private run cannot read (the counts would show in the output and its manifest): sample a "

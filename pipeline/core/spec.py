@@ -34,6 +34,9 @@ class SourceSpec(_Strict):
     time: str | None = None  # timeseries: order column; omit when the rows are in time order (an integer `step` is made)
     window: int | None = Field(None, ge=2)  # timeseries without entity: window length in steps
     stride: int | None = Field(None, ge=1)  # timeseries without entity: step between windows
+    # timeseries: the columns constant within each sequence ([] for none); default: read from the
+    # rows (every column constant within every entity), which a private fit may not do
+    static: list[str] | None = None
     label: str | None = None  # image: class column (Parquet) or "label" for subfolder names
     size: tuple[int, int] | None = None  # image: (height, width) to resize to; default: the source size
     on_bad_image: Literal["fail", "skip"] = "fail"  # image: stop at an unreadable file, or skip and report it
@@ -89,6 +92,13 @@ class SourceSpec(_Strict):
         if self.entity and self.stride is not None:
             raise ValueError("source.stride cuts one long series into windows; with source.entity each entity is "
                              "already a sequence: drop stride (or entity)")
+        return self
+
+    @model_validator(mode="after")
+    def _static_of_a_series(self) -> "SourceSpec":
+        if self.static is not None and self.modality != "timeseries":
+            raise ValueError("source.static names a time series' per-sequence columns; drop it for a "
+                             f"{self.modality} source")
         return self
 
     @model_validator(mode="after")

@@ -126,6 +126,22 @@ def static_columns(frame: pd.DataFrame, entity: str, candidates: list[str]) -> l
     return [c for c in candidates if bool((groups[c].nunique(dropna=False) <= 1).all())]
 
 
+def declared_static(frame: pd.DataFrame, entity: str, declared: list[str], candidates: list[str]) -> list[str]:
+    """`source.static`, checked against the rows as a declared range is: each is a column
+    besides the entity and time, and holds one value per sequence."""
+    missing = [c for c in declared if c not in candidates]
+    if missing:
+        raise SourceError(f"source.static names {', '.join(map(repr, missing))}, not a column of the source besides "
+                          f"its entity and time: fix the name (columns: {', '.join(map(str, candidates))})")
+    groups = frame.groupby(entity, sort=False)
+    for c in declared:
+        varies = groups[c].nunique(dropna=False) > 1
+        if varies.any():
+            raise SourceError(f"source.static: {c!r} varies within sequence {plain(varies.idxmax())!r} "
+                              f"({int(varies.sum())} sequences): drop it from source.static (it is a feature)")
+    return list(declared)
+
+
 def load_timeseries(spec: SourceSpec, frame: pd.DataFrame) -> TimeSeriesData:
     """Check and sort a long-format table (`pipeline.sources.read_frame`); detect static
     columns; profile it. Without source.time the rows' order is the time (`STEP_COLUMN`)."""
@@ -147,7 +163,7 @@ def load_timeseries(spec: SourceSpec, frame: pd.DataFrame) -> TimeSeriesData:
     _check_entities(frame, entity, time)
     frame = frame.sort_values([entity, time], kind="stable").reset_index(drop=True)
     rest = [c for c in frame.columns if c not in (entity, time)]
-    static = static_columns(frame, entity, rest)
+    static = static_columns(frame, entity, rest) if spec.static is None else declared_static(frame, entity, spec.static, rest)
     features = [c for c in rest if c not in static]
     if not features:
         raise SourceError(

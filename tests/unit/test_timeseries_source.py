@@ -63,6 +63,18 @@ def test_grunfeld_panel_with_a_static_column():
     assert data.frame.equals(data.frame.sort_values(["firm", "year"]).reset_index(drop=True))
 
 
+def test_declared_static_columns_replace_the_rows_split():
+    """`source.static` decides the split (a private fit may not read it from the rows):
+    [] makes Grunfeld's industry a feature; a declared column that varies is refused."""
+    data = load_source(spec(GRUNFELD, entity="firm", time="year", static=[]))
+    assert data.static == [] and data.features == ["industry", "invest", "value", "capital"]
+    assert load_source(spec(GRUNFELD, entity="firm", time="year", static=["industry"])).static == ["industry"]
+    with pytest.raises(SourceError, match="source.static: 'capital' varies within sequence"):
+        load_source(spec(GRUNFELD, entity="firm", time="year", static=["capital"]))
+    with pytest.raises(ValidationError, match="source.static names a time series' per-sequence columns"):
+        SourceSpec(modality="tabular", path=GRUNFELD, static=["industry"])
+
+
 def test_unequal_lengths_are_kept_and_rows_sorted(tmp_path):
     shuffled = pd.read_csv(FERTILITY).sample(frac=1, random_state=0)
     data = load_source(spec(write(shuffled, tmp_path, "f.parquet"), entity="country", time="year"))
