@@ -159,7 +159,6 @@ class PrivateTraining:
         self.module._close()
 
 
-
 def noise_multiplier(*, epsilon: float, delta: float, sample_rate: float, steps: int,
                      tolerance: float = EPSILON_TOLERANCE) -> float:
     """The noise multiplier σ whose `steps` Poisson-subsampled Gaussian steps spend ε in
