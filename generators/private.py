@@ -97,7 +97,7 @@ class PrivateTraining:
 
         from generators.private_norms import register
 
-        register()  # norms for ghost clipping's convolutions and norms without stored per-row gradients
+        register()  # ghost clipping's per-row norms of convolutions and normalisation layers
 
         self._tuple = isinstance(rows, tuple)
         columns = rows if self._tuple else (rows,)
@@ -117,7 +117,7 @@ class PrivateTraining:
             sigma = noise_multiplier(epsilon=privacy.epsilon, delta=self.delta, sample_rate=self.sample_rate,
                                      steps=steps)
         except ValueError as err:  # "The privacy budget is too low."
-            raise BadInputError(self._too_small(f"no noise level below {MAX_SIGMA:g} meets it ({err})")) from None
+            raise BadInputError(self._too_small(f"no noise level meets it ({err})")) from None
         self.module, self.optimizer, self._criterion, self.loader = self.engine.make_private(
             module=model, optimizer=optimizer, data_loader=loader, noise_multiplier=sigma,
             max_grad_norm=privacy.clip, poisson_sampling=True, noise_generator=torch_generator(seed + 3, columns[0].device),
@@ -159,7 +159,6 @@ class PrivateTraining:
         self.module._close()
 
 
-
 def noise_multiplier(*, epsilon: float, delta: float, sample_rate: float, steps: int,
                      tolerance: float = EPSILON_TOLERANCE) -> float:
     """The noise multiplier σ whose `steps` Poisson-subsampled Gaussian steps spend ε in
@@ -173,7 +172,7 @@ def noise_multiplier(*, epsilon: float, delta: float, sample_rate: float, steps:
     from opacus.accountants import create_accountant
 
     accountant = create_accountant(mechanism=ACCOUNTANT)
-    aim = math.log(epsilon - tolerance / 2)  # the middle of the accepted window
+    aim = math.log(epsilon - min(tolerance, epsilon) / 2)  # the middle of the accepted window (ε > 0)
     # the moments accountant's ε ≈ q sqrt(2 T log(1/δ)) / σ (Abadi et al. 2016): within a factor ~1.5 of PRV here
     log_sigma = math.log(max(sample_rate * math.sqrt(2 * steps * math.log(1 / delta)) / epsilon, 0.1))
     low, high = -math.inf, math.inf  # log σ known to spend more than epsilon / at most epsilon

@@ -12,7 +12,11 @@ fit). Here:
 - `conv_transpose2d_grad_sample`: ConvTranspose2d's per-row gradients in one einsum,
   as Opacus does for Conv2d (a transposed convolution's weight gradient is the
   correlation of its input with the unfolded output gradient);
-- every layer with an Opacus grad sampler but no norm sampler (convolutions,
+- Conv2d and ConvTranspose2d norms from their two factors: a row's weight gradient
+  is P Qᵀ over the L output (input) positions, so its squared norm is either
+  ||P Qᵀ||² (L·d1·d2 operations) or ⟨PᵀP, QᵀQ⟩ (L²·(d1 + d2), Li et al. 2022's ghost
+  norm), whichever costs less: the Gram form wins at the small maps deep in a net;
+- every other layer with an Opacus grad sampler but no norm sampler (Conv1d,
   GroupNorm, LayerNorm) gets one that takes the norms of those per-row gradients at
   once, without storing them.
 The norms are the same numbers Opacus would compute: the clipping, and so the privacy
@@ -52,6 +56,37 @@ def conv_transpose2d_grad_sample(layer: nn.ConvTranspose2d, activations: list[to
     return {p: g for p, g in grads.items() if p.requires_grad}
 
 
+def factor_norms(p: torch.Tensor, q: torch.Tensor, *, gram: bool | None = None) -> torch.Tensor:
+    """Per-row Frobenius norms of p[i] @ q[i].T for p (n, d1, L) and q (n, d2, L), by the
+    Gram form where `gram` (default: where it costs less), else by the product."""
+    (_, d1, positions), d2 = p.shape, q.shape[1]
+    if positions * (d1 + d2) < d1 * d2 if gram is None else gram:
+        grams = torch.bmm(p.transpose(1, 2), p) * torch.bmm(q.transpose(1, 2), q)
+        return grams.sum((1, 2)).clamp(min=0).sqrt()
+    return torch.bmm(p, q.transpose(1, 2)).flatten(1).norm(2, dim=1)
+
+
+def conv2d_norm_sample(layer: nn.Module, activations: list[torch.Tensor],
+                       backprops: torch.Tensor) -> dict[nn.Parameter, torch.Tensor]:
+    """Per-row gradient norms of an ungrouped Conv2d or ConvTranspose2d, from the factors
+    of its weight gradient (module docstring); grouped layers as `norms_of` does."""
+    from opacus.grad_sample import GradSampleModule
+    from opacus.utils.tensor_utils import unfold2d
+
+    x, n = activations[0], len(activations[0])
+    if layer.groups != 1 or n == 0:
+        return norms_of(GradSampleModule.GRAD_SAMPLERS[type(layer)])(layer, activations, backprops)
+    window = dict(kernel_size=layer.kernel_size, padding=layer.padding, stride=layer.stride, dilation=layer.dilation)
+    if isinstance(layer, nn.ConvTranspose2d):  # dW = x · unfold(dy)ᵀ over x's positions
+        weight = factor_norms(x.reshape(n, x.shape[1], -1), F.unfold(backprops, **window))
+    else:  # dW = dy · unfold(x)ᵀ over y's positions
+        weight = factor_norms(backprops.reshape(n, backprops.shape[1], -1), unfold2d(x, **window))
+    norms = {layer.weight: weight}
+    if layer.bias is not None:
+        norms[layer.bias] = backprops.sum((2, 3)).norm(2, dim=1)
+    return {p: v for p, v in norms.items() if p.requires_grad}
+
+
 def norms_of(grad_sampler: Sampler) -> Sampler:
     """A norm sampler from a grad sampler: each row's gradient norm per parameter, the
     per-row gradients dropped as soon as they are reduced."""
@@ -76,4 +111,5 @@ def register() -> None:
         register_grad_sampler(nn.ConvTranspose2d)(conv_transpose2d_grad_sample)
     for layer in NORMED_LAYERS:
         if layer not in GradSampleModuleFastGradientClipping.NORM_SAMPLERS:
-            register_norm_sampler(layer)(norms_of(samplers[layer]))
+            factored = layer in (nn.Conv2d, nn.ConvTranspose2d)
+            register_norm_sampler(layer)(conv2d_norm_sample if factored else norms_of(samplers[layer]))

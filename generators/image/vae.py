@@ -111,7 +111,7 @@ class ImageVAE(ImageGenerator):
         p = self.params
         elbo = NegativeElbo(self.nets_["encoder"], self.nets_["decoder"], beta=p.beta).train()
         opt = torch.optim.Adam(elbo.parameters(), lr=p.lr)
-        # private: DP-SGD on encoder and decoder (the decoder's ConvTranspose2d through Opacus' functorch path)
+        # private: DP-SGD on encoder and decoder (the ConvTranspose2d per-row norms: generators/private_norms.py)
         private = self._private(elbo, opt, x, y) if self.privacy is not None else None
         model, opt = (private.module, private.optimizer) if private else (elbo, opt)
         batches, budget = self._batches(x, y, private), TrainingBudget.of(p, progress)

@@ -185,3 +185,11 @@ def test_the_noise_solve_meets_opacus_contract_in_fewer_accountant_calls(epsilon
     assert epsilon - EPSILON_TOLERANCE <= count(accountant, delta=delta) <= epsilon
     assert sigma == pytest.approx(theirs, rel=0.02), "both land within the tolerance of the least noise"
     assert ours < len(calls)
+
+
+def test_the_noise_solve_gives_up_above_the_largest_noise():
+    from generators.private import noise_multiplier
+
+    with pytest.raises(ValueError, match="too low"):
+        noise_multiplier(epsilon=1e-5, delta=1e-4, sample_rate=0.5, steps=1000)
+    assert noise_multiplier(epsilon=3.0, delta=1e-4, sample_rate=0.5, steps=5) > 0, "a budget that can train does"

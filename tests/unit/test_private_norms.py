@@ -64,3 +64,32 @@ def test_ghost_clipping_norms_match_each_rows_gradient_norm():
     ghost(x).pow(2).flatten(1).sum(1).sum().backward()
     assert torch.allclose(ghost.get_norm_sample(), expected, rtol=1e-4)
     assert expected.std() > 0.01 * expected.mean(), "rows differ: the check can fail"
+
+
+def test_both_forms_of_a_factored_norm_agree():
+    from generators.private_norms import factor_norms
+
+    torch.manual_seed(3)
+    p, q = torch.randn(5, 7, 9), torch.randn(5, 4, 9)
+    expected = torch.stack([(a @ b.T).norm() for a, b in zip(p, q)])
+    for gram in (None, False, True):
+        assert torch.allclose(factor_norms(p, q, gram=gram), expected, rtol=1e-4)
+
+
+@pytest.mark.parametrize("layer", [nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(6, 2, 4, stride=2, padding=1),
+                                   nn.Conv2d(40, 40, 3, padding=1), nn.ConvTranspose2d(8, 3, 4, stride=2, padding=1),
+                                   nn.ConvTranspose2d(2, 5, 3), nn.ConvTranspose2d(40, 20, 4, stride=2, padding=1)])
+def test_factored_conv_norms_are_each_rows_gradient_norm(layer):
+    """Conv2d and ConvTranspose2d norms from their factors (sizes that take the product
+    and the Gram form) equal the norm of each row's own gradient."""
+    from generators.private_norms import conv2d_norm_sample
+
+    torch.manual_seed(2)
+    x = torch.randn(4, layer.in_channels, 4, 4)
+    backprops = torch.randn_like(layer(x))
+    ours = conv2d_norm_sample(layer, [x], backprops)
+    for i in range(len(x)):
+        layer.zero_grad()
+        (layer(x[i : i + 1]) * backprops[i : i + 1]).sum().backward()
+        assert ours[layer.weight][i].item() == pytest.approx(layer.weight.grad.norm().item(), rel=1e-4)
+        assert ours[layer.bias][i].item() == pytest.approx(layer.bias.grad.norm().item(), rel=1e-4)
