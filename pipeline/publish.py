@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.data import SourceData
-from pipeline.core.domains import source_private_profile
+from pipeline.core.domains import private_view, source_private_profile
 from pipeline.core.errors import RunNotFoundError
 from pipeline.core.manifest import (
     GeneratorRecord, Manifest, SourceRecord, library_versions, part_records, write_manifest,
@@ -67,7 +67,7 @@ def build_manifest(
               "synthetic": count_rows(run.tmp), "requested": requested},
         balance={"target": balance, "added": {str(k): v for k, v in added.items()}} if added else None,
         schema=_schema(spec, source),
-        layout=source.layout(),
+        layout=_layout(spec, source),
         privacy=model_privacy(run.tmp),
         libraries=library_versions(),
         timings=timings,
@@ -95,6 +95,13 @@ def _schema(spec: JobSpec, source: SourceData) -> dict[str, Any] | None:
         return None
     profile = source_private_profile(source) if spec.generator.privacy is not None else source.profile
     return profile.model_dump(mode="json")
+
+
+def _layout(spec: JobSpec, source: SourceData) -> dict[str, Any]:
+    """The manifest's `layout`: a private image run lists its declared `params.classes`,
+    not the labels its images have."""
+    private = spec.generator.privacy is not None
+    return (private_view(source, spec.generator.params.get("classes")) if private else source).layout()
 
 
 def _records(data: SourceData) -> int:

@@ -17,7 +17,6 @@ ordinary expectations: no custom expectation classes, so a stored suite always r
 from __future__ import annotations
 
 import io
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -27,7 +26,7 @@ from pipeline.core import clock
 from pipeline.core.data import ImageData, SourceData, TimeSeriesData
 from pipeline.core.constraints import holds
 from pipeline.core.schema import ColumnProfile, profile_column
-from pipeline.core.domains import source_private_profile
+from pipeline.core.domains import private_view
 from pipeline.core.timegrid import as_time, declared_frequency, grid_between
 from validators import gx
 
@@ -276,7 +275,7 @@ def _image_expectations(src: ImageData) -> list:
     ]
     label = _label_profile(src)
     if label is not None:
-        values = sorted({v.item() if hasattr(v, "item") else v for v in src.labels})
+        values = src.label_set()
         kind = "integer" if label.kind == "integer" else "categorical"
         types = TYPES[kind] if kind == "integer" else sorted({type(v).__name__ for v in values} | set(TYPES[kind]))
         out += [
@@ -319,23 +318,21 @@ def output_columns(source: SourceData) -> list[str]:
     return list(source.profile.names)
 
 
-def contract_view(source: SourceData, private: bool) -> SourceData:
+def contract_view(source: SourceData, private: bool, classes: list[Any] | None = None) -> SourceData:
     """The source as the contract sees it: a private run's is its declared profile
     (pipeline/core/domains.py), so the suite stored beside the output holds no fact of
-    the rows (no real min, max, category list, length or start) and checks the declared
-    domains the private model was built from."""
-    if not private or isinstance(source, ImageData):
-        return source
-    return replace(source, profile=source_private_profile(source))
+    the rows (no real min, max, category list, length or start, nor an image source's own
+    label set) and checks the declared domains the private model was built from."""
+    return private_view(source, classes) if private else source
 
 
 def build_contract_suite(source: SourceData, *, length: int | None = None, start: Any = None,
-                         private: bool = False) -> Any:
+                         private: bool = False, classes: list[Any] | None = None) -> Any:
     """The contract suite for outputs of `source` (the whole source, before the split:
     the contract is about what values exist, not about how they are distributed).
     `length`: the output is one time series of that many steps (sample.length), starting
     at `start` when given. `private`: from the declared domains alone (`contract_view`)."""
-    source = contract_view(source, private)
+    source = contract_view(source, private, classes)
     if isinstance(source, ImageData):
         exps = _image_expectations(source)
     else:

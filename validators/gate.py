@@ -106,7 +106,7 @@ def contract_suite(source: SourceData, spec: Any = None, given: GivenPath | None
         length = length or len(given.covariates)
     private = spec is not None and spec.generator.privacy is not None
     return build_contract_suite(source, length=length, start=given.start if given is not None else None,
-                                private=private)
+                                private=private, classes=spec.generator.params.get("classes") if private else None)
 
 
 def run_contract(run_dir: Path, source: SourceData, suite: Any, *, chunk_rows: int | None = None,

@@ -226,11 +226,14 @@ class ImageData:
     """Images as uint8 `(N, H, W, C)` with C = 1 (mode "L") or 3 (mode "RGB").
 
     `labels` holds one class per image when the source has them; `label_name` is the
-    label column name used in the output."""
+    label column name used in the output; `classes`, when set, the declared label set
+    (a private fit's `params.classes`) that layout and contract list in place of the
+    labels the images have."""
 
     images: np.ndarray
     labels: np.ndarray | None = None
     label_name: str | None = None
+    classes: list[Any] | None = None
     skipped: list[str] = field(default_factory=list)  # unreadable source files left out (on_bad_image: skip)
     modality: str = field(default="image", init=False)
 
@@ -248,7 +251,7 @@ class ImageData:
 
     def take(self, idx: np.ndarray) -> "ImageData":
         labels = None if self.labels is None else self.labels[idx]
-        return ImageData(images=self.images[idx], labels=labels, label_name=self.label_name)
+        return ImageData(images=self.images[idx], labels=labels, label_name=self.label_name, classes=self.classes)
 
     def restrict(self, column: str, values: list[Any]) -> "ImageData":
         """Only the images whose label is one of `values` (`column` names the label)."""
@@ -273,11 +276,18 @@ class ImageData:
         """One uint64 per image, equal for identical pixels."""
         return pd.util.hash_pandas_object(pd.DataFrame(self.images.reshape(len(self), -1)), index=False).to_numpy()
 
+    def label_set(self) -> list[Any] | None:
+        """The classes an output may hold: the declared `classes`, else the labels the images have."""
+        if self.labels is None:
+            return None
+        if self.classes is not None:
+            return list(self.classes)
+        return sorted({v.item() if hasattr(v, "item") else v for v in self.labels})
+
     def layout(self) -> dict[str, Any]:
         """Size, mode and classes: what a reader needs to decode and label the images."""
-        classes = None if self.labels is None else sorted({v.item() if hasattr(v, "item") else v for v in self.labels})
         return {"height": self.size[0], "width": self.size[1], "mode": self.mode,
-                "label": self.label_name, "classes": classes}
+                "label": self.label_name, "classes": self.label_set()}
 
     def from_table(self, table: pa.Table) -> "ImageData":
         from pipeline.core.images import table_to_images

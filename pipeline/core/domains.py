@@ -23,7 +23,10 @@ built (README, "Differential privacy")."""
 
 from __future__ import annotations
 
-from pipeline.core.data import SourceData, TimeSeriesData
+from dataclasses import replace
+from typing import Any
+
+from pipeline.core.data import ImageData, SourceData, TimeSeriesData
 from pipeline.core.errors import BadInputError
 from pipeline.core.identifiers import IdFormat, Shape
 from pipeline.core.schema import ColumnProfile, TableProfile
@@ -111,3 +114,12 @@ def source_private_profile(source: SourceData) -> TableProfile:
     if isinstance(source, TimeSeriesData):
         return private_profile(source.profile, regenerated=(source.entity,), time=source.time)
     return private_profile(source.profile)
+
+
+def private_view(source: SourceData, classes: list[Any] | None = None) -> SourceData:
+    """The source as a private run's outputs describe it (manifest, contract): a table's or
+    time series' declared profile; an image source's declared label set (`params.classes`,
+    which a private image fit requires) in place of the labels its images have."""
+    if isinstance(source, ImageData):
+        return source if classes is None else replace(source, classes=list(classes))
+    return replace(source, profile=source_private_profile(source))

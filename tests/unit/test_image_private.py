@@ -82,3 +82,23 @@ def test_the_private_discriminator_has_no_spectral_norm_the_plain_one_has(image_
     plain = _fit("image/gan", image_source, privacy=None)
     assert not any("parametrizations" in k for k in private.nets_["discriminator"].state_dict())
     assert any("parametrizations" in k for k in plain.nets_["discriminator"].state_dict())
+
+
+def test_a_private_runs_layout_and_contract_list_the_declared_classes(image_source):
+    """The label set a private image run writes (manifest layout, contract) is the declared
+    `params.classes`, not the labels its images have: here the source holds digits 0-4 only,
+    which the plain view shows and the private one must not."""
+    import numpy as np
+
+    from pipeline.core.domains import private_view
+    from validators.contract import build_contract_suite
+
+    def label_sets(suite) -> list:
+        return [e["kwargs"]["value_set"] for e in suite.to_json_dict()["expectations"]
+                if e["kwargs"].get("column") == image_source.label_name and "value_set" in e["kwargs"]]
+
+    low = image_source.take(np.flatnonzero(np.isin(image_source.labels, [0, 1, 2, 3, 4])))
+    assert low.layout()["classes"] == [0, 1, 2, 3, 4] == label_sets(build_contract_suite(low))[0]
+    assert private_view(low, CLASSES).layout()["classes"] == CLASSES
+    assert label_sets(build_contract_suite(low, private=True, classes=CLASSES)) == [CLASSES]
+    assert private_view(low, CLASSES).take(np.arange(3)).layout()["classes"] == CLASSES  # kept through a split
