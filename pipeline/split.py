@@ -18,6 +18,7 @@ from pipeline.core.data import SourceData, gap_windows
 from pipeline.core.errors import SourceError
 
 MIN_TRAIN = 10  # records (rows, sequences, images) a generator needs at the very least
+MIN_HOLDOUT = 2  # records the validation metrics need on the holdout side (validators/metrics refuses fewer)
 # Holdout blocks of one long series: several blocks spread the holdout over the whole
 # time range (one block at the end would judge a trending series on a period the
 # generator never saw); at most this many, and fewer when their gaps would cost more
@@ -46,6 +47,11 @@ def split_source(data: SourceData, holdout: float, *, seed: int) -> tuple[Source
             f"the source has {n} records; with validation.holdout={holdout} only {len(train_idx)} "
             f"remain for training{gaps} (need at least {MIN_TRAIN}): add data, lower the holdout"
             + (" or raise source.stride" if dropped else "")
+        )
+    if len(hold_idx) < MIN_HOLDOUT:  # refused here, before the fit, not by the metrics after it
+        raise SourceError(
+            f"the source has {n} records; with validation.holdout={holdout} the holdout holds {len(hold_idx)} "
+            f"(the validation needs at least {MIN_HOLDOUT}): raise validation.holdout or add data"
         )
     return data.take(train_idx), data.take(hold_idx)
 

@@ -23,6 +23,7 @@ from tests.conftest import PENGUINS, ROOT
 
 runner = CliRunner()
 GRUNFELD = ROOT / "data" / "sources" / "grunfeld.csv"
+FERTILITY = ROOT / "data" / "sources" / "fertility.csv"
 DIGITS = ROOT / "data" / "sources" / "digits.parquet"
 JOB = "bad-input"
 
@@ -59,6 +60,10 @@ def _spec(tmp: Path, modality: str = "tabular", **changes: Any) -> dict[str, Any
 GRUNFELD_DOMAINS = {"year": {"range": [1935, 1954], "step": 1}, "invest": {"range": [0, 1500]}, "value": {"range": [0, 6500]},
                     "capital": {"range": [0, 2300]}, "industry": {"categories": [
                         "automotive", "electrical", "matches", "office machines", "oil", "rubber", "steel"]}}
+
+
+# World Bank fertility's, as the README's private time-series example declares them
+FERTILITY_DOMAINS = {"year": {"range": [1960, 2011], "step": 1}, "fertility": {"range": [0, 10]}}
 
 
 # Penguins' domains as data/jobs/penguins-private.yaml declares them
@@ -261,10 +266,12 @@ CASES = [
     Case("timeseries-private-undeclared", run("timeseries", **{"generator.privacy": {"epsilon": 3}}),
          2, "generator.privacy: a private fit reads no training value outside its gradient steps"),
     Case("timeseries-private-budget-too-small",
-         run("timeseries", **{"generator.privacy": {"epsilon": 0.01}, "validation.holdout": 0.1,
-                              "source.columns": GRUNFELD_DOMAINS, "source.static": ["industry"],
-                              "generator.params": {"epochs": 1, "channels": [8], "batch_size": 4}}),
+         run("timeseries", **{"generator.privacy": {"epsilon": 0.01}, "source.path": str(FERTILITY),
+                              "source.entity": "country", "source.static": [], "source.columns": FERTILITY_DOMAINS,
+                              "generator.params": {"epochs": 1, "channels": [8], "batch_size": 16}}),
          2, "generator.privacy.epsilon 0.01 (delta"),
+    Case("holdout-of-one-record", run("timeseries", **{"validation.holdout": 0.1}),
+         2, "with validation.holdout=0.1 the holdout holds 1 (the validation needs at least 2)"),
     Case("timeseries-private-static-undeclared",
          run("timeseries", **{"generator.privacy": {"epsilon": 3}, "source.columns": GRUNFELD_DOMAINS}),
          2, "which columns are static (constant within each sequence) is read from the rows unless declared: "
