@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.data import SourceData
-from pipeline.core.domains import private_view, source_private_profile
+from pipeline.core.domains import private_view
 from pipeline.core.errors import RunNotFoundError
 from pipeline.core.manifest import (
     GeneratorRecord, Manifest, SourceRecord, library_versions, part_records, write_manifest,
@@ -66,8 +66,7 @@ def build_manifest(
         rows={"source": _records(source), "train": _records(train), "holdout": _records(holdout),
               "synthetic": count_rows(run.tmp), "requested": requested},
         balance={"target": balance, "added": {str(k): v for k, v in added.items()}} if added else None,
-        schema=_schema(spec, source),
-        layout=_layout(spec, source),
+        **_described(spec, source),
         privacy=model_privacy(run.tmp),
         libraries=library_versions(),
         timings=timings,
@@ -87,21 +86,15 @@ def finish_run(run: RunFolder, manifest: Manifest) -> Path:
     return final
 
 
-def _schema(spec: JobSpec, source: SourceData) -> dict[str, Any] | None:
-    """The manifest's `schema`: the source profile, or a private run's declared one
-    (pipeline/core/domains.py): the manifest travels with the data (pipeline/consume.py
-    reads it), so it holds no fact of the rows a private model did not read."""
-    if not hasattr(source, "profile"):
-        return None
-    profile = source_private_profile(source) if spec.generator.privacy is not None else source.profile
-    return profile.model_dump(mode="json")
-
-
-def _layout(spec: JobSpec, source: SourceData) -> dict[str, Any]:
-    """The manifest's `layout`: a private image run lists its declared `params.classes`,
-    not the labels its images have."""
-    private = spec.generator.privacy is not None
-    return (private_view(source, spec.generator.params.get("classes")) if private else source).layout()
+def _described(spec: JobSpec, source: SourceData) -> dict[str, Any]:
+    """The manifest's `schema` and `layout`: of the source, or of a private run's declared
+    view (pipeline/core/domains.py: declared profile, declared image classes). The manifest
+    travels with the data (pipeline/consume.py reads it), so it holds no fact of the rows a
+    private model did not read."""
+    if spec.generator.privacy is not None:
+        source = private_view(source, spec.generator.params.get("classes"))
+    profile = getattr(source, "profile", None)
+    return {"schema": profile.model_dump(mode="json") if profile is not None else None, "layout": source.layout()}
 
 
 def _records(data: SourceData) -> int:

@@ -55,7 +55,7 @@ from generators.tabular.encoding import TableEncoder
 from generators.tabular.span_order import SpanOrder
 from generators.tabular.streaming import streamed_batches
 from generators.diffusion import (
-    SinusoidalPosEmb, ddim_timesteps, q_sample, register_schedule, v_target,
+    SinusoidalPosEmb, ddim_timesteps, q_sample, register_schedule, v_target, x0_from_v,
 )
 from generators.registry import register
 from pipeline.core.data import RowStream, TabularData
@@ -158,8 +158,7 @@ class TabularDiffusion(nn.Module):
         given = known[0] if known is not None else x_t.new_zeros(x_t.shape[1], dtype=torch.bool)
         out = denoiser(x_t if known is None else torch.where(given, known[1], x_t), given, t)
         n = self.n_continuous
-        a, s = self.sqrt_alphas_cumprod[t], self.sqrt_one_minus_alphas_cumprod[t]
-        numeric = (a * x_t[:, :n] - s * out[:, :n]).clamp_(-CLIP, CLIP)  # x0_from_v, clipped
+        numeric = x0_from_v(self, x_t[:, :n], out[:, :n], t).clamp_(-CLIP, CLIP)
         spans = self.span_order.softmax(out, log=log_spans)
         x0 = torch.cat([numeric, *spans], dim=1)
         if not log_spans:

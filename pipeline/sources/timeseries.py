@@ -117,13 +117,18 @@ def _check_entities(frame: pd.DataFrame, entity: str, time: str) -> None:
         )
 
 
+def _varying(frame: pd.DataFrame, entity: str, columns: list[str]) -> pd.DataFrame:
+    """Per entity and column, whether the column takes more than one value (nulls count as a value)."""
+    return frame.groupby(entity, sort=False)[columns].nunique(dropna=False) > 1
+
+
 def static_columns(frame: pd.DataFrame, entity: str, candidates: list[str]) -> list[str]:
-    """Columns constant within every entity (nulls count as a value). With a single
-    entity nothing can be told apart, so nothing is static."""
+    """Columns constant within every entity. With a single entity nothing can be told
+    apart, so nothing is static."""
     if frame[entity].nunique() < 2:
         return []
-    groups = frame.groupby(entity, sort=False)
-    return [c for c in candidates if bool((groups[c].nunique(dropna=False) <= 1).all())]
+    varies = _varying(frame, entity, candidates)
+    return [c for c in candidates if not varies[c].any()]
 
 
 def declared_static(frame: pd.DataFrame, entity: str, declared: list[str], candidates: list[str]) -> list[str]:
@@ -133,12 +138,11 @@ def declared_static(frame: pd.DataFrame, entity: str, declared: list[str], candi
     if missing:
         raise SourceError(f"source.static names {', '.join(map(repr, missing))}, not a column of the source besides "
                           f"its entity and time: fix the name (columns: {', '.join(map(str, candidates))})")
-    groups = frame.groupby(entity, sort=False)
+    varies = _varying(frame, entity, declared)
     for c in declared:
-        varies = groups[c].nunique(dropna=False) > 1
-        if varies.any():
-            raise SourceError(f"source.static: {c!r} varies within sequence {plain(varies.idxmax())!r} "
-                              f"({int(varies.sum())} sequences): drop it from source.static (it is a feature)")
+        if varies[c].any():
+            raise SourceError(f"source.static: {c!r} varies within sequence {plain(varies[c].idxmax())!r} "
+                              f"({int(varies[c].sum())} sequences): drop it from source.static (it is a feature)")
     return list(declared)
 
 
