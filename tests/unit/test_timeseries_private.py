@@ -193,7 +193,7 @@ def test_a_private_contract_and_manifest_schema_hold_declared_facts_only(fertili
     contract records those starts and lengths, a private one only the declared grid
     (1960-2011, step 1), and the private schema no real country."""
     from pipeline.jobs import parse_job
-    from pipeline.publish import _schema
+    from pipeline.publish import _described
     from validators.contract import build_contract_suite
 
     def facts(suite) -> dict[str, dict]:
@@ -211,7 +211,7 @@ def test_a_private_contract_and_manifest_schema_hold_declared_facts_only(fertili
         "name": "fertility", "source": {"modality": "timeseries", "path": "fertility.csv", "entity": "country",
                                         "time": "year", "columns": FERTILITY_DOMAINS},
         "generator": {"family": "vae", "privacy": privacy}, "output": "out"})
-    schemas = {p is not None: {c["name"]: c for c in _schema(job(p), fertility)["columns"]} for p in (None, PRIVACY)}
+    schemas = {p is not None: {c["name"]: c for c in _described(job(p), fertility)["schema"]["columns"]} for p in (None, PRIVACY)}
     assert set(schemas[False]["country"]["categories"]) == set(real.index), "a plain schema lists the countries"
     assert schemas[True]["country"]["categories"] is None, "a private one does not"
     assert [schemas[True]["year"]["min"], schemas[True]["year"]["max"], schemas[True]["year"]["domain"]["step"]] == \
