@@ -36,7 +36,7 @@ from pipeline.split import split_source  # noqa: E402
 
 GENERATORS = ("timeseries/diffusion", "timeseries/vae")
 # What a user declares for a private fit (pipeline/core/domains.py): the panel's years, rates of 0-10 children
-DECLARED = {"year": {"range": [1960, 2011]}, "fertility": {"range": [0, 10]}}
+DECLARED = {"year": {"range": [1960, 2011], "step": 1}, "fertility": {"range": [0, 10]}}
 EPSILONS = (1.0, 3.0, 10.0, math.inf)
 SHOWN = ("fidelity.discriminative_score", "fidelity.predictive_ratio", "privacy.membership_tpr_at_1fpr",
          "privacy.membership_auc")
