@@ -137,3 +137,23 @@ def test_conv1d_norms_take_the_cheaper_form(monkeypatch):
         x = torch.randn(4, layer.in_channels, length)
         conv1d_norm_sample(layer, [x], torch.randn(4, 32, layer(x).shape[2]))
         assert any(rows == cols > 3 * 9 for rows, cols in shapes) == gram, (layer, shapes)
+
+
+@pytest.mark.parametrize("shape", [(6, 7), (6, 4, 7)])
+def test_linear_norms_are_each_rows_gradient_norm(shape):
+    """Linear norms on (n, d) inputs (|dy|·|x|) and on sequences (Opacus' ghost norm,
+    delegated) equal the norm of each row's own gradient."""
+    from generators.private_norms import linear_norm_sample
+
+    torch.manual_seed(5)
+    layer, x = nn.Linear(7, 3), torch.randn(*shape)
+    backprops = torch.randn_like(layer(x))
+    ours = linear_norm_sample(layer, [x], backprops)
+    expected = []
+    for i in range(len(x)):
+        layer.zero_grad()
+        (layer(x[i : i + 1]) * backprops[i : i + 1]).sum().backward()
+        expected.append(layer.weight.grad.norm().item())
+        assert ours[layer.weight][i].item() == pytest.approx(expected[-1], rel=1e-4)
+        assert ours[layer.bias][i].item() == pytest.approx(layer.bias.grad.norm().item(), rel=1e-4)
+    assert max(expected) > 1.01 * min(expected), "rows differ: the check can fail"
