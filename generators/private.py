@@ -119,13 +119,18 @@ class PrivateTraining:
                                      steps=steps)
         except ValueError as err:  # "The privacy budget is too low."
             raise BadInputError(self._too_small(f"no noise level meets it ({err})")) from None
-        self.module, self.optimizer, self._criterion, self.loader = self.engine.make_private(
+        self.module, self.optimizer, _, self.loader = self.engine.make_private(
             module=model, optimizer=optimizer, data_loader=loader, noise_multiplier=sigma,
             max_grad_norm=privacy.clip, poisson_sampling=True, noise_generator=torch_generator(seed + 3, columns[0].device),
             criterion=_PerRow(), grad_sample_mode="ghost",
         )
         self.optimizer.__class__ = _flat_noise_optimizer(type(self.optimizer))
         self._columns = columns
+        self._ends: list[torch.Tensor] = []  # the hooked layers' inputs and outputs in the last forward
+        self._handles = [self.module.register_forward_pre_hook(lambda *_: self._ends.clear())]
+        for layer in self.module.iterate_submodules(self.module._module):  # the layers Opacus hooks
+            self._handles += [layer.register_forward_pre_hook(lambda _, args: self._keep(args)),
+                              layer.register_forward_hook(lambda _, __, out: self._keep(out))]
         expected_batch = n * self.sample_rate
         if sigma / expected_batch > MAX_NOISE_PER_ROW:
             self.close()
@@ -137,11 +142,19 @@ class PrivateTraining:
         return (f"generator.privacy.epsilon {self.privacy.epsilon:g} (delta {self.delta:.2g}) cannot train this "
                 f"model: {why}; raise epsilon, lower params.steps, or raise params.batch_size")
 
-    def loss(self, per_row: torch.Tensor) -> torch.Tensor:
-        """The tensor to call `.backward()` on, from the batch's per-row losses: Opacus'
-        ghost clipping takes each row's gradient norm in a first backward pass and
-        clips in a second, never materialising per-row gradients."""
-        return self._criterion(per_row, None)
+    def _keep(self, tensors: Any) -> None:
+        """Keep a hooked layer's input or output tensors (seen before torch wraps them for
+        its backward hooks) as targets of the first backward pass."""
+        if self.module.hooks_enabled and torch.is_grad_enabled():
+            self._ends += [t for t in (tensors if isinstance(tensors, tuple) else (tensors,))
+                           if isinstance(t, torch.Tensor) and t.requires_grad]
+
+    def loss(self, per_row: torch.Tensor) -> "_GhostClipped":
+        """What to call `.backward()` on, from the batch's per-row losses: ghost clipping
+        takes each row's gradient norm in a first backward pass and clips in a second,
+        never materialising per-row gradients."""
+        ends, self._ends = self._ends, []
+        return _GhostClipped(self.module, self.optimizer, per_row, ends)
 
     def batches(self) -> Iterator[torch.Tensor | tuple[torch.Tensor, ...]]:
         """Poisson-sampled batches, one per step, without end: the caller takes `steps`
@@ -162,8 +175,40 @@ class PrivateTraining:
         )
 
     def close(self) -> None:
-        """Take Opacus' hooks and per-sample gradients off the model: it samples as a plain module."""
+        """Take Opacus' hooks and ours and per-sample gradients off the model: it samples as a plain module."""
+        for handle in self._handles:
+            handle.remove()
         self.module._close()
+
+
+class _GhostClipped:
+    """Opacus' two ghost-clipping passes (`DPTensorFastGradientClipping.backward`), the
+    first pruned: it asks autograd for the gradients at the hooked layers' inputs and
+    outputs only, which is all the norm hooks read (each layer's output gradient), so no
+    parameter gradient is computed only to be zeroed (a third of a backward pass on
+    timeseries/vae). Every trainable parameter's norm must come from this pass: a norm
+    left from an earlier step would clip with a stale bound, so a missing one raises."""
+
+    def __init__(self, module: nn.Module, optimizer: torch.optim.Optimizer, per_row: torch.Tensor,
+                 ends: list[torch.Tensor]) -> None:
+        self.module, self.optimizer, self.per_row = module, optimizer, per_row
+        self.ends = list({id(t): t for t in ends}.values())
+
+    def backward(self) -> None:
+        params = self.module.trainable_parameters
+        for p in params:
+            p._norm_sample = None
+        if self.ends:
+            torch.autograd.grad(self.per_row.mean(0), self.ends, retain_graph=True, allow_unused=True)
+        if any(p._norm_sample is None for p in params):
+            raise RuntimeError("ghost clipping: a trainable layer got no per-row gradient norm from the first pass")
+        self.optimizer.zero_grad()
+        clipped = (self.module.get_clipping_coef().to(self.per_row.device) * self.per_row).sum()
+        self.module.disable_hooks()
+        try:
+            clipped.backward()
+        finally:
+            self.module.enable_hooks()
 
 
 @functools.cache
