@@ -124,7 +124,7 @@ class PrivateTraining:
             max_grad_norm=privacy.clip, poisson_sampling=True, noise_generator=torch_generator(seed + 3, columns[0].device),
             criterion=_PerRow(), grad_sample_mode="ghost",
         )
-        self.optimizer.__class__ = _flat_noise_optimizer(type(self.optimizer))
+        self.optimizer.__class__ = _lean_step_optimizer(type(self.optimizer))
         self._columns = columns
         self._ends: list[torch.Tensor] = []  # the hooked layers' inputs and outputs in the last forward
         self._handles = [self.module.register_forward_pre_hook(lambda *_: self._ends.clear())]
@@ -159,10 +159,14 @@ class PrivateTraining:
     def batches(self) -> Iterator[torch.Tensor | tuple[torch.Tensor, ...]]:
         """Poisson-sampled batches, one per step, without end: the caller takes `steps`
         of them (a batch may be small, rarely empty). A tensor, or a tuple like `rows`.
-        The indices are the Poisson loader's own (its sampler, its seeded generator); the
-        rows are indexed at once rather than fetched and collated one by one."""
+        The batches are the Poisson loader's own, to the draw: its sampler's indices from its
+        seeded generator, after the one draw torch's DataLoader iterator makes from that
+        generator per pass (its workers' base seed), but the rows are indexed at once
+        rather than fetched and collated one by one (a tenth of a small model's step)."""
         while True:
-            for indices in self.loader.batch_sampler:
+            indices_of_pass = iter(self.loader.batch_sampler)
+            torch.empty((), dtype=torch.int64).random_(generator=self.loader.generator)
+            for indices in indices_of_pass:
                 index = torch.tensor(indices, dtype=torch.long, device=self._columns[0].device)
                 batch = tuple(column[index] for column in self._columns)
                 yield batch if self._tuple else batch[0]
@@ -212,37 +216,33 @@ class _GhostClipped:
 
 
 @functools.cache
-def _flat_noise_optimizer(base: type) -> type:
+def _lean_step_optimizer(base: type) -> type:
     """Opacus' ghost-clipping optimizer (`base`) with a cheaper step on the same
-    arithmetic: the clipped sum the second backward leaves in `p.grad` is taken over, not
-    deep-copied, and the Gaussian noise of all parameters is drawn as one vector from the
-    seeded noise generator and split, not drawn and zero-filled per parameter (the same
-    i.i.d. N(0, (σ·clip)²) per coordinate). Secure-mode noise stays Opacus' own."""
+    arithmetic and the same noise: the clipped sum the second backward leaves in `p.grad`
+    is taken over, not deep-copied, and each parameter's noise is Opacus' own draw from
+    the seeded generator, in the same order (so the same seed gives the same model),
+    without the zero tensor Opacus allocates first. Secure-mode noise stays Opacus'."""
     from opacus.optimizers.optimizer import _check_processed_flag, _mark_as_processed
 
-    class FlatNoise(base):
+    class LeanStep(base):
         def accumulate(self) -> None:
             for p in self.params:
                 p.summed_grad = p.grad if p.summed_grad is None else p.summed_grad + p.grad
                 p.grad = None  # the sum is taken over: nothing may add to it in place
 
         def add_noise(self) -> None:
-            params = self.params
-            if self.secure_mode or not params:
-                return super().add_noise()
             std = self.noise_multiplier * self.max_grad_norm
-            noise = torch.normal(0.0, std, (sum(p.numel() for p in params),), generator=self.generator,
-                                 device=params[0].device) if std > 0 else None
-            offset = 0
-            for p in params:
+            if self.secure_mode or std == 0:
+                return super().add_noise()
+            for p in self.params:
                 _check_processed_flag(p.summed_grad)
-                size = p.numel()
-                p.grad = (p.summed_grad if noise is None else p.summed_grad + noise[offset : offset + size].view_as(p))
-                offset += size
+                noise = torch.normal(mean=0, std=std, size=p.summed_grad.shape, device=p.summed_grad.device,
+                                     generator=self.generator)
+                p.grad = (p.summed_grad + noise).view_as(p)
                 _mark_as_processed(p.summed_grad)
 
-    FlatNoise.__name__ = FlatNoise.__qualname__ = f"FlatNoise{base.__name__}"
-    return FlatNoise
+    LeanStep.__name__ = LeanStep.__qualname__ = f"LeanStep{base.__name__}"
+    return LeanStep
 
 
 def noise_multiplier(*, epsilon: float, delta: float, sample_rate: float, steps: int,

@@ -161,6 +161,27 @@ def test_rows_may_be_a_tuple_of_tensors_sampled_together():
     single.close()
 
 
+def test_batches_are_the_poisson_loaders_own_to_the_draw():
+    """Indexed at once, the batches over several passes equal those Opacus' Poisson
+    DataLoader yields from the same seed, empty ones included: the same seed keeps the
+    same model."""
+    from generators.private import PrivateTraining
+
+    def make() -> PrivateTraining:
+        model = torch.nn.Linear(2, 1)
+        return PrivateTraining(model, torch.optim.SGD(model.parameters(), lr=0.1),
+                               (torch.randn(30, 2, generator=torch.Generator().manual_seed(0)), torch.arange(30)),
+                               privacy=PrivacySpec(epsilon=10.0), batch_size=3, steps=5, seed=4)
+
+    ours, theirs = make(), make()
+    batches = ours.batches()
+    expected = [batch for _ in range(3) for batch in theirs.loader]  # 3 passes of 10 batches
+    got = [next(batches) for _ in expected]
+    assert all(torch.equal(a, b) for e, g in zip(expected, got) for a, b in zip(e, g))
+    assert len({tuple(i.tolist()) for _, i in got}) > 20 and any(len(i) == 0 for _, i in got)
+    ours.close(), theirs.close()
+
+
 class _Branched(torch.nn.Module):
     """A conv path on the rows and a side layer on a plan that needs no gradient: its
     norm hook fires from its output alone, the case a pruned pass could miss."""
