@@ -3,18 +3,23 @@ generator clips, samples, adds noise and accounts the same way.
 
 `PrivateTraining(model, optimizer, rows, privacy=..., batch_size=..., steps=..., seed=...)`
 (`rows` one tensor, or a tuple of tensors sharing their first dimension, e.g. (images,
-labels): one record is one index across all of them) hands back the model, optimizer and batches to train with, for exactly `steps` optimiser
-steps (known up front: the noise is solved for them, so a time budget cannot bound a
-private fit):
+labels): one record is one index across all of them) hands back the model, optimizer
+and batches to train with, for exactly `steps` optimiser steps (known up front: the
+noise is solved for them, so a time budget cannot bound a private fit):
 - Poisson sampling: each step takes every row independently with probability
-  batch_size / n (Opacus' `DPDataLoader`), the sampling the accountants assume;
+  batch_size / n (Opacus' `DPDataLoader`'s sampler and draws), the sampling the
+  accountants assume; the sampled rows are indexed at once, not collated one by one;
 - per-row gradients clipped to `privacy.clip` by Opacus' ghost clipping (each row's
   gradient norm from a first backward pass, the clipped sum from a second, per-row
   gradients never stored: a step of the tabular denoiser costs 2.3x a plain one on one
-  CPU thread, against 10x with Opacus' per-row-gradient hooks). Opacus has such norms
-  for Linear and Embedding; generators/private_norms.py adds them for convolutions
-  (ConvTranspose2d included), GroupNorm and LayerNorm. Not BatchNorm, which mixes rows,
-  nor a layer with buffers such as torch's spectral_norm parametrisation;
+  CPU thread, against 10x with Opacus' per-row-gradient hooks). Our first pass asks
+  autograd only for the gradients the norm hooks read, at the hooked layers' inputs and
+  outputs, so it computes no parameter gradient (`_GhostClipped`), and the optimiser
+  takes the clipped sum over without Opacus' deep copy. Opacus has such norms for Linear
+  and Embedding; generators/private_norms.py adds them for convolutions (ConvTranspose2d
+  included), GroupNorm and LayerNorm, and cheaper ones for Conv1d and Linear. Not
+  BatchNorm, which mixes rows, nor a layer with buffers such as torch's spectral_norm
+  parametrisation;
 - Gaussian noise with the multiplier that makes `steps` steps at this sample rate spend
   at most `privacy.epsilon` by the accountant's own count (`noise_multiplier`, then
   `make_private`; Opacus' `make_private_with_epsilon` counts in epochs only);

@@ -1,5 +1,5 @@
 """Per-row gradient norms for the layers Opacus' ghost clipping has no norm sampler
-for, registered through Opacus' own extension points (`register_grad_sampler`,
+for (and a cheaper one for Linear), registered through Opacus' own extension points (`register_grad_sampler`,
 `register_norm_sampler`), so generators/private.py clips them as before, cheaper.
 
 Ghost clipping needs each row's gradient norm from its first backward pass. Opacus
