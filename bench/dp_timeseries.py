@@ -7,11 +7,11 @@ spent ε, noise multiplier and steps, the discriminative score beside its real-v
 floor, the predictive ratio, and the membership attack's TPR at 1 % FPR and AUC (the
 gate's own metrics, validators/metrics; one sequence is one record, as for ε).
 
-    python bench/dp_timeseries.py [--epochs N] [--only timeseries/vae] [--sample 500]
+    python bench/dp_timeseries.py [--epochs N] [--only timeseries/vae] [--sample 500] [--out STEM]
 
 Each family runs its default epochs unless `--epochs` overrides them; a private fit
 takes as many DP-SGD steps as those epochs would (epochs x ceil(sequences / batch)).
-One torch thread. Prints a table, writes bench/results/dp_timeseries.json."""
+One torch thread. Prints a table, writes bench/results/dp_timeseries.json (or STEM.json)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from pipeline.split import split_source  # noqa: E402
 
 GENERATORS = ("timeseries/diffusion", "timeseries/vae")
 # What a user declares for a private fit (pipeline/core/domains.py): the panel's years, rates of 0-10 children
-DECLARED = {"year": {"range": [1960, 2011]}, "fertility": {"range": [0, 10]}}
+DECLARED = {"year": {"range": [1960, 2011], "step": 1}, "fertility": {"range": [0, 10]}}
 EPSILONS = (1.0, 3.0, 10.0, math.inf)
 SHOWN = ("fidelity.discriminative_score", "fidelity.predictive_ratio", "privacy.membership_tpr_at_1fpr",
          "privacy.membership_auc")
@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="override every generator's epochs (default: its own default)")
     parser.add_argument("--only", nargs="+", default=list(GENERATORS), choices=list(GENERATORS))
     parser.add_argument("--sample", type=int, default=500, help="sequences sampled per setting (default 500)")
+    parser.add_argument("--out", default="dp_timeseries", help="results file stem under bench/results (default dp_timeseries)")
     args = parser.parse_args()
     warnings.simplefilter("ignore", UserWarning)  # Opacus' notes on hooks and RDP orders
     torch.set_num_threads(1)
@@ -91,7 +92,7 @@ def main() -> None:
         print(f"| {r['generator']} | {r['target_epsilon']:g} | {r['epsilon']:.2f} | {r['noise_multiplier']:.2f} | "
               f"{r['steps']} | {r['fit_cpu_s']:.1f} ({r['fit_cpu_ratio_to_non_dp']:.2f}) | "
               + " | ".join(f"{r[m]:.3f}" for m in SHOWN) + " |")
-    out = ROOT / "bench" / "results" / "dp_timeseries.json"
+    out = ROOT / "bench" / "results" / f"{args.out}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     report = {"dataset": "World Bank fertility, data/sources/fertility.csv, split by entity (holdout 0.2, seed 0)",
               "train_sequences": len(train), "holdout_sequences": len(holdout), "sampled": args.sample,

@@ -3,18 +3,23 @@ generator clips, samples, adds noise and accounts the same way.
 
 `PrivateTraining(model, optimizer, rows, privacy=..., batch_size=..., steps=..., seed=...)`
 (`rows` one tensor, or a tuple of tensors sharing their first dimension, e.g. (images,
-labels): one record is one index across all of them) hands back the model, optimizer and batches to train with, for exactly `steps` optimiser
-steps (known up front: the noise is solved for them, so a time budget cannot bound a
-private fit):
+labels): one record is one index across all of them) hands back the model, optimizer
+and batches to train with, for exactly `steps` optimiser steps (known up front: the
+noise is solved for them, so a time budget cannot bound a private fit):
 - Poisson sampling: each step takes every row independently with probability
-  batch_size / n (Opacus' `DPDataLoader`), the sampling the accountants assume;
+  batch_size / n (Opacus' `DPDataLoader`'s sampler and draws), the sampling the
+  accountants assume; the sampled rows are indexed at once, not collated one by one;
 - per-row gradients clipped to `privacy.clip` by Opacus' ghost clipping (each row's
   gradient norm from a first backward pass, the clipped sum from a second, per-row
   gradients never stored: a step of the tabular denoiser costs 2.3x a plain one on one
-  CPU thread, against 10x with Opacus' per-row-gradient hooks). Opacus has such norms
-  for Linear and Embedding; generators/private_norms.py adds them for convolutions
-  (ConvTranspose2d included), GroupNorm and LayerNorm. Not BatchNorm, which mixes rows,
-  nor a layer with buffers such as torch's spectral_norm parametrisation;
+  CPU thread, against 10x with Opacus' per-row-gradient hooks). Our first pass asks
+  autograd only for the gradients the norm hooks read, at the hooked layers' inputs and
+  outputs, so it computes no parameter gradient (`_GhostClipped`), and the optimiser
+  takes the clipped sum over without Opacus' deep copy. Opacus has such norms for Linear
+  and Embedding; generators/private_norms.py adds them for convolutions (ConvTranspose2d
+  included), GroupNorm and LayerNorm, and cheaper ones for Conv1d and Linear. Not
+  BatchNorm, which mixes rows, nor a layer with buffers such as torch's spectral_norm
+  parametrisation;
 - Gaussian noise with the multiplier that makes `steps` steps at this sample rate spend
   at most `privacy.epsilon` by the accountant's own count (`noise_multiplier`, then
   `make_private`; Opacus' `make_private_with_epsilon` counts in epochs only);
@@ -32,6 +37,7 @@ row's clipped gradient, and the sensitivity bound no longer holds.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import asdict, dataclass
@@ -118,11 +124,18 @@ class PrivateTraining:
                                      steps=steps)
         except ValueError as err:  # "The privacy budget is too low."
             raise BadInputError(self._too_small(f"no noise level meets it ({err})")) from None
-        self.module, self.optimizer, self._criterion, self.loader = self.engine.make_private(
+        self.module, self.optimizer, _, self.loader = self.engine.make_private(
             module=model, optimizer=optimizer, data_loader=loader, noise_multiplier=sigma,
             max_grad_norm=privacy.clip, poisson_sampling=True, noise_generator=torch_generator(seed + 3, columns[0].device),
             criterion=_PerRow(), grad_sample_mode="ghost",
         )
+        self.optimizer.__class__ = _lean_step_optimizer(type(self.optimizer))
+        self._columns = columns
+        self._ends: list[torch.Tensor] = []  # the hooked layers' inputs and outputs in the last forward
+        self._handles = [self.module.register_forward_pre_hook(lambda *_: self._ends.clear())]
+        for layer in self.module.iterate_submodules(self.module._module):  # the layers Opacus hooks
+            self._handles += [layer.register_forward_pre_hook(lambda _, args: self._keep(args)),
+                              layer.register_forward_hook(lambda _, __, out: self._keep(out))]
         expected_batch = n * self.sample_rate
         if sigma / expected_batch > MAX_NOISE_PER_ROW:
             self.close()
@@ -134,18 +147,34 @@ class PrivateTraining:
         return (f"generator.privacy.epsilon {self.privacy.epsilon:g} (delta {self.delta:.2g}) cannot train this "
                 f"model: {why}; raise epsilon, lower params.steps, or raise params.batch_size")
 
-    def loss(self, per_row: torch.Tensor) -> torch.Tensor:
-        """The tensor to call `.backward()` on, from the batch's per-row losses: Opacus'
-        ghost clipping takes each row's gradient norm in a first backward pass and
-        clips in a second, never materialising per-row gradients."""
-        return self._criterion(per_row, None)
+    def _keep(self, tensors: Any) -> None:
+        """Keep a hooked layer's input or output tensors (seen before torch wraps them for
+        its backward hooks) as targets of the first backward pass."""
+        if self.module.hooks_enabled and torch.is_grad_enabled():
+            self._ends += [t for t in (tensors if isinstance(tensors, tuple) else (tensors,))
+                           if isinstance(t, torch.Tensor) and t.requires_grad]
+
+    def loss(self, per_row: torch.Tensor) -> "_GhostClipped":
+        """What to call `.backward()` on, from the batch's per-row losses: ghost clipping
+        takes each row's gradient norm in a first backward pass and clips in a second,
+        never materialising per-row gradients."""
+        ends, self._ends = self._ends, []
+        return _GhostClipped(self.module, self.optimizer, per_row, ends)
 
     def batches(self) -> Iterator[torch.Tensor | tuple[torch.Tensor, ...]]:
         """Poisson-sampled batches, one per step, without end: the caller takes `steps`
-        of them (a batch may be small, rarely empty). A tensor, or a tuple like `rows`."""
+        of them (a batch may be small, rarely empty). A tensor, or a tuple like `rows`.
+        The batches are the Poisson loader's own, to the draw: its sampler's indices from its
+        seeded generator, after the one draw torch's DataLoader iterator makes from that
+        generator per pass (its workers' base seed), but the rows are indexed at once
+        rather than fetched and collated one by one (a tenth of a small model's step)."""
         while True:
-            for batch in self.loader:
-                yield tuple(batch) if self._tuple else batch[0]
+            indices_of_pass = iter(self.loader.batch_sampler)
+            torch.empty((), dtype=torch.int64).random_(generator=self.loader.generator)
+            for indices in indices_of_pass:
+                index = torch.tensor(indices, dtype=torch.long, device=self._columns[0].device)
+                batch = tuple(column[index] for column in self._columns)
+                yield batch if self._tuple else batch[0]
 
     def spent(self) -> PrivacySpent:
         return PrivacySpent(
@@ -155,8 +184,70 @@ class PrivateTraining:
         )
 
     def close(self) -> None:
-        """Take Opacus' hooks and per-sample gradients off the model: it samples as a plain module."""
+        """Take Opacus' hooks and ours and per-sample gradients off the model: it samples as a plain module."""
+        for handle in self._handles:
+            handle.remove()
         self.module._close()
+
+
+class _GhostClipped:
+    """Opacus' two ghost-clipping passes (`DPTensorFastGradientClipping.backward`), the
+    first pruned: it asks autograd for the gradients at the hooked layers' inputs and
+    outputs only, which is all the norm hooks read (each layer's output gradient), so no
+    parameter gradient is computed only to be zeroed (a third of a backward pass on
+    timeseries/vae). Every trainable parameter's norm must come from this pass: a norm
+    left from an earlier step would clip with a stale bound, so a missing one raises."""
+
+    def __init__(self, module: nn.Module, optimizer: torch.optim.Optimizer, per_row: torch.Tensor,
+                 ends: list[torch.Tensor]) -> None:
+        self.module, self.optimizer, self.per_row = module, optimizer, per_row
+        self.ends = list({id(t): t for t in ends}.values())
+
+    def backward(self) -> None:
+        params = self.module.trainable_parameters
+        for p in params:
+            p._norm_sample = None
+        if self.ends:
+            torch.autograd.grad(self.per_row.mean(0), self.ends, retain_graph=True, allow_unused=True)
+        if any(p._norm_sample is None for p in params):
+            raise RuntimeError("ghost clipping: a trainable layer got no per-row gradient norm from the first pass")
+        self.optimizer.zero_grad()
+        clipped = (self.module.get_clipping_coef().to(self.per_row.device) * self.per_row).sum()
+        self.module.disable_hooks()
+        try:
+            clipped.backward()
+        finally:
+            self.module.enable_hooks()
+
+
+@functools.cache
+def _lean_step_optimizer(base: type) -> type:
+    """Opacus' ghost-clipping optimizer (`base`) with a cheaper step on the same
+    arithmetic and the same noise: the clipped sum the second backward leaves in `p.grad`
+    is taken over, not deep-copied, and each parameter's noise is Opacus' own draw from
+    the seeded generator, in the same order (so the same seed gives the same model),
+    without the zero tensor Opacus allocates first. Secure-mode noise stays Opacus'."""
+    from opacus.optimizers.optimizer import _check_processed_flag, _mark_as_processed
+
+    class LeanStep(base):
+        def accumulate(self) -> None:
+            for p in self.params:
+                p.summed_grad = p.grad if p.summed_grad is None else p.summed_grad + p.grad
+                p.grad = None  # the sum is taken over: nothing may add to it in place
+
+        def add_noise(self) -> None:
+            std = self.noise_multiplier * self.max_grad_norm
+            if self.secure_mode or std == 0:
+                return super().add_noise()
+            for p in self.params:
+                _check_processed_flag(p.summed_grad)
+                noise = torch.normal(mean=0, std=std, size=p.summed_grad.shape, device=p.summed_grad.device,
+                                     generator=self.generator)
+                p.grad = (p.summed_grad + noise).view_as(p)
+                _mark_as_processed(p.summed_grad)
+
+    LeanStep.__name__ = LeanStep.__qualname__ = f"LeanStep{base.__name__}"
+    return LeanStep
 
 
 def noise_multiplier(*, epsilon: float, delta: float, sample_rate: float, steps: int,

@@ -161,6 +161,91 @@ def test_rows_may_be_a_tuple_of_tensors_sampled_together():
     single.close()
 
 
+def test_batches_are_the_poisson_loaders_own_to_the_draw():
+    """Indexed at once, the batches over several passes equal those Opacus' Poisson
+    DataLoader yields from the same seed, empty ones included: the same seed keeps the
+    same model."""
+    from generators.private import PrivateTraining
+
+    def make() -> PrivateTraining:
+        model = torch.nn.Linear(2, 1)
+        return PrivateTraining(model, torch.optim.SGD(model.parameters(), lr=0.1),
+                               (torch.randn(30, 2, generator=torch.Generator().manual_seed(0)), torch.arange(30)),
+                               privacy=PrivacySpec(epsilon=10.0), batch_size=3, steps=5, seed=4)
+
+    ours, theirs = make(), make()
+    batches = ours.batches()
+    expected = [batch for _ in range(3) for batch in theirs.loader]  # 3 passes of 10 batches
+    got = [next(batches) for _ in expected]
+    assert all(torch.equal(a, b) for e, g in zip(expected, got) for a, b in zip(e, g))
+    assert len({tuple(i.tolist()) for _, i in got}) > 20 and any(len(i) == 0 for _, i in got)
+    ours.close(), theirs.close()
+
+
+class _Branched(torch.nn.Module):
+    """A conv path on the rows and a side layer on a plan that needs no gradient: its
+    norm hook fires from its output alone, the case a pruned pass could miss."""
+
+    def __init__(self, unused: bool = False) -> None:
+        super().__init__()
+        self.conv, self.head = torch.nn.Conv1d(2, 4, 3, stride=2, padding=1), torch.nn.Linear(4 * 5, 1)
+        self.side = torch.nn.Linear(3, 1)
+        self.unused = torch.nn.Linear(1, 1) if unused else None
+
+    def forward(self, x: torch.Tensor, plan: torch.Tensor) -> torch.Tensor:
+        return (self.head(torch.relu(self.conv(x)).flatten(1)) + self.side(plan)).squeeze(1).pow(2)
+
+
+def _ghost_step(pruned: bool, seed: int = 0) -> tuple[torch.Tensor, list[torch.Tensor], list[bool]]:
+    """One ghost-clipping backward on a fixed batch, ours (`pruned`) or Opacus' own: the
+    per-row norms, the clipped gradients, and whether each parameter had a gradient
+    when the clipping factors were taken (after the first pass)."""
+    from opacus.utils.fast_gradient_clipping_utils import DPTensorFastGradientClipping
+
+    from generators.private import PrivateTraining
+
+    torch.manual_seed(seed)
+    model, rows = _Branched(), (torch.randn(40, 2, 10), torch.randn(40, 3))
+    private = PrivateTraining(model, torch.optim.SGD(model.parameters(), lr=0.1), rows,
+                              privacy=PrivacySpec(epsilon=10.0), batch_size=20, steps=5, seed=0)
+    seen: list[bool] = []
+    coef = private.module.get_clipping_coef
+    private.module.get_clipping_coef = lambda: seen.extend(p.grad is not None for p in model.parameters()) or coef()
+    private.optimizer.zero_grad()
+    per_row = private.module(*(r[:12] for r in rows))
+    loss = private.loss(per_row)
+    (loss if pruned else DPTensorFastGradientClipping(private.module, private.optimizer, per_row)).backward()
+    norms, grads = private.module.per_sample_gradient_norms, [p.grad.clone() for p in model.parameters()]
+    private.close()
+    return norms, grads, seen
+
+
+def test_the_pruned_first_pass_clips_as_opacus_two_full_passes_do():
+    """Our first backward pass asks autograd for the hooked layers' input and output
+    gradients only: the same per-row norms and clipped gradients as Opacus' two full
+    passes (a side layer fed by data included), and no parameter gradient before clipping."""
+    norms, grads, seen = _ghost_step(pruned=True)
+    opacus_norms, opacus_grads, opacus_seen = _ghost_step(pruned=False)
+    assert torch.allclose(norms, opacus_norms, rtol=1e-5) and norms.std() > 0.01 * norms.mean()
+    assert all(torch.allclose(a, b, rtol=1e-5, atol=1e-7) for a, b in zip(grads, opacus_grads))
+    assert any(g.abs().sum() > 0 for g in grads)
+    assert seen == [False] * len(grads), "the first pass computed parameter gradients"
+    assert opacus_seen == [True] * len(grads), "Opacus' full first pass does (the check can fail)"
+
+
+def test_a_layer_without_a_norm_from_the_first_pass_is_refused():
+    """A trainable layer the forward never used has no norm: clipping would otherwise read
+    one left from an earlier step, so the step fails instead."""
+    from generators.private import PrivateTraining
+
+    model, rows = _Branched(unused=True), (torch.randn(40, 2, 10), torch.randn(40, 3))
+    private = PrivateTraining(model, torch.optim.SGD(model.parameters(), lr=0.1), rows,
+                              privacy=PrivacySpec(epsilon=10.0), batch_size=20, steps=5, seed=0)
+    with pytest.raises(RuntimeError, match="no per-row gradient norm"):
+        private.loss(private.module(*(r[:12] for r in rows))).backward()
+    private.close()
+
+
 @pytest.mark.parametrize("epsilon, sample_rate, steps", [(1.0, 128 / 1438, 400), (10.0, 128 / 1438, 400),
                                                          (3.0, 1 / 3, 900), (0.3, 0.5, 5)])
 def test_the_noise_solve_meets_opacus_contract_in_fewer_accountant_calls(epsilon, sample_rate, steps, monkeypatch):

@@ -93,3 +93,67 @@ def test_factored_conv_norms_are_each_rows_gradient_norm(layer):
         (layer(x[i : i + 1]) * backprops[i : i + 1]).sum().backward()
         assert ours[layer.weight][i].item() == pytest.approx(layer.weight.grad.norm().item(), rel=1e-4)
         assert ours[layer.bias][i].item() == pytest.approx(layer.bias.grad.norm().item(), rel=1e-4)
+
+
+@pytest.mark.parametrize(("layer", "length"), [
+    (nn.Conv1d(3, 32, 3, stride=2, padding=1), 52),  # the product form (timeseries/vae's first encoder layer)
+    (nn.Conv1d(32, 64, 3, stride=2, padding=1), 26),  # the Gram form, strided
+    (nn.Conv1d(64, 32, 3, padding=1), 26),  # the Gram form (the vae's first residual layer)
+    (nn.Conv1d(32, 32, 3, padding=1), 52),  # the product form again
+    (nn.Conv1d(40, 8, 3, padding=2, dilation=2, bias=False), 12),  # dilated, Gram form, no bias
+    (nn.Conv1d(2, 6, 4, stride=3, padding=0, dilation=2), 20),  # dilated and strided, product form
+])
+def test_conv1d_norms_are_each_rows_gradient_norm(layer, length):
+    """Conv1d norms by either form (the sizes cover both, strides and dilations) equal
+    the norm of each row's own gradient."""
+    from generators.private_norms import conv1d_norm_sample
+
+    torch.manual_seed(4)
+    x = torch.randn(5, layer.in_channels, length)
+    backprops = torch.randn_like(layer(x))
+    ours = conv1d_norm_sample(layer, [x], backprops)
+    expected = []
+    for i in range(len(x)):
+        layer.zero_grad()
+        (layer(x[i : i + 1]) * backprops[i : i + 1]).sum().backward()
+        expected.append(layer.weight.grad.norm().item())
+        assert ours[layer.weight][i].item() == pytest.approx(expected[-1], rel=1e-4)
+        if layer.bias is not None:
+            assert ours[layer.bias][i].item() == pytest.approx(layer.bias.grad.norm().item(), rel=1e-4)
+    assert max(expected) > 1.01 * min(expected), "rows differ: the check can fail"
+
+
+def test_conv1d_norms_take_the_cheaper_form(monkeypatch):
+    """Which form each size takes, by the cost model: the narrow first layer the product,
+    the wide stride-1 layer on a short map the Gram of its input positions (an (L, L)
+    batched product)."""
+    from generators.private_norms import conv1d_norm_sample
+
+    shapes, real_bmm = [], torch.bmm
+    monkeypatch.setattr(torch, "bmm", lambda a, b: shapes.append((a.shape[1], b.shape[2])) or real_bmm(a, b))
+    for layer, length, gram in [(nn.Conv1d(3, 32, 3, stride=2, padding=1), 52, False),
+                                (nn.Conv1d(64, 32, 3, padding=1), 26, True)]:
+        shapes.clear()
+        x = torch.randn(4, layer.in_channels, length)
+        conv1d_norm_sample(layer, [x], torch.randn(4, 32, layer(x).shape[2]))
+        assert any(rows == cols > 3 * 9 for rows, cols in shapes) == gram, (layer, shapes)
+
+
+@pytest.mark.parametrize("shape", [(6, 7), (6, 4, 7)])
+def test_linear_norms_are_each_rows_gradient_norm(shape):
+    """Linear norms on (n, d) inputs (|dy|·|x|) and on sequences (Opacus' ghost norm,
+    delegated) equal the norm of each row's own gradient."""
+    from generators.private_norms import linear_norm_sample
+
+    torch.manual_seed(5)
+    layer, x = nn.Linear(7, 3), torch.randn(*shape)
+    backprops = torch.randn_like(layer(x))
+    ours = linear_norm_sample(layer, [x], backprops)
+    expected = []
+    for i in range(len(x)):
+        layer.zero_grad()
+        (layer(x[i : i + 1]) * backprops[i : i + 1]).sum().backward()
+        expected.append(layer.weight.grad.norm().item())
+        assert ours[layer.weight][i].item() == pytest.approx(expected[-1], rel=1e-4)
+        assert ours[layer.bias][i].item() == pytest.approx(layer.bias.grad.norm().item(), rel=1e-4)
+    assert max(expected) > 1.01 * min(expected), "rows differ: the check can fail"
