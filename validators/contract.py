@@ -346,7 +346,7 @@ def build_contract_suite(source: SourceData, *, length: int | None = None, start
         if isinstance(source, TimeSeriesData):
             exps.extend(_sequence_expectations(source, length, start, private))
         exps += [_exp("ExpectColumnValuesToBeInSet", f"constraint {c.text}", column=f"__constraint__{i}",
-                      value_set=[True]) for i, c in enumerate(source.profile.constraints)]
+                      value_set=[True]) for i, c in enumerate(source.profile.held)]
     helpers = sorted({e.column for e in exps if getattr(e, "column", "").startswith("__")})
     columns = output_columns(source) + helpers
     table = _exp("ExpectTableColumnsToMatchOrderedList", "exactly the source's columns, in order",
@@ -379,7 +379,7 @@ def contract_table(source: SourceData, batch: pd.DataFrame, *, earlier_entities:
         for col in source.profile.of_kind("datetime"):
             if col.name in table and _zone(col) is not None and not isinstance(source, TimeSeriesData):
                 facts[f"__dtype__{col.name}"] = np.full(len(table), str(table[col.name].dtype), dtype=object)
-        for i, c in enumerate(source.profile.constraints):
+        for i, c in enumerate(source.profile.held):
             if all(name in table for name in c.columns):
                 facts[f"__constraint__{i}"] = holds(c, table)
         for col in source.profile.of_kind("id"):
