@@ -152,7 +152,10 @@ def repair(c: Constraint, frame: pd.DataFrame, step: float) -> pd.DataFrame:
                 best.setdefault(combo[0], combo)
             fallback = (c.combinations or [[None] * len(c.columns)])[0]
             fixes = [best.get(v, fallback) for v in frame.loc[bad, first]]
-            frame.loc[bad, c.columns] = pd.DataFrame(fixes, columns=c.columns, index=frame.index[bad]).astype(object)
+            for j, name in enumerate(c.columns):  # as objects: `conform` gives each column its dtype back
+                values = frame[name].to_numpy(dtype=object, copy=True)
+                values[bad] = [fix[j] for fix in fixes]
+                frame[name] = values
     return frame
 
 
