@@ -395,6 +395,15 @@ def _discrete(columns: list[ColumnProfile]) -> list[str]:
             if c.kind in ("categorical", "boolean") or (c.kind in ("numeric", "integer") and c.support)]
 
 
+def _sketched(frame: pd.DataFrame, kinds: dict[str, Any]) -> list["ColumnSketch"]:
+    """Each column of `frame` sketched alone, without the table's refusals (a column
+    null in the first rows may fill later)."""
+    out = [ColumnSketch(str(c), kinds.get(str(c)), id_candidate=False) for c in frame.columns]
+    for sketch, c in zip(out, frame.columns):
+        sketch.add(frame[c])
+    return out
+
+
 class _Tally:
     """Constraints checked batch by batch: the rows breaking each, and each fixed
     combination's combinations with their counts (its repair takes the most common)."""
@@ -497,16 +506,16 @@ class TableSketch:
         have); from here on every row is checked against them."""
         head = pd.concat(self.head, ignore_index=True) if len(self.head) > 1 else self.head[0]
         self.head = []
-        kinds = TableSketch(kinds=self.kinds).add(head).profile().columns
+        kinds = [sketch.profile() for sketch in _sketched(head, self.kinds) if sketch.nulls < sketch.rows]
         known = {c.text.replace(" ", "") for c in self.declared.constraints}
         found = [parse(text) for text in propose(head, _numbers(kinds), _discrete(kinds))
                  if text.replace(" ", "") not in known]
         self.proposed = _Tally(found).add(head)
 
     def _kept_proposals(self, columns: list[ColumnProfile]) -> list[Constraint]:
-        """The proposals that every source row keeps (a fixed combination: its columns
-        still one group on all rows' combinations), on columns that still have their kind
-        (a support can outgrow MAX_SUPPORT after the first rows)."""
+        """The proposals that every source row keeps (a fixed combination: its first
+        column still fixes the others), on columns that still have their kind (a support
+        can outgrow MAX_SUPPORT after the first rows)."""
         if not self.detect_ids:  # tables only: a time series' relations are its model's
             return []
         if self.proposed is None:

@@ -161,7 +161,9 @@ def _constrained(frame: pd.DataFrame, profile: TableProfile) -> pd.DataFrame:
             s = frame[name]
             if prof.kind in ("numeric", "integer"):
                 s = pd.to_numeric(s).astype("float64")
-                s = s.round(prof.decimals if prof.decimals is not None else 12)
+                # a support's values as the source has them (rwm5yr `educ`: 10.8054895401001), else rounded
+                s = pd.Series(snap(s.to_numpy(), prof), index=s.index) if prof.support else \
+                    s.round(prof.decimals if prof.decimals is not None else 12)
             frame[name] = s.astype(prof.dtype if prof.dtype != "category" else pd.CategoricalDtype(prof.categories))
     return frame
 

