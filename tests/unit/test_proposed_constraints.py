@@ -128,6 +128,20 @@ def test_the_output_holds_proposed_combinations_in_every_row_with_the_source_dty
     assert contract_failures(source, broken) == {("__constraint__0", f"constraint {EDLEVEL}")}
 
 
+def test_a_broken_combination_changes_the_fewest_values(rwm5yr):
+    """Real rows given a university education (educ 18) but kept at level 1 with its
+    dummy: the years change back to a level-1 value, the level and dummies stay; a row
+    whose dummy alone disagrees gets its dummy fixed."""
+    profile = profile_table(rwm5yr, detect_ids=True)
+    rows = rwm5yr[rwm5yr["edlevel"] == 1].head(20).reset_index(drop=True)
+    broken = rows.assign(educ=18.0)
+    broken.loc[0, ["educ", "edlevel1"]] = [rows.loc[0, "educ"], 0]
+    fixed = conform(broken, profile)
+    assert fixed[["edlevel", *DUMMIES]].equals(rows[["edlevel", *DUMMIES]])
+    assert fixed.loc[0, "educ"] == rows.loc[0, "educ"]
+    assert set(fixed["educ"]) <= set(rwm5yr.loc[rwm5yr["edlevel"] == 1, "educ"])
+
+
 def test_a_profile_saved_when_proposals_were_text_holds_none():
     """Saved models list their proposals as text: they held none, and still hold none."""
     profile = TableProfile.model_validate({"columns": [], "n_rows": 0, "proposed_constraints": ["(a, b)"]})
