@@ -396,9 +396,13 @@ def _discrete(columns: list[ColumnProfile]) -> list[str]:
 
 
 def _sketched(frame: pd.DataFrame, kinds: dict[str, Any]) -> list["ColumnSketch"]:
-    """Each column of `frame` sketched alone, without the table's refusals (a column
-    null in the first rows may fill later)."""
-    out = [ColumnSketch(str(c), kinds.get(str(c)), id_candidate=False) for c in frame.columns]
+    """Each column of `frame` sketched alone, of its declared kind but without the
+    refusals, which are for every row (a column null in the first rows may fill later;
+    a declared id `start` is checked once the column is found to be an id)."""
+    def kind(declared: Any) -> Any:
+        return declared if declared is None or isinstance(declared, str) else ColumnDomain.model_validate(declared).kind
+
+    out = [ColumnSketch(str(c), kind(kinds.get(str(c))), id_candidate=False) for c in frame.columns]
     for sketch, c in zip(out, frame.columns):
         sketch.add(frame[c])
     return out
