@@ -106,14 +106,32 @@ def _numbers(s: pd.Series) -> pd.Series:
     return pd.to_numeric(s).astype(float)
 
 
+def _coded(combinations: list[list[Any]], rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The combinations and the rows as integer codes per column, a value's position among
+    its column's values in the combinations (-1: a value no combination has)."""
+    table = pd.DataFrame(combinations, columns=rows.columns, dtype=object)
+    values = [pd.Index(table[c].unique()) for c in rows.columns]
+    width = (len(table), len(rows.columns))
+    codes = np.stack([v.get_indexer(table[c]) for v, c in zip(values, rows.columns)], axis=1) \
+        if len(table) else np.empty(width, dtype=int)
+    seen = np.stack([v.get_indexer(rows[c]) for v, c in zip(values, rows.columns)], axis=1)
+    return codes, seen
+
+
 def holds(c: Constraint, frame: pd.DataFrame) -> np.ndarray:
     """Per row: does it keep the constraint? Rows with a null in the constraint's
     columns keep it (nulls are checked by the null-share expectations)."""
     cols = [frame[name] for name in c.columns]
     null = np.logical_or.reduce([s.isna().to_numpy() for s in cols])
     if c.kind == "fixed":
-        seen = set(map(tuple, c.combinations or []))
-        ok = np.array([tuple(row) in seen for row in frame[c.columns].itertuples(index=False, name=None)])
+        combos, rows = _coded(c.combinations or [], frame[c.columns])
+        dims = [int(max(combos[:, j].max(initial=-1), 0)) + 2 for j in range(len(c.columns))]
+        if np.prod(np.asarray(dims, dtype=float)) < 2.0**62:  # one integer per combination
+            keys = np.ravel_multi_index((combos + 1).T, dims) if len(combos) else np.empty(0, int)
+            ok = np.isin(np.ravel_multi_index((rows + 1).T, dims), keys)
+        else:
+            seen = set(map(tuple, combos.tolist()))
+            ok = np.array([row in seen for row in map(tuple, rows.tolist())], dtype=bool)
         return ok | null
     x = _numbers(cols[0]).to_numpy()
     if c.kind == "range":
@@ -164,9 +182,7 @@ def _nearest(combinations: list[list[Any]], rows: pd.DataFrame) -> np.ndarray:
     values; among those, one that keeps the first column's, then the most common. A row
     whose model kept the level and its dummies but not the years of schooling changes the
     years alone, and a sampled condition (`grade: A`) survives where the others agree with it."""
-    table = pd.DataFrame(combinations, columns=rows.columns)
-    codes = np.stack([pd.Index(table[c].unique()).get_indexer(table[c]) for c in rows.columns], axis=1)
-    seen = np.stack([pd.Index(table[c].unique()).get_indexer(rows[c]) for c in rows.columns], axis=1)
+    codes, seen = _coded(combinations, rows)
     weight = np.full(len(rows.columns), 2)
     weight[0] = 3  # an agreeing first column breaks a tie
     out = []
