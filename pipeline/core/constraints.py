@@ -174,7 +174,7 @@ def repair(c: Constraint, frame: pd.DataFrame, step: float) -> pd.DataFrame:
     return frame
 
 
-_NEAREST_CELLS = 4_000_000  # rows x combinations compared at once
+_NEAREST_CELLS = 1_000_000  # rows x combinations x columns compared at once (8 MB of scores)
 
 
 def _nearest(combinations: list[list[Any]], rows: pd.DataFrame) -> np.ndarray:
@@ -186,7 +186,7 @@ def _nearest(combinations: list[list[Any]], rows: pd.DataFrame) -> np.ndarray:
     weight = np.full(len(rows.columns), 2)
     weight[0] = 3  # an agreeing first column breaks a tie
     out = []
-    step = max(1, _NEAREST_CELLS // len(codes))
+    step = max(1, _NEAREST_CELLS // codes.size)
     for start in range(0, len(seen), step):
         part = seen[start:start + step]
         score = ((part[:, None, :] == codes[None, :, :]) * weight).sum(axis=2)
