@@ -86,11 +86,17 @@ def _zone(col: ColumnProfile) -> Any:
     return getattr(pd.api.types.pandas_dtype(col.dtype), "tz", None)
 
 
+def _dtype_as_text(col: ColumnProfile) -> bool:
+    """Dtypes GX cannot name from the cells (a zoned datetime's cells are Timestamps, a
+    category's are its values): the contract compares the dtype's text (`__dtype__`)."""
+    return col.dtype == "category" or (col.kind == "datetime" and _zone(col) is not None)
+
+
 def _type_expectation(col: ColumnProfile, *, exact: bool = False):
     """The column's type: the source's exact dtype when `exact` (tabular outputs), else
     any dtype of its kind (time series, whose static columns may widen)."""
     name = _dtype_name(col.dtype)
-    if exact and _zone(col) is not None:  # GX sees a zoned column's cells as Timestamps: compare dtype text
+    if exact and _dtype_as_text(col):
         return _exp("ExpectColumnValuesToBeInSet", f"the source's dtype {col.dtype}",
                     column=f"__dtype__{col.name}", value_set=[col.dtype])
     if exact and name is not None:
@@ -346,7 +352,7 @@ def build_contract_suite(source: SourceData, *, length: int | None = None, start
         if isinstance(source, TimeSeriesData):
             exps.extend(_sequence_expectations(source, length, start, private))
         exps += [_exp("ExpectColumnValuesToBeInSet", f"constraint {c.text}", column=f"__constraint__{i}",
-                      value_set=[True]) for i, c in enumerate(source.profile.constraints)]
+                      value_set=[True]) for i, c in enumerate(source.profile.held)]
     helpers = sorted({e.column for e in exps if getattr(e, "column", "").startswith("__")})
     columns = output_columns(source) + helpers
     table = _exp("ExpectTableColumnsToMatchOrderedList", "exactly the source's columns, in order",
@@ -359,6 +365,7 @@ def contract_table(source: SourceData, batch: pd.DataFrame, *, earlier_entities:
     Parquet) with the helper fact columns appended. `earlier_entities` holds the entity
     ids of chunks already checked, so an entity split across chunks is caught."""
     table = batch.reset_index(drop=True)
+    dtypes = {name: str(dtype) for name, dtype in table.dtypes.items()}
     # GX's type check cannot name pandas' category dtype: check its values instead.
     for name in table.columns[table.dtypes.map(lambda d: isinstance(d, pd.CategoricalDtype))]:
         table[name] = table[name].astype(object)
@@ -376,10 +383,10 @@ def contract_table(source: SourceData, batch: pd.DataFrame, *, earlier_entities:
                 facts[f"__clock__{col.name}"] = seconds.to_numpy()
                 if col.support is None and col.step:
                     facts[f"__grid__{col.name}"] = _off_grid(seconds.where(seconds >= 0), col)  # -1: reported above
-        for col in source.profile.of_kind("datetime"):
-            if col.name in table and _zone(col) is not None and not isinstance(source, TimeSeriesData):
-                facts[f"__dtype__{col.name}"] = np.full(len(table), str(table[col.name].dtype), dtype=object)
-        for i, c in enumerate(source.profile.constraints):
+        for col in source.profile.columns:
+            if col.name in table and _dtype_as_text(col) and not isinstance(source, TimeSeriesData):
+                facts[f"__dtype__{col.name}"] = np.full(len(table), dtypes[col.name], dtype=object)
+        for i, c in enumerate(source.profile.held):
             if all(name in table for name in c.columns):
                 facts[f"__constraint__{i}"] = holds(c, table)
         for col in source.profile.of_kind("id"):

