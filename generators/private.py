@@ -207,17 +207,19 @@ class _GhostClipped:
         params = self.module.trainable_parameters
         for p in params:
             p._norm_sample = None
-        if self.ends:
-            torch.autograd.grad(self.per_row.mean(0), self.ends, retain_graph=True, allow_unused=True)
-        if any(p._norm_sample is None for p in params):
-            raise RuntimeError("ghost clipping: a trainable layer got no per-row gradient norm from the first pass")
-        self.optimizer.zero_grad()
-        clipped = (self.module.get_clipping_coef().to(self.per_row.device) * self.per_row).sum()
-        self.module.disable_hooks()
-        try:
-            clipped.backward()
-        finally:
-            self.module.enable_hooks()
+        with warnings.catch_warnings():  # "Full backward hook is firing ...": the first layer's input needs no grad, as meant
+            warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
+            if self.ends:
+                torch.autograd.grad(self.per_row.mean(0), self.ends, retain_graph=True, allow_unused=True)
+            if any(p._norm_sample is None for p in params):
+                raise RuntimeError("ghost clipping: a trainable layer got no per-row gradient norm from the first pass")
+            self.optimizer.zero_grad()
+            clipped = (self.module.get_clipping_coef().to(self.per_row.device) * self.per_row).sum()
+            self.module.disable_hooks()
+            try:
+                clipped.backward()
+            finally:
+                self.module.enable_hooks()
 
 
 @functools.cache
