@@ -113,14 +113,21 @@ class Denoiser(nn.Module):
         """`t` holds one timestep per row, or a single one shared by the batch."""
         return self.proj_out[-1](self.features(x, given, t))
 
-    def grouped(self, x: torch.Tensor, given: torch.Tensor, t: torch.Tensor, bounds: list[int]) -> list[torch.Tensor]:
+    def grouped(self, x: torch.Tensor, given: torch.Tensor, t: torch.Tensor, bounds: list[int], *,
+                embedded: torch.Tensor | None = None) -> list[torch.Tensor]:
         """`forward`'s output cut at `bounds` (channel offsets, 0 and dim included), each part
         from its own slice of the output layer: contiguous, where a column slice of the whole
-        output is strided (and a softmax would copy it first)."""
-        h, head = self.features(x, given, t), self.proj_out[-1]
+        output is strided (and a softmax would copy it first). `embedded`: `embed(t)`, when the
+        caller has it (the sampler runs each timestep on every block of rows)."""
+        h, head = self.features(x, given, t, embedded=embedded), self.proj_out[-1]
         return [F.linear(h, head.weight[a:b], head.bias[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
 
-    def features(self, x: torch.Tensor, given: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def embed(self, t: torch.Tensor) -> torch.Tensor:
+        """The timestep MLP's output, in the row layers' dtype."""
+        return self.time_mlp(t).to(self.proj_in.weight.dtype)
+
+    def features(self, x: torch.Tensor, given: torch.Tensor, t: torch.Tensor, *,
+                 embedded: torch.Tensor | None = None) -> torch.Tensor:
         """The activations the output layer reads."""
         dtype = self.proj_in.weight.dtype  # the sampler's bfloat16 copy (`reordered`) reads its input in bfloat16
         x = x.to(dtype)
@@ -128,7 +135,7 @@ class Denoiser(nn.Module):
             h = self.proj_in(torch.cat((x, given.expand_as(x).to(dtype)), dim=1))
         else:  # unconditional sampling: the flags' half of the input layer would multiply zeros (9 % of a step)
             h = F.linear(x, self.proj_in.weight[:, : self.dim], self.proj_in.bias)
-        return self.proj_out[:-1](self.layers(h + self.time_mlp(t).to(dtype)))
+        return self.proj_out[:-1](self.layers(h + (self.embed(t) if embedded is None else embedded)))
 
     def reordered(self, order: torch.Tensor, dtype: torch.dtype = torch.float32) -> "Denoiser":
         """The same function on channels in `order` (input columns and output rows permuted):
@@ -186,15 +193,16 @@ class TabularDiffusion(nn.Module):
 
     def model_predictions(
         self, denoiser: Denoiser, x_t: torch.Tensor, t: torch.Tensor, known: tuple[torch.Tensor, torch.Tensor] | None,
-        *, log_spans: bool = False,
+        *, log_spans: bool = False, embedded: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """The predicted clean row, channels in the sampler's order (`denoiser`: reordered to
         it): the clipped numerics and, per span group (`SpanOrder.groups`), the class-major
         probabilities, or with `log_spans` (the last step) log-probabilities. `known` = (mask,
-        clean values) of the given channels (or None): shown to the denoiser clean."""
+        clean values) of the given channels (or None): shown to the denoiser clean. `embedded`:
+        `denoiser.embed(t)`, computed once per timestep by the sampler."""
         given = known[0] if known is not None else x_t.new_zeros(x_t.shape[1], dtype=torch.bool)
         v, *logits = denoiser.grouped(x_t if known is None else torch.where(given, known[1], x_t), given, t,
-                                      self.span_order.bounds)
+                                      self.span_order.bounds, embedded=embedded)
         numeric = x0_from_v(self, x_t[:, : self.n_continuous], v, t).clamp_(-CLIP, CLIP)
         return numeric, self.span_order.softmax(logits, log=log_spans)
 
@@ -265,19 +273,24 @@ class TabularDiffusion(nn.Module):
         denoiser = self.denoiser.reordered(order, dtype)
         if known is not None:
             known = (known[0][order], known[1][order])
-        noise = torch.randn((n, self.denoiser.dim), device=device, generator=generator)[:, order]
-        blocks = []
-        for x in noise.split(SAMPLE_BLOCK):
-            for time, time_next in ddim_timesteps(self.num_timesteps, steps):
-                t = torch.full((1,), time, device=device, dtype=torch.long)  # one step for the batch
-                numeric, spans = self.model_predictions(denoiser, x, t, known, log_spans=time_next < 0)
+        # Noise drawn in the sampling order (the same law: i.i.d. channels), the result put back in the encoder's.
+        noise = torch.randn((n, self.denoiser.dim), device=device, generator=generator)
+        out = torch.empty_like(noise)
+        timesteps = [(torch.full((1,), time, device=device, dtype=torch.long), time, time_next)  # one per batch
+                     for time, time_next in ddim_timesteps(self.num_timesteps, steps)]
+        embedded = {time: denoiser.embed(t) for t, time, _ in timesteps}
+        for first in range(0, n, SAMPLE_BLOCK):
+            x = noise[first : first + SAMPLE_BLOCK]
+            for t, time, time_next in timesteps:
+                numeric, spans = self.model_predictions(denoiser, x, t, known, log_spans=time_next < 0,
+                                                        embedded=embedded[time])
                 if time_next < 0:  # the clean row; conditioned channels keep their given values
                     x = torch.cat([numeric, *spans], dim=1)
                     x = x if known is None else torch.where(known[0], known[1], x)
                 else:  # conditioned channels' state is never read: the denoiser sees their given values
                     x = self._ddim_update(x, numeric, spans, time, time_next)
-            blocks.append(x)
-        return torch.cat(blocks)[:, inverse]
+            torch.index_select(x, 1, inverse, out=out[first : first + SAMPLE_BLOCK])
+        return out
 
     def _ddim_update(self, x: torch.Tensor, numeric: torch.Tensor, spans: list[torch.Tensor], time: int,
                      time_next: int) -> torch.Tensor:
