@@ -209,11 +209,12 @@ def _arm(bench, name: str, parts: tuple, generator, seed: int, rows: int) -> dic
     return out
 
 
-def fidelity(tables: list[str], workdir: Path) -> list[dict]:
+def fidelity(tables: list[str], workdir: Path, seeds: list[int]) -> list[dict]:
     """Per table, bench/tabular.py's protocol (the user's CSV, split 60/20/20, defaults): one fit
-    with a float32 sampler, judged on seed 1 and seed 2 (the metrics' seed-to-seed spread), then
-    the same weights sampled in bfloat16, with the calibration refitted on the bfloat16 sampler
-    (what a new fit saves) and with the float32 one (a model saved before). One process, one run."""
+    with a float32 sampler, judged on each of `seeds` (their spread is the metrics' noise), then
+    the same weights sampled in bfloat16 with the calibration refitted on the bfloat16 sampler
+    (what a new fit saves), on the same seeds, and once with the float32 calibration (a model
+    saved before). One process, one run; per precision the mean over the seeds."""
     bench = _module(ROOT / "bench" / "tabular.py", "bench_tabular")
     from pipeline.split import split_source
 
@@ -229,19 +230,21 @@ def fidelity(tables: list[str], workdir: Path) -> list[dict]:
         start = time.process_time()
         generator.fit(train)
         fit_cpu = time.process_time() - start
-        arms = [_arm(bench, "float32", parts, generator, 1, rows), _arm(bench, "float32, seed 2", parts, generator, 2, rows)]
+        arms = [_arm(bench, "float32", parts, generator, seed, rows) for seed in seeds]
         fp32_calibration = generator.calibration_
         generator.params = generator.params.model_copy(update={"sampling_precision": "bfloat16"})
         matrix = torch.from_numpy(generator.encoder_.transform(train.frame))
         with generator._thread_policy():
-            generator.calibration_ = generator._calibrate(matrix)
-        arms.append(_arm(bench, "bfloat16 (calibrated in bfloat16)", parts, generator, 1, rows))
-        bf16_calibration, generator.calibration_ = generator.calibration_, fp32_calibration
-        arms.append(_arm(bench, "bfloat16, float32 calibration", parts, generator, 1, rows))
+            bf16_calibration = generator._calibrate(matrix)
+        generator.calibration_ = fp32_calibration
+        arms.append(_arm(bench, "bfloat16, float32 calibration", parts, generator, seeds[0], rows))
         generator.calibration_ = bf16_calibration
-        arms.append(_arm(bench, "bfloat16, seed 2", parts, generator, 2, rows))
+        arms += [_arm(bench, "bfloat16", parts, generator, seed, rows) for seed in seeds]
+        means = {arm: {k: round(sum(a[k] for a in arms if a["arm"] == arm) / len(seeds), 4)
+                       for k in ("detection_auc", "utility_ratio")} for arm in ("float32", "bfloat16")}
+        print(f"   mean over seeds {seeds}: {means}", flush=True)
         results.append({"table": table, "train_rows": len(train), "sample_rows": rows, "note": note,
-                        "fit_cpu_s": round(fit_cpu, 1), "arms": arms})
+                        "fit_cpu_s": round(fit_cpu, 1), "seeds": seeds, "mean": means, "arms": arms})
     return results
 
 
@@ -255,13 +258,14 @@ def main() -> None:
     parser.add_argument("--no-calibration-fit", action="store_true", help="time sampling only")
     parser.add_argument("--fidelity", action="store_true",
                         help="judge float32 against bfloat16 sampling on the same fits instead (bench/tabular.py's metrics)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2], help="--fidelity: sampling seeds per arm")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.fidelity:
         import tempfile
 
         with tempfile.TemporaryDirectory() as tmp:
-            results = fidelity([t for t in args.tables if t in FIDELITY_TABLES], Path(tmp))
+            results = fidelity([t for t in args.tables if t in FIDELITY_TABLES], Path(tmp), args.seeds)
         out = args.out if args.out != RESULTS else FIDELITY_RESULTS
         out.write_text(json.dumps({"code": os.environ.get("SYNTHPIPE_CODE", str(ROOT)), "torch_threads": 1,
                                    "model_version": get("tabular/diffusion").model_version, "tables": results,

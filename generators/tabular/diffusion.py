@@ -366,8 +366,10 @@ class TabularDiffusionGenerator(Generator):
     # 2: steps / time_budget_s replace epochs; 3: private fits encode from the profile alone;
     # 4: private fits keep declared domains only (pipeline/core/domains.py); 5: the sampler returns span
     # log-probabilities and the calibration's class shifts are fitted on them; 6: clock-time columns
-    # (the `time` kind) are one continuous channel in seconds of the day, not a span of categories
-    model_version = 6
+    # (the `time` kind) are one continuous channel in seconds of the day, not a span of categories; 7: the
+    # calibration is fitted on the sampler at `sampling_precision` (bfloat16 where native), its noise drawn
+    # in the sampling order
+    model_version = 7
     supports_privacy = True  # DP-SGD on the denoiser; what ε leaves out: README, "Differential privacy"
 
     def _build(self, encoder: TableEncoder) -> TabularDiffusion:
