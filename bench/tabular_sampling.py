@@ -132,8 +132,6 @@ def instrument(generator) -> Clock:
         def instrumented(order, *args):
             copy = reordered(order, *args)
             clock.wrap(copy, "forward", "denoiser")
-            if hasattr(copy, "grouped"):  # the output layer per span group (its forward is not called)
-                clock.wrap(copy, "grouped", "denoiser")
             return copy
 
         model.denoiser.reordered = instrumented

@@ -109,33 +109,21 @@ class Denoiser(nn.Module):
         self.layers = nn.Sequential(*(nn.Sequential(nn.SiLU(), nn.Linear(hidden, hidden)) for _ in range(depth)))
         self.proj_out = nn.Sequential(nn.SiLU(), nn.Linear(hidden, dim))
 
-    def forward(self, x: torch.Tensor, given: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """`t` holds one timestep per row, or a single one shared by the batch."""
-        return self.proj_out[-1](self.features(x, given, t))
-
-    def grouped(self, x: torch.Tensor, given: torch.Tensor, t: torch.Tensor, bounds: list[int], *,
-                embedded: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """`forward`'s output cut at `bounds` (channel offsets, 0 and dim included), each part
-        from its own slice of the output layer: contiguous, where a column slice of the whole
-        output is strided (and a softmax would copy it first). `embedded`: `embed(t)`, when the
-        caller has it (the sampler runs each timestep on every block of rows)."""
-        h, head = self.features(x, given, t, embedded=embedded), self.proj_out[-1]
-        return [F.linear(h, head.weight[a:b], head.bias[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
-
-    def embed(self, t: torch.Tensor) -> torch.Tensor:
-        """The timestep MLP's output, in the row layers' dtype."""
-        return self.time_mlp(t).to(self.proj_in.weight.dtype)
-
-    def features(self, x: torch.Tensor, given: torch.Tensor, t: torch.Tensor, *,
-                 embedded: torch.Tensor | None = None) -> torch.Tensor:
-        """The activations the output layer reads."""
+    def forward(self, x: torch.Tensor, given: torch.Tensor, t: torch.Tensor, *,
+                embedded: torch.Tensor | None = None) -> torch.Tensor:
+        """`t` holds one timestep per row, or a single one shared by the batch; `embedded` is
+        `embed(t)` when the caller has it (the sampler runs each timestep on every block of rows)."""
         dtype = self.proj_in.weight.dtype  # the sampler's bfloat16 copy (`reordered`) reads its input in bfloat16
         x = x.to(dtype)
         if torch.is_grad_enabled() or given.any():
             h = self.proj_in(torch.cat((x, given.expand_as(x).to(dtype)), dim=1))
         else:  # unconditional sampling: the flags' half of the input layer would multiply zeros (9 % of a step)
             h = F.linear(x, self.proj_in.weight[:, : self.dim], self.proj_in.bias)
-        return self.proj_out[:-1](self.layers(h + (self.embed(t) if embedded is None else embedded)))
+        return self.proj_out(self.layers(h + (self.embed(t) if embedded is None else embedded)))
+
+    def embed(self, t: torch.Tensor) -> torch.Tensor:
+        """The timestep MLP's output, in the row layers' dtype."""
+        return self.time_mlp(t).to(self.proj_in.weight.dtype)
 
     def reordered(self, order: torch.Tensor, dtype: torch.dtype = torch.float32) -> "Denoiser":
         """The same function on channels in `order` (input columns and output rows permuted):
@@ -201,10 +189,10 @@ class TabularDiffusion(nn.Module):
         clean values) of the given channels (or None): shown to the denoiser clean. `embedded`:
         `denoiser.embed(t)`, computed once per timestep by the sampler."""
         given = known[0] if known is not None else x_t.new_zeros(x_t.shape[1], dtype=torch.bool)
-        v, *logits = denoiser.grouped(x_t if known is None else torch.where(given, known[1], x_t), given, t,
-                                      self.span_order.bounds, embedded=embedded)
-        numeric = x0_from_v(self, x_t[:, : self.n_continuous], v, t).clamp_(-CLIP, CLIP)
-        return numeric, self.span_order.softmax(logits, log=log_spans)
+        out = denoiser(x_t if known is None else torch.where(given, known[1], x_t), given, t, embedded=embedded)
+        n = self.n_continuous
+        numeric = x0_from_v(self, x_t[:, :n], out[:, :n], t).clamp_(-CLIP, CLIP)
+        return numeric, self.span_order.softmax(out, log=log_spans)
 
     def span_log_softmax(self, logits: torch.Tensor) -> torch.Tensor:
         """Log-softmax within each one-hot span (`logits`: the categorical channels), all
