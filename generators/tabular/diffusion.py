@@ -116,14 +116,13 @@ class Denoiser(nn.Module):
         timestep on every block of rows)."""
         dtype = self.proj_in.weight.dtype  # the sampler's bfloat16 copy (`reordered`) reads its input in bfloat16
         x = x.to(dtype)
-        if torch.is_grad_enabled() or given.any():
-            inputs, weight = torch.cat((x, given.expand_as(x).to(dtype)), dim=1), self.proj_in.weight
+        if torch.is_grad_enabled() or given.any():  # training calls the layer itself: DP-SGD hooks on it
+            inputs = torch.cat((x, given.expand_as(x).to(dtype)), dim=1)
+            h = self.proj_in(inputs) if step_bias is None else F.linear(inputs, self.proj_in.weight, step_bias)
         else:  # unconditional sampling: the flags' half of the input layer would multiply zeros (9 % of a step)
-            inputs, weight = x, self.proj_in.weight[:, : self.dim]
+            h = F.linear(x, self.proj_in.weight[:, : self.dim], self.proj_in.bias if step_bias is None else step_bias)
         if step_bias is None:
-            h = F.linear(inputs, weight, self.proj_in.bias) + self.time_mlp(t).to(dtype)
-        else:
-            h = F.linear(inputs, weight, step_bias)
+            h = h + self.time_mlp(t).to(dtype)
         return self.proj_out(self.layers(h))
 
     def step_bias(self, t: torch.Tensor) -> torch.Tensor:
