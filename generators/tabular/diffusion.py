@@ -273,6 +273,8 @@ class TabularDiffusion(nn.Module):
         timesteps = [(torch.full((1,), time, device=device, dtype=torch.long), time, time_next)  # one per batch
                      for time, time_next in ddim_timesteps(self.num_timesteps, steps)]
         step_bias = {time: denoiser.step_bias(t) for t, time, _ in timesteps}
+        update = {time: self._ddim_coefficients(time, time_next, noise.shape[1], device)
+                  for _, time, time_next in timesteps if time_next >= 0}
         for first in range(0, n, SAMPLE_BLOCK):
             x = noise[first : first + SAMPLE_BLOCK]
             for t, time, time_next in timesteps:
@@ -282,23 +284,30 @@ class TabularDiffusion(nn.Module):
                     x = torch.cat([numeric, *spans], dim=1)
                     x = x if known is None else torch.where(known[0], known[1], x)
                 else:  # conditioned channels' state is never read: the denoiser sees their given values
-                    x = self._ddim_update(x, numeric, spans, time, time_next)
+                    x = self._ddim_update(x, numeric, spans, update[time])
             torch.index_select(x, 1, inverse, out=out[first : first + SAMPLE_BLOCK])
         return out
 
-    def _ddim_update(self, x: torch.Tensor, numeric: torch.Tensor, spans: list[torch.Tensor], time: int,
-                     time_next: int) -> torch.Tensor:
+    def _ddim_coefficients(self, time: int, time_next: int, dim: int, device: torch.device,
+                           ) -> tuple[float, float, torch.Tensor]:
         """`ddim_step(eps_from_x0(x0), eta=0)` folded into one affine map of (x0, x):
-        x_next = c x0 + c' x, c = √ᾱ' - √(1-ᾱ') √ᾱ / √(1-ᾱ), c' = √(1-ᾱ') / √(1-ᾱ), with the
-        spans' x0 = 2p - 1 written as 2c p - c: one pass over the row for c' x and the spans'
-        constant, then the numerics and each group's probabilities added into their columns."""
+        x_next = c x0 + c' x, c = √ᾱ' - √(1-ᾱ') √ᾱ / √(1-ᾱ), c' = √(1-ᾱ') / √(1-ᾱ); the spans'
+        x0 = 2p - 1 is 2c p - c, whose constant comes as an offset per channel (0 on numerics).
+        Once per timestep: as small tensor operations per block they cost more than the pass."""
         a, s = self.sqrt_alphas_cumprod[time], self.sqrt_one_minus_alphas_cumprod[time]
         a_next, s_next = self.sqrt_alphas_cumprod[time_next], self.sqrt_one_minus_alphas_cumprod[time_next]
-        c, c_x, n = float(a_next - s_next * a / s), float(s_next / s), self.n_continuous
-        offset = x.new_full((x.shape[1],), -c)
-        offset[:n] = 0
+        c, c_x = float(a_next - s_next * a / s), float(s_next / s)
+        offset = torch.full((dim,), -c, device=device)
+        offset[: self.n_continuous] = 0
+        return c, c_x, offset
+
+    def _ddim_update(self, x: torch.Tensor, numeric: torch.Tensor, spans: list[torch.Tensor],
+                     coefficients: tuple[float, float, torch.Tensor]) -> torch.Tensor:
+        """x_next (`_ddim_coefficients`): one pass over the row for c' x and the spans' constant,
+        then the numerics and each group's probabilities added into their columns."""
+        c, c_x, offset = coefficients
         out = torch.add(offset, x, alpha=c_x)
-        out[:, :n].add_(numeric, alpha=c)
+        out[:, : self.n_continuous].add_(numeric, alpha=c)
         for (start, _, _), p in zip(self.span_order.groups, spans):
             out[:, start : start + p.shape[1]].add_(p, alpha=2 * c)
         return out

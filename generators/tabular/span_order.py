@@ -47,6 +47,9 @@ class SpanOrder:
         rows, parts = len(logits), []
         for start, width, count in self.groups:
             block = logits[:, start : start + width * count]
+            if width == 1:  # one-class spans (a constant column's): p = 1 exactly, log p = 0
+                parts.append(torch.full((rows, count), 0.0 if log else 1.0, device=logits.device))
+                continue
             block, dim = (block.view(rows, width, count), 1) if width < CLASS_MAJOR_BELOW else (
                 block.view(rows, count, width), 2)
             probs = block.log_softmax(dim, dtype=torch.float32) if log else block.softmax(dim, dtype=torch.float32)
