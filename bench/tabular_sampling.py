@@ -26,8 +26,17 @@ Hawks, and the 300-column wide table of bench/wide_report.py (calibration only b
 
 SYNTHPIPE_CODE=<another checkout> runs that checkout's generators on the same cached models
 (before / after a change, in one session: the machines are shared, so compare runs made together).
+--no-calibration-fit times sampling only.
 
-Prints a table, writes bench/results/tabular_sampling.json (--out to change)."""
+Prints a table, writes bench/results/tabular_sampling.json (--out to change).
+
+--fidelity instead judges the sampler's precision (`sampling_precision`) with bench/tabular.py's
+protocol and metrics (detection AUC, utility, columns off their support or dtype) on flights
+(its 50,000-row subsample), AER/CPS1988 and Stat2Data/Hawks: one float32 fit per table, sampled on
+each of --seeds in float32, then in bfloat16 with the calibration refitted on the bfloat16 sampler,
+and once in bfloat16 with the float32 calibration; writes bench/results/tabular_sampling_precision.json.
+
+    python bench/tabular_sampling.py --fidelity [--tables ...] [--seeds 1 2]"""
 
 from __future__ import annotations
 
