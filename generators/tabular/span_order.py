@@ -12,8 +12,8 @@ from about 16 classes: on flights' 2048-row blocks a 12-class span took 490 us s
 and 150 us class-major, a 105-class one 320 us and 1,270 us). The denoiser is
 permuted to match (its input columns and output rows), which computes the same function
 (its output layer run per group, for contiguous logits, was slower: 0.70 ms against 0.18 on
-flights' 213 channels in bfloat16, 2048 rows). Noise is drawn in the sampling order (i.i.d.
-channels: the same law as in the encoder's) and the result is put back in the encoder's.
+flights' 213 channels in bfloat16, 2048 rows). Noise is drawn in the encoder's order and the
+result is put back in it.
 """
 
 from __future__ import annotations

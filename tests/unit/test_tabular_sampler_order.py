@@ -26,7 +26,7 @@ def reference_sample(model: TabularDiffusion, n: int, steps: int, seed: int,
     the grouped order: x0 from v (clipped), spans by the scatter-based log-softmax."""
     dim, c = model.denoiser.dim, model.n_continuous
     given, values = known if known is not None else (torch.zeros(dim, dtype=torch.bool), torch.zeros(dim))
-    x = torch.randn((n, dim), generator=torch_generator(seed, "cpu"))[:, model.span_order.inverse]  # drawn in sampling order
+    x = torch.randn((n, dim), generator=torch_generator(seed, "cpu"))
     with torch.inference_mode():
         for time, time_next in ddim_timesteps(model.num_timesteps, steps):
             t = torch.full((1,), time, dtype=torch.long)
