@@ -339,11 +339,12 @@ class TableEncoder:
         row's index in the whole output: id columns get the ids of rows start, start+1, ..."""
         if isinstance(matrix, torch.Tensor):
             matrix = matrix.detach().cpu().numpy()
-        matrix = np.asarray(matrix, dtype="float64")
+        matrix = np.asarray(matrix)  # spans decode by argmax in the matrix's own float dtype: no wide float64 copy
+        matrix = matrix if matrix.dtype.kind == "f" else matrix.astype("float64")
         columns: dict[str, pd.Series] = {}
         continuous = self._continuous_columns()
         if continuous:
-            values = self.quantiles_.inverse_transform(matrix[:, : len(continuous)])
+            values = self.quantiles_.inverse_transform(matrix[:, : len(continuous)].astype("float64"))
             for col, column in zip(continuous, values.T):
                 lay = self.column_layout(col.name)
                 if lay.span is not None:

@@ -11,7 +11,9 @@ import pytest
 import torch
 
 from generators.diffusion import ddim_step, ddim_timesteps, eps_from_x0, x0_from_v
-from generators.tabular.diffusion import CLIP, TabularDiffusion, TabularDiffusionGenerator
+from generators.tabular.diffusion import (
+    CLIP, TabularDiffusion, TabularDiffusionGenerator, native_bfloat16, sampling_dtype,
+)
 from generators.tabular.encoding import TableEncoder
 from generators.tabular.span_order import CLASS_MAJOR_BELOW
 from pipeline.core.schema import profile_table
@@ -81,3 +83,44 @@ def test_the_reordered_denoiser_is_the_same_function_and_only_in_its_order(pengu
         assert torch.allclose(reordered(x[:, order], given, t), plain[:, order], atol=1e-5)
         # Without permuting its input the reordered network computes something else: the check can fail.
         assert not np.allclose(reordered(x, given, t).numpy(), plain[:, order].numpy(), atol=1e-2)
+
+
+# ---- the bfloat16 denoiser (SAMPLING_PRECISION) --------------------------------------------
+
+
+def test_sampling_precision_resolves_to_bfloat16_only_where_the_cpu_computes_it():
+    assert sampling_dtype("float32", torch.device("cpu")) == torch.float32
+    assert sampling_dtype("bfloat16", torch.device("cpu")) == torch.bfloat16
+    assert sampling_dtype("auto", torch.device("cpu")) == (torch.bfloat16 if native_bfloat16(torch.device("cpu"))
+                                                           else torch.float32)
+    assert sampling_dtype("auto", torch.device("cuda")) == torch.float32  # no probe on a GPU: float32
+
+
+def test_bfloat16_sampler_keeps_the_float32_path_but_for_rounding(penguins_model):
+    """Same noise, same weights: the bfloat16 denoiser's rows stay near the float32 ones and
+    decode to the same classes for nearly every row; the path (output) is float32."""
+    model = penguins_model.model_
+    half = model.denoiser.reordered(model.span_order.order, torch.bfloat16)
+    assert half.proj_in.weight.dtype == half.proj_out[-1].weight.dtype == torch.bfloat16
+    assert half.time_mlp[1].weight.dtype == torch.float32
+    exact = model.sample(3000, steps=10, generator=torch_generator(4, "cpu"))
+    rounded = model.sample(3000, steps=10, generator=torch_generator(4, "cpu"), dtype=torch.bfloat16)
+    assert rounded.dtype == torch.float32 and not torch.equal(rounded, exact)  # it did run in bfloat16
+    c = model.n_continuous
+    assert (rounded[:, :c] - exact[:, :c]).abs().median() < 0.02
+    for a, b in model.spans:
+        assert (rounded[:, a:b].argmax(1) == exact[:, a:b].argmax(1)).float().mean() >= 0.99
+    # The same comparison against an unrelated draw fails: the bounds can tell paths apart.
+    other = model.sample(3000, steps=10, generator=torch_generator(5, "cpu"), dtype=torch.bfloat16)
+    assert (other[:, :c] - exact[:, :c]).abs().median() > 0.2
+
+
+def test_bfloat16_sampler_is_deterministic_under_conditions(penguins_model):
+    model = penguins_model.model_
+    known = penguins_model._known({"species": "Gentoo"}, torch.device("cpu"))
+    draw = lambda: model.sample(500, steps=10, generator=torch_generator(2, "cpu"), known=known,  # noqa: E731
+                                dtype=torch.bfloat16)
+    first = draw()
+    assert torch.equal(first, draw())
+    a, b = penguins_model.encoder_.column_layout("species").span
+    assert torch.equal(first[:, a:b], known[1][a:b].expand(500, -1))  # conditioned channels keep their values
