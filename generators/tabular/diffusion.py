@@ -489,7 +489,7 @@ class TabularDiffusionGenerator(Generator):
         rows = rows.cpu().numpy()
         if self.calibration_ is not None:
             rows = self.calibration_.apply(rows, given=None if known is None else known[0].cpu().numpy())
-        return self.encoder_.inverse_transform(rows, start=offset)
+        return self.encoder_.inverse_transform(rows, start=offset, kept=conditions or ())
 
     def _sampling_dtype(self) -> torch.dtype:
         return sampling_dtype(self.params.sampling_precision, self.device_)

@@ -24,6 +24,7 @@ support or grid and casts to the source's exact dtypes. The fitted state is JSON
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -333,10 +334,12 @@ class TableEncoder:
 
     # ---- decoding ---------------------------------------------------------------------
 
-    def inverse_transform(self, matrix: np.ndarray | torch.Tensor, *, start: int = 0) -> pd.DataFrame:
+    def inverse_transform(self, matrix: np.ndarray | torch.Tensor, *, start: int = 0,
+                          kept: Collection[str] = ()) -> pd.DataFrame:
         """Matrix -> rows with the source's columns and dtypes. One-hot spans decode by
         argmax (any scores work: one-hots, probabilities, logits). `start` is the first
-        row's index in the whole output: id columns get the ids of rows start, start+1, ..."""
+        row's index in the whole output: id columns get the ids of rows start, start+1, ...
+        `kept`: conditioned columns, whose values constraint repairs leave alone."""
         if isinstance(matrix, torch.Tensor):
             matrix = matrix.detach().cpu().numpy()
         matrix = np.asarray(matrix)  # spans decode by argmax in the matrix's own float dtype: no wide float64 copy
@@ -355,7 +358,7 @@ class TableEncoder:
             columns[col.name] = pd.Series(choices[self._argmax(matrix, self.column_layout(col.name).span)])
         for col in self.profile.of_kind("id"):
             columns[col.name] = pd.Series(fresh_ids(col.id_format, start, len(matrix)))
-        return conform(pd.DataFrame(columns), self.profile)
+        return conform(pd.DataFrame(columns), self.profile, kept)
 
     @staticmethod
     def _argmax(matrix: np.ndarray, span: tuple[int, int]) -> np.ndarray:

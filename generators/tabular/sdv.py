@@ -68,7 +68,7 @@ class SDVTabular(SDVGenerator):
             frame = self._conditional(n, conditions) if conditions else self.synthesizer_.sample(n)[TABLE]
         for col in self.profile_.of_kind("id"):  # fresh keys in the source's format, never a real one
             frame[col.name] = fresh_ids(col.id_format, offset, len(frame))
-        return conform(frame, self.profile_)
+        return conform(frame, self.profile_, conditions or ())
 
     def _conditional(self, n: int, conditions: dict[str, Any]) -> pd.DataFrame:
         """`n` rows with `conditions` by SDV's rejection sampling, repeated until `n` are kept."""

@@ -20,6 +20,7 @@ the source never has becomes the source's combination that changes fewest of its
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any, Literal
 
 import numpy as np
@@ -145,9 +146,10 @@ def holds(c: Constraint, frame: pd.DataFrame) -> np.ndarray:
     return np.asarray(ok, dtype=bool) | null
 
 
-def repair(c: Constraint, frame: pd.DataFrame, step: float) -> pd.DataFrame:
+def repair(c: Constraint, frame: pd.DataFrame, step: float, kept: Collection[str] = ()) -> pd.DataFrame:
     """Make every row keep `c` (see the module docstring); `step` is the smallest
-    increment of the first column, used to break an inequality's ties."""
+    increment of the first column, used to break an inequality's ties. A broken
+    combination keeps the values of the `kept` columns (a sample's conditions)."""
     frame = frame.copy()
     first = c.columns[0]
     if c.kind == "range":
@@ -166,7 +168,7 @@ def repair(c: Constraint, frame: pd.DataFrame, step: float) -> pd.DataFrame:
     else:
         bad = ~holds(c, frame)
         if bad.any() and c.combinations:
-            fixes = [c.combinations[k] for k in _nearest(c.combinations, frame.loc[bad, c.columns])]
+            fixes = [c.combinations[k] for k in _nearest(c.combinations, frame.loc[bad, c.columns], kept)]
             for j, name in enumerate(c.columns):  # as objects: `conform` gives each column its dtype back
                 values = frame[name].to_numpy(dtype=object, copy=True)
                 values[bad] = [fix[j] for fix in fixes]
@@ -177,14 +179,17 @@ def repair(c: Constraint, frame: pd.DataFrame, step: float) -> pd.DataFrame:
 _NEAREST_CELLS = 1_000_000  # rows x combinations x columns compared at once (8 MB of scores)
 
 
-def _nearest(combinations: list[list[Any]], rows: pd.DataFrame) -> np.ndarray:
+def _nearest(combinations: list[list[Any]], rows: pd.DataFrame, kept: Collection[str] = ()) -> np.ndarray:
     """For each row, the index of the source combination that changes the fewest of its
     values; among those, one that keeps the first column's, then the most common. A row
     whose model kept the level and its dummies but not the years of schooling changes the
-    years alone, and a sampled condition (`grade: A`) survives where the others agree with it."""
+    years alone. A `kept` column (a sampled condition, `grade: A`) outweighs all the others
+    together: the combination found always keeps it (every value a condition may take is
+    in some source combination)."""
     codes, seen = _coded(combinations, rows)
     weight = np.full(len(rows.columns), 2)
     weight[0] = 3  # an agreeing first column breaks a tie
+    weight[[j for j, name in enumerate(rows.columns) if name in kept]] = 3 * len(rows.columns) + 1
     out = []
     step = max(1, _NEAREST_CELLS // codes.size)
     for start in range(0, len(seen), step):

@@ -6,6 +6,7 @@ learned (in memory or from streamed batches, one rule) is `pipeline.core.profili
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, Literal
 
 import numpy as np
@@ -115,10 +116,11 @@ def snap(values: np.ndarray, col: ColumnProfile) -> np.ndarray:
     return np.round(x, col.decimals) if col.decimals is not None else x
 
 
-def conform(frame: pd.DataFrame, profile: TableProfile) -> pd.DataFrame:
+def conform(frame: pd.DataFrame, profile: TableProfile, kept: Collection[str] = ()) -> pd.DataFrame:
     """Cast generated columns to the source's dtypes, in the source's order, numbers
     snapped to the source's support or grid: the output contract is "the source's
-    columns, dtypes and values, nothing else"."""
+    columns, dtypes and values, nothing else". The held constraints' repairs leave the
+    `kept` columns' values as they are (the columns a sample was conditioned on)."""
     out = {}
     for col in profile.columns:
         s = frame[col.name]
@@ -140,7 +142,7 @@ def conform(frame: pd.DataFrame, profile: TableProfile) -> pd.DataFrame:
         else:
             s = s.astype(col.dtype if col.dtype != "category" else pd.CategoricalDtype(col.categories))
         out[col.name] = s.reset_index(drop=True)
-    return _constrained(pd.DataFrame(out), profile)
+    return _constrained(pd.DataFrame(out), profile, kept)
 
 
 def _smallest_step(col: ColumnProfile) -> float:
@@ -150,12 +152,12 @@ def _smallest_step(col: ColumnProfile) -> float:
     return col.step or (10.0 ** -col.decimals if col.decimals is not None else 1e-9)
 
 
-def _constrained(frame: pd.DataFrame, profile: TableProfile) -> pd.DataFrame:
+def _constrained(frame: pd.DataFrame, profile: TableProfile, kept: Collection[str]) -> pd.DataFrame:
     """Repair every held constraint (proposed and declared), then give the touched columns
     their dtype back (a computed formula rounded to its column's decimals)."""
     for c in profile.held:
         col = profile.column(c.columns[0])
-        frame = repair(c, frame, _smallest_step(col))
+        frame = repair(c, frame, _smallest_step(col), kept)
         for name in c.columns:
             prof = profile.column(name)
             s = frame[name]

