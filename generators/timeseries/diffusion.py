@@ -23,7 +23,8 @@ last step), which the denoiser also reads as an input; its training copy starts 
 random step of its entity (a history that ends anywhere, as a path's windows do) and has
 no position channel (a continued window's steps are at no particular year); its first new
 steps weigh more in the loss (BOUNDARY_WEIGHT). Fertility paths: the seam's increment gap
-fell from 6-14 to 0.55-0.8 (validators/metrics/seams.py; tolerance 1.25).
+fell from 6-14 to 0.55-0.8 (validators/metrics/seams.py, tolerance 1.25; the slow test's
+three paths; bench/timeseries.py --panel-length: 5 of 6 within, mean 0.89).
 """
 
 from __future__ import annotations
