@@ -19,12 +19,12 @@ time-varying covariates.
 A continuation must go on from the last given value without a jump: a long path
 (`sample.length`) shows one at every window's first new step. So a sequence with a given
 first stretch is diffused relative to its anchor (the continuous values at the stretch's
-last step), which the denoiser also reads as an input; its training copy starts at a
-random step of its entity (a history that ends anywhere, as a path's windows do) and has
-no position channel (a continued window's steps are at no particular year); its first new
-steps weigh more in the loss (BOUNDARY_WEIGHT). Fertility paths: the seam's increment gap
-fell from 6-14 to 0.55-0.8 (validators/metrics/seams.py, tolerance 1.25; the slow test's
-three paths; bench/timeseries.py --panel-length: 5 of 6 within, mean 0.89).
+last step), which the denoiser also reads as an input; half its training copies start at
+a random step of their entity (a history that ends anywhere, as a path's windows do),
+where the position channel counts from the copy's first step, as it counts from a
+window's; its first new steps weigh more in the loss (BOUNDARY_WEIGHT). Fertility paths:
+the seam's increment gap fell from 6-14 to 0.4-0.9 (validators/metrics/seams.py, tolerance
+1.25), plain samples' autocorrelation error stayed near model_version 4's (`cut`).
 """
 
 from __future__ import annotations
@@ -56,6 +56,10 @@ COVARIATE_SHARE = 0.5  # independently: sequences with a random half of their co
 # (discriminative 0.073 +- 0.036 over 6 sample seeds, model_version 4: 0.067 +- 0.026).
 BOUNDARY_WEIGHT = 10.0
 BOUNDARY_DECAY = 4.0
+# Continued training sequences that start at a random step of their entity (`cut`): all of
+# them cost plain samples' autocorrelation (see `cut`); half keep every continued path's
+# seams within tolerance on fertility.
+CUT_SHARE = 0.5
 
 
 class DiffusionParams(SequenceParams):
@@ -111,12 +115,10 @@ class Denoiser(nn.Module):
         nn.init.zeros_(self.out[-1].bias)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, given: torch.Tensor,
-                anchor: torch.Tensor, placed: torch.Tensor) -> torch.Tensor:
+                anchor: torch.Tensor) -> torch.Tensor:
         """`given` (B, T, F) is 1.0 where `x` carries a clean value (a history, a covariate);
-        `x` is relative to `anchor` (B, 1, F), the level a continuation goes on from;
-        `placed` (B,) is 1.0 where step 0 is the entity's first (the position channel is
-        then its position; a continued window has none: zeros)."""
-        pos = self.position.expand(x.shape[0], 1, -1) * placed[:, None, None]
+        `x` is relative to `anchor` (B, 1, F), the level a continuation goes on from."""
+        pos = self.position.expand(x.shape[0], 1, -1)
         level = anchor.transpose(1, 2).expand(-1, -1, x.shape[1])
         h = self.inp(torch.cat([x.transpose(1, 2), given.transpose(1, 2), level, pos], dim=1))
         emb = self.time_mlp(t) + self.cond_mlp(cond)
@@ -142,12 +144,10 @@ class GaussianDiffusion(nn.Module):
         self.register_buffer("values", values, persistent=False)
         register_schedule(self, timesteps)
 
-    def continuation(self, x: torch.Tensor, given: torch.Tensor,
-                     mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(anchor (B, 1, F), placed (B,)) of sequences whose first stretch of steps is given
-        on every channel (a history, a long path's last window): the continuous values at
-        the stretch's last existing step, zero without a stretch, and 1.0 where there is
-        none (step 0 is then the entity's first). Diffusion runs on `x - anchor`: the first
+    def continuation(self, x: torch.Tensor, given: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Anchor (B, 1, F) of sequences whose first stretch of steps is given on every
+        channel (a history, a long path's last window): the continuous values at the
+        stretch's last existing step, zero without a stretch. Diffusion runs on `x - anchor`: the first
         new steps are small numbers near zero, which the denoiser gets right, instead of a
         copy of a level carried through its gates (on fertility that copy missed by 0.24
         rms in the encoded units, 6x a year's change: the seams of a long path)."""
@@ -158,23 +158,26 @@ class GaussianDiffusion(nn.Module):
             inside = inside & mask.bool()
         last = torch.where(inside, steps[None], -1).max(1).values
         level = x[torch.arange(x.shape[0], device=x.device), last.clamp(min=0)]
-        return (level * self.values * (last >= 0)[:, None]).unsqueeze(1), (lead == 0).float()
+        return (level * self.values * (last >= 0)[:, None]).unsqueeze(1)
 
     def cut(self, b: SequenceBatch, given: torch.Tensor, generator: torch.Generator) -> SequenceBatch:
-        """Each sequence with a given first stretch (`training_mask`) starting at a random
-        step of its entity instead of its first (steps before it dropped, padding after),
-        so that at least one step past the stretch exists: a continuation is learned from
-        histories that end anywhere, as a long path's windows do, not only at the same
-        years of the entity's life. Without it one fertility path of three kept a seam gap of
-        5.6; its cost: plain samples' autocorrelation error 0.008 -> 0.030 (6 sample seeds;
-        discriminative unchanged), 0.016 with half the continued sequences cut (one path of
-        three then fails the gap, 1.33)."""
+        """CUT_SHARE of the sequences with a given first stretch (`training_mask`) starting
+        at a random step of their entity instead of its first (steps before it dropped,
+        padding after), so that at least one step past the stretch exists: a continuation
+        is learned from histories that end anywhere, as a long path's windows do, not only
+        at the same years of the entity's life. Without it one fertility path of three kept
+        a seam gap of 5.6. Fertility, plain samples' autocorrelation error over 6 sample
+        seeds (model_version 4, uncut: 0.008): every continued sequence cut and its
+        position channel zeroed (model_version 5), 0.028; cut, position kept, 0.016; half
+        cut, position kept (this), 0.009; the continued paths' gaps within tolerance in all
+        three."""
         n, steps = b.mask.shape
         device = b.mask.device
         at = torch.arange(steps, device=device)
         lead = given_stretch(given)
         length = torch.where(b.mask.bool(), at[None], -1).max(1).values + 1
         room = (length - lead).clamp(min=0) * ((lead > 0) & (lead < steps))
+        room = room * (torch.rand(n, generator=generator, device=device) < CUT_SHARE)
         offset = (torch.rand(n, generator=generator, device=device) * room).long()
         idx = at[None] + offset[:, None]
         inside = (idx < steps).float()
@@ -222,11 +225,11 @@ class GaussianDiffusion(nn.Module):
         noise = torch.randn(b.x.shape, generator=generator, device=device)
         given = self.training_mask(b.x.shape, generator)
         b = self.cut(b, given, generator)
-        anchor, placed = self.continuation(b.x, given, b.mask)
+        anchor = self.continuation(b.x, given, b.mask)
         x0 = b.x - anchor
         v = v_target(self, x0, t, noise)
         x_t = torch.where(given.bool(), x0, q_sample(self, x0, t, noise))
-        pred = self.denoiser(x_t, t, b.cond, given, anchor, placed)
+        pred = self.denoiser(x_t, t, b.cond, given, anchor)
         scored = b.mask.unsqueeze(-1) * (1 - given) * self.boundary_weights(given)
         if per_row:
             return ((pred - v) ** 2 * scored).sum((1, 2)) / scored.sum((1, 2)).clamp(min=1)
@@ -241,13 +244,13 @@ class GaussianDiffusion(nn.Module):
         x = torch.randn(shape, generator=generator, device=generator.device)
         if given is None:
             given = torch.zeros(shape, device=x.device)
-        anchor, placed = self.continuation(known if known is not None else x, given)
+        anchor = self.continuation(known if known is not None else x, given)
         fixed = given.bool()
         for time, time_next in ddim_timesteps(self.timesteps, steps):
             if known is not None:
                 x = torch.where(fixed, known - anchor, x)
             t = torch.full((shape[0],), time, device=x.device, dtype=torch.long)
-            x0 = x0_from_v(self, x, self.denoiser(x, t, cond, given, anchor, placed), t)
+            x0 = x0_from_v(self, x, self.denoiser(x, t, cond, given, anchor), t)
             x0 = (x0 + anchor).clamp(-X0_CLIP, X0_CLIP) - anchor  # the clip bounds values, not their change
             x = ddim_step(self, x0, eps_from_x0(self, x, x0, t), time, time_next)  # eps re-derived from the clipped x0
         return torch.where(fixed, known, x + anchor) if known is not None else x
@@ -263,7 +266,7 @@ class DiffusionGenerator(SequenceGenerator):
     Params = DiffusionParams
     continuous_path = True  # sample.length: windows drawn in order, each inpainted after the last
     supports_privacy = True  # DP-SGD on the denoiser, one sequence one row; README, "Differential privacy"
-    model_version = 5  # 2: a known-steps channel (continuation); 3: known flags per channel (covariates too); 4: entity scales in the plan; 5: continuations anchored, cut, unplaced
+    model_version = 6  # 2: a known-steps channel (continuation); 3: known flags per channel (covariates too); 4: entity scales in the plan; 5: continuations anchored, cut, unplaced; 6: half cut, position always counted
 
     def _build(self) -> GaussianDiffusion:
         c, p = self.codec_, self.params

@@ -6,8 +6,8 @@ a static industry).
 The seam check runs as for one long series (test_timeseries_long.py), on the same fitted
 model both ways: the model's whole windows drawn independently and laid end to end fail
 it, far worse than the continued entity paths; the continued paths' increment gap is within
-tolerance (each window's first new step goes on from the last given one); their judge
-verdict is open (a strict xfail: the judge, not the seams)."""
+tolerance (each window's first new step goes on from the last given one), and the judge
+does not tell pieces across their seams from pieces between them."""
 
 from __future__ import annotations
 
@@ -174,11 +174,6 @@ def test_continued_entities_do_not_jump_at_seams(seams):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="open, in the judge: on these near-flat pieces (the paths settle at the "
-                   "lowest fertility) the GRU judge learns nothing, predicts one class per fold and scores the folds' "
-                   "class imbalance, 16/180 = 0.089, against a floor of 0.0-0.01: a seamless flat noise path scores "
-                   "the same. The increment gap passes (test above); a stratified fold split in "
-                   "validators.metrics.timeseries.discriminative_score makes a judge that learns nothing score 0")
 def test_seams_of_continued_entities_are_invisible(seams):
     continued, _ = seams
     assert all(k["continuous"] for k in continued), continued
