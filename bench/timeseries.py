@@ -52,9 +52,8 @@ Grunfeld's 11 firms all trained on) by timeseries/diffusion: `--entities` paths 
 `--length` steps each; per path the seam check (validators/metrics/seams.py) and the std of
 the one-step change at seams against within windows (features standardised by the
 source), and the share of paths whose increment gap alone is within tolerance (the
-verdict's other half, the judge, scores its folds' class imbalance when it learns
-nothing: 0.089 on near-flat pieces); its must-fail twin, one plan's whole windows drawn independently and laid end
-to end; the paths cut into pieces of the longest source entity against the training
+verdict's other half is the judge against its floor); its must-fail twin, one plan's
+whole windows drawn independently and laid end to end; the paths cut into pieces of the longest source entity against the training
 entities (discriminative, with the real-vs-real floor); fit CPU s, steps per CPU s.
 
 Prints a table and writes bench/results/timeseries.json (timeseries_long.json for --long,
@@ -232,8 +231,7 @@ def bench_panel_length(length: int, entities: int, epochs: int | None) -> dict:
             "seam_discriminative_mean": round(float(np.mean([k["seam_discriminative"] for k in checks])), 4),
             "seam_discriminative_floor_mean": round(float(np.mean([k["seam_discriminative_floor"] for k in checks])), 4),
             "continuous_share": round(float(np.mean([k["continuous"] for k in checks])), 4),
-            # the increment half of the verdict alone: the judge half is read against its floor,
-            # and on near-flat pieces a judge that learns nothing scores its folds' class imbalance
+            # the increment half of the verdict alone (the judge half is read against its floor)
             "increment_within_tolerance_share": round(float(np.mean(
                 [k["seam_increment_gap"] <= SEAM_INCREMENT_TOLERANCE for k in checks])), 4),
             "laid_end_to_end": {**seam_check(laid_x, laid_seams, hop * 2 // 3, overlap * 2 // 3),
