@@ -24,7 +24,8 @@ random step of its entity (a history that ends anywhere, as a path's windows do)
 where the position channel counts from the copy's first step, as it counts from a
 window's; its first new steps weigh more in the loss (BOUNDARY_WEIGHT). Fertility paths:
 the seam's increment gap fell from 6-14 to 0.5-0.8 (validators/metrics/seams.py, tolerance
-1.25), plain samples' autocorrelation error stayed near model_version 4's (`cut`).
+1.25); plain samples' autocorrelation error, 0.008 uncut, 0.028 in model_version 5, 0.020
+(`cut`).
 """
 
 from __future__ import annotations
