@@ -51,8 +51,9 @@ feature (1.0 is right), the discriminative score beside its floor, fit CPU s.
 Grunfeld's 11 firms all trained on) by timeseries/diffusion: `--entities` paths of
 `--length` steps each; per path the seam check (validators/metrics/seams.py) and the std of
 the one-step change at seams against within windows (features standardised by the
-source); its must-fail twin, one plan's whole windows drawn independently and laid end
-to end; the paths cut into pieces of the longest source entity against the training
+source), and the share of paths whose increment gap alone is within tolerance (the
+verdict's other half is the judge against its floor); its must-fail twin, one plan's
+whole windows drawn independently and laid end to end; the paths cut into pieces of the longest source entity against the training
 entities (discriminative, with the real-vs-real floor); fit CPU s, steps per CPU s.
 
 Prints a table and writes bench/results/timeseries.json (timeseries_long.json for --long,
@@ -182,7 +183,7 @@ def seam_step_std(path: np.ndarray, seams: np.ndarray) -> tuple[float, float]:
 def bench_panel_length(length: int, entities: int, epochs: int | None) -> dict:
     """sample.length on panels: `entities` paths of `length` steps each per panel."""
     from pipeline.core.plan import plan_chunks
-    from validators.metrics.seams import seam_check
+    from validators.metrics.seams import SEAM_INCREMENT_TOLERANCE, seam_check
 
     out = {}
     for name, (file, entity) in PANELS.items():
@@ -230,6 +231,9 @@ def bench_panel_length(length: int, entities: int, epochs: int | None) -> dict:
             "seam_discriminative_mean": round(float(np.mean([k["seam_discriminative"] for k in checks])), 4),
             "seam_discriminative_floor_mean": round(float(np.mean([k["seam_discriminative_floor"] for k in checks])), 4),
             "continuous_share": round(float(np.mean([k["continuous"] for k in checks])), 4),
+            # the increment half of the verdict alone (the judge half is read against its floor)
+            "increment_within_tolerance_share": round(float(np.mean(
+                [k["seam_increment_gap"] <= SEAM_INCREMENT_TOLERANCE for k in checks])), 4),
             "laid_end_to_end": {**seam_check(laid_x, laid_seams, hop * 2 // 3, overlap * 2 // 3),
                                 "step_std_at_seams_within": [round(v, 4) for v in seam_step_std(laid_x, laid_seams)]},
             "path_pieces_discriminative": round(discriminative_score(real, sequences(cut, encoder), seed=0), 4),

@@ -296,6 +296,16 @@ class SequenceCodec:
                 out[i, lay.span[0] : lay.span[1]] = 1.0
         return out
 
+    def value_channels(self) -> np.ndarray:
+        """(channels,) 1.0 on each continuous column's value channel (not one-hot spans or
+        missing flags): the channels whose level a continuation carries on."""
+        out = np.zeros(self.n_features, dtype="float32")
+        for name in self.features_:
+            lay = self.feature_enc_.column_layout(name)
+            if lay.value is not None:
+                out[lay.value] = 1.0
+        return out
+
     def known_values(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(values, given) (n, channels) of the feature columns `frame` has: encoded, and
         1.0 on their channels; the channels of absent columns are 0 and not given."""

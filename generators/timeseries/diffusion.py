@@ -15,6 +15,17 @@ model is asked to do: a first stretch of steps known (continuing a history, or a
 path's next window) and whole columns known (generating the others given a covariate
 path), alone or together. One model then serves plain sampling, continuation and
 time-varying covariates.
+
+A continuation must go on from the last given value without a jump: a long path
+(`sample.length`) shows one at every window's first new step. So a sequence with a given
+first stretch is diffused relative to its anchor (the continuous values at the stretch's
+last step), which the denoiser also reads as an input; its training copy starts at a
+random step of its entity (a history that ends anywhere, as a path's windows do),
+where the position channel counts from the copy's first step, as it counts from a
+window's; its first new steps weigh more in the loss (BOUNDARY_WEIGHT). Fertility paths:
+the seam's increment gap fell from 6-14 to 0.5-0.8 (validators/metrics/seams.py, tolerance
+1.25); plain samples' autocorrelation error, 0.008 uncut, 0.028 in model_version 5, 0.020
+(`cut`).
 """
 
 from __future__ import annotations
@@ -39,6 +50,13 @@ from pipeline.core.progress import Progress
 X0_CLIP = 5.5
 CONTEXT_SHARE = 0.5  # training sequences whose first steps are given clean (continuation)
 COVARIATE_SHARE = 0.5  # independently: sequences with a random half of their columns given clean over all steps
+# A continued sequence's first new steps weigh up to 1 + BOUNDARY_WEIGHT in the loss,
+# decaying by e every BOUNDARY_DECAY steps: a long path shows them at every seam, and at
+# weight 1 (one step in 26 of a continued sequence) a fertility path's seams stayed 2-4x a
+# year's change. The extra weight costs plain sampling nothing measurable on fertility
+# (discriminative 0.073 +- 0.036 over 6 sample seeds, model_version 4: 0.067 +- 0.026).
+BOUNDARY_WEIGHT = 10.0
+BOUNDARY_DECAY = 4.0
 
 
 class DiffusionParams(SequenceParams):
@@ -51,6 +69,12 @@ class DiffusionParams(SequenceParams):
 
 
 # ---- building blocks ------------------------------------------------------------------
+
+
+def given_stretch(given: torch.Tensor) -> torch.Tensor:
+    """(B,) steps of each sequence's first stretch given on every channel (B, T, F): a
+    history or a long path's last window; 0 for a sequence drawn from scratch."""
+    return given.bool().all(-1).long().cumprod(1).sum(1)
 
 
 class ResidualBlock(nn.Module):
@@ -77,7 +101,7 @@ class Denoiser(nn.Module):
     def __init__(self, features: int, cond: int, length: int, channels: int, depth: int) -> None:
         super().__init__()
         self.register_buffer("position", torch.arange(length, dtype=torch.float32) / length)
-        self.inp = nn.Conv1d(2 * features + 1, channels, 1)  # features, their known flags, position
+        self.inp = nn.Conv1d(3 * features + 1, channels, 1)  # features, their known flags, the anchor, position
         self.time_mlp = nn.Sequential(
             SinusoidalPosEmb(channels), nn.Linear(channels, 4 * channels), nn.SiLU(), nn.Linear(4 * channels, channels)
         )
@@ -87,10 +111,13 @@ class Denoiser(nn.Module):
         nn.init.zeros_(self.out[-1].weight)  # start by predicting zero: a stable first step
         nn.init.zeros_(self.out[-1].bias)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, given: torch.Tensor) -> torch.Tensor:
-        """`given` (B, T, F) is 1.0 where `x` carries a clean value (a history, a covariate)."""
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, given: torch.Tensor,
+                anchor: torch.Tensor) -> torch.Tensor:
+        """`given` (B, T, F) is 1.0 where `x` carries a clean value (a history, a covariate);
+        `x` is relative to `anchor` (B, 1, F), the level a continuation goes on from."""
         pos = self.position.expand(x.shape[0], 1, -1)
-        h = self.inp(torch.cat([x.transpose(1, 2), given.transpose(1, 2), pos], dim=1))
+        level = anchor.transpose(1, 2).expand(-1, -1, x.shape[1])
+        h = self.inp(torch.cat([x.transpose(1, 2), given.transpose(1, 2), level, pos], dim=1))
         emb = self.time_mlp(t) + self.cond_mlp(cond)
         skips = 0
         for block in self.blocks:
@@ -103,13 +130,68 @@ class Denoiser(nn.Module):
 
 
 class GaussianDiffusion(nn.Module):
-    def __init__(self, denoiser: Denoiser, *, timesteps: int, context: int, columns: torch.Tensor) -> None:
+    def __init__(self, denoiser: Denoiser, *, timesteps: int, context: int, columns: torch.Tensor,
+                 values: torch.Tensor) -> None:
         """`context`: steps known at the start of a continued window; `columns` (G, F):
-        1.0 where channel f encodes source column g, so whole columns are given together."""
+        1.0 where channel f encodes source column g, so whole columns are given together;
+        `values` (F,): 1.0 on the continuous value channels, which a continuation anchors."""
         super().__init__()
         self.denoiser, self.timesteps, self.context = denoiser, timesteps, context
         self.register_buffer("columns", columns, persistent=False)  # rebuilt from the codec
+        self.register_buffer("values", values, persistent=False)
         register_schedule(self, timesteps)
+
+    def continuation(self, x: torch.Tensor, given: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Anchor (B, 1, F) of sequences whose first stretch of steps is given on every
+        channel (a history, a long path's last window): the continuous values at the
+        stretch's last existing step, zero without a stretch. Diffusion runs on `x - anchor`: the first
+        new steps are small numbers near zero, which the denoiser gets right, instead of a
+        copy of a level carried through its gates (on fertility that copy missed by 0.24
+        rms in the encoded units, 6x a year's change: the seams of a long path)."""
+        steps = torch.arange(x.shape[1], device=x.device)
+        lead = given_stretch(given)
+        inside = steps[None] < lead[:, None]
+        if mask is not None:
+            inside = inside & mask.bool()
+        last = torch.where(inside, steps[None], -1).max(1).values
+        level = x[torch.arange(x.shape[0], device=x.device), last.clamp(min=0)]
+        return (level * self.values * (last >= 0)[:, None]).unsqueeze(1)
+
+    def cut(self, b: SequenceBatch, given: torch.Tensor, generator: torch.Generator) -> SequenceBatch:
+        """Each sequence with a given first stretch (`training_mask`) starting at a random
+        step of its entity instead of its first (steps before it dropped,
+        padding after), so that at least one step past the stretch exists: a continuation
+        is learned from histories that end anywhere, as a long path's windows do, not only
+        at the same years of the entity's life. Without it one fertility path of three kept
+        a seam gap of 5.6. Fertility, plain samples' autocorrelation error over 6 sample
+        seeds, fit seeds 0 / 1 (uncut: 0.008 / 0.014, one path's gap 3.4): cut with the
+        position channel zeroed (model_version 5) 0.028 / 0.028; cut, position counted
+        from the copy's first step (this) 0.020 / 0.022, every path's gap within tolerance
+        (0.5-0.8; this and the next two measured with one extra random draw per batch, so
+        their training streams differ: the same code read 0.016 / 0.016).
+        Cutting 3 in 4 (0.010 / 0.013) left one path at 1.39 at fit seed 1, cutting half a
+        sunspots path's seams visible to the judge (0.19 against a floor of 0.02)."""
+        n, steps = b.mask.shape
+        device = b.mask.device
+        at = torch.arange(steps, device=device)
+        lead = given_stretch(given)
+        length = torch.where(b.mask.bool(), at[None], -1).max(1).values + 1
+        room = (length - lead).clamp(min=0) * ((lead > 0) & (lead < steps))
+        offset = (torch.rand(n, generator=generator, device=device) * room).long()
+        idx = at[None] + offset[:, None]
+        inside = (idx < steps).float()
+        idx = idx.clamp(max=steps - 1)
+        x = torch.gather(b.x, 1, idx[:, :, None].expand(-1, -1, b.x.shape[2])) * inside[:, :, None]
+        return SequenceBatch(x, torch.gather(b.mask, 1, idx) * inside, b.cond)
+
+    def boundary_weights(self, given: torch.Tensor) -> torch.Tensor:
+        """(N, T, 1) loss weights: 1 + BOUNDARY_WEIGHT * exp(-k / BOUNDARY_DECAY) on the k-th
+        step after a given first stretch (k = 0 the first new step), 1 elsewhere."""
+        steps = torch.arange(given.shape[1], device=given.device)
+        lead = given_stretch(given)
+        after = (steps[None] - lead[:, None]).float()
+        boost = torch.exp(-after.clamp(min=0) / BOUNDARY_DECAY) * (after >= 0) * (lead > 0)[:, None]
+        return (1 + BOUNDARY_WEIGHT * boost).unsqueeze(-1)
 
     def training_mask(self, shape: torch.Size, generator: torch.Generator) -> torch.Tensor:
         """(N, T, F) 1.0 where a training sequence is given clean: its first `context`
@@ -140,10 +222,14 @@ class GaussianDiffusion(nn.Module):
         n, device = b.x.shape[0], generator.device
         t = torch.randint(0, self.timesteps, (n,), generator=generator, device=device)
         noise = torch.randn(b.x.shape, generator=generator, device=device)
-        v = v_target(self, b.x, t, noise)
         given = self.training_mask(b.x.shape, generator)
-        x_t = torch.where(given.bool(), b.x, q_sample(self, b.x, t, noise))
-        pred, scored = self.denoiser(x_t, t, b.cond, given), b.mask.unsqueeze(-1) * (1 - given)
+        b = self.cut(b, given, generator)
+        anchor = self.continuation(b.x, given, b.mask)
+        x0 = b.x - anchor
+        v = v_target(self, x0, t, noise)
+        x_t = torch.where(given.bool(), x0, q_sample(self, x0, t, noise))
+        pred = self.denoiser(x_t, t, b.cond, given, anchor)
+        scored = b.mask.unsqueeze(-1) * (1 - given) * self.boundary_weights(given)
         if per_row:
             return ((pred - v) ** 2 * scored).sum((1, 2)) / scored.sum((1, 2)).clamp(min=1)
         return masked_mse(pred, v, scored)
@@ -157,14 +243,16 @@ class GaussianDiffusion(nn.Module):
         x = torch.randn(shape, generator=generator, device=generator.device)
         if given is None:
             given = torch.zeros(shape, device=x.device)
+        anchor = self.continuation(known if known is not None else x, given)
         fixed = given.bool()
         for time, time_next in ddim_timesteps(self.timesteps, steps):
             if known is not None:
-                x = torch.where(fixed, known, x)
+                x = torch.where(fixed, known - anchor, x)
             t = torch.full((shape[0],), time, device=x.device, dtype=torch.long)
-            x0 = x0_from_v(self, x, self.denoiser(x, t, cond, given), t).clamp(-X0_CLIP, X0_CLIP)
+            x0 = x0_from_v(self, x, self.denoiser(x, t, cond, given, anchor), t)
+            x0 = (x0 + anchor).clamp(-X0_CLIP, X0_CLIP) - anchor  # the clip bounds values, not their change
             x = ddim_step(self, x0, eps_from_x0(self, x, x0, t), time, time_next)  # eps re-derived from the clipped x0
-        return torch.where(fixed, known, x) if known is not None else x
+        return torch.where(fixed, known, x + anchor) if known is not None else x
 
 
 # ---- generator plugin -----------------------------------------------------------------
@@ -177,12 +265,13 @@ class DiffusionGenerator(SequenceGenerator):
     Params = DiffusionParams
     continuous_path = True  # sample.length: windows drawn in order, each inpainted after the last
     supports_privacy = True  # DP-SGD on the denoiser, one sequence one row; README, "Differential privacy"
-    model_version = 4  # 2: a known-steps channel (continuation); 3: known flags per channel (covariates too); 4: entity scales in the plan
+    model_version = 6  # 2: a known-steps channel (continuation); 3: known flags per channel (covariates too); 4: entity scales in the plan; 5: continuations anchored, cut, unplaced; 6: position counted on cut continuations too
 
     def _build(self) -> GaussianDiffusion:
         c, p = self.codec_, self.params
         return GaussianDiffusion(Denoiser(c.n_features, c.n_cond, c.max_len, p.channels, p.depth), timesteps=p.timesteps,
-                                 context=self.path_layout()[1], columns=torch.from_numpy(c.column_channels()))
+                                 context=self.path_layout()[1], columns=torch.from_numpy(c.column_channels()),
+                                 values=torch.from_numpy(c.value_channels()))
 
     def _train(self, seqs: SequenceBatch, progress: Progress, generator: torch.Generator) -> None:
         opt = torch.optim.Adam(self.model_.parameters(), lr=self.params.lr)

@@ -13,8 +13,8 @@ from pipeline.core.data import TimeSeriesData
 from pipeline.core.schema import profile_table
 from validators.metrics import compute_metrics
 from validators.metrics.privacy import privacy_metrics
-from validators.metrics.representation import fit_vectors
-from validators.metrics.timeseries import cross_correlation_diff, length_distance
+from validators.metrics.representation import TabularEncoder, fit_vectors
+from validators.metrics.timeseries import cross_correlation_diff, discriminative_score, length_distance, sequences
 from tests.judge import failing
 from validators.thresholds import DEFAULTS, PRIVACY as RECORD_PRIVACY
 
@@ -87,3 +87,15 @@ def test_cross_correlation_and_lengths_on_several_features():
     assert cross_correlation_diff(real, broken) > BOUNDS["fidelity.cross_correlation_diff"].max
     short = TimeSeriesData(real.frame[real.frame["year"] < 1945], real.profile, "firm", "year", [], real.features)
     assert length_distance(real, real) == 0.0 and length_distance(real, short) == 1.0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_judge_that_cannot_tell_the_sides_apart_scores_zero_not_its_folds_imbalance(fertility, seed):
+    """Both sides the same real country, 45 copies each: the judge sees identical inputs,
+    predicts one class for all, and with folds split per class scores exactly 0. Folds
+    drawn over the pooled sample scored their class imbalance instead: 0.033 at seeds 2
+    and 5 here, 0.089 on a seamless long path's near-flat pieces against a floor of 0."""
+    train = fertility["train"]
+    encoder = TabularEncoder(train.profile, train.features).fit(train.frame)
+    one = min(sequences(train, encoder), key=len)  # short enough to be seen whole (MAX_STEPS)
+    assert discriminative_score([one] * 45, [one.copy()] * 45, seed=seed) == 0.0

@@ -30,17 +30,31 @@ def entity_means(frame: pd.DataFrame, entity: str, column: str) -> np.ndarray:
     return np.quantile(frame.groupby(entity)[column].mean(), [0.5, 1.0])
 
 
+FIT_SEEDS = (0, 1, 2)
+# GM's synthetic per-firm mean (as a share of its real one) must be this much lower pooled
+# than with entity scales, fitted on the same seed: pooled fits reach 0.39-0.75, scaled
+# ones 1.44 (both families, these seeds; a fit that ignored the scales would fall short by 0).
+POOLED_SHORTFALL = 0.5
+
+
 @pytest.mark.parametrize("family", ["timeseries/vae", "timeseries/diffusion"])
 def test_entity_scale_keeps_the_largest_series_and_pooled_encoding_loses_it(family):
+    """Both encodings fitted on the same fit seeds: with entity scales every fit draws the
+    median firm and the largest (GM) at their scale; on every seed the pooled encoding
+    draws GM's scale short of the scaled fit by POOLED_SHORTFALL (one pooled fit on its
+    own came near GM's scale: diffusion model_version 5, 0.82 at seed 0)."""
     data = panel("grunfeld.csv", "firm")
-    ratios = {}
-    for scaled in (False, True):
-        g = get(family)(device="cpu", epochs=100, entity_scale=scaled).fit(data)
-        assert g.codec_.scaled_ == (["invest", "value", "capital"] if scaled else [])
-        out = pd.concat(g.sample(200, seed=1), ignore_index=True)
-        ratios[scaled] = entity_means(out, "firm", "value") / entity_means(data.frame, "firm", "value")
-    assert 0.8 < ratios[True][0] < 1.25 and 0.8 < ratios[True][1] < 2.0, ratios  # fresh scales: tails a little past
-    assert ratios[False][1] < 0.8, ratios  # the pooled encoding never reaches GM's scale
+    largest = {False: [], True: []}
+    for seed in FIT_SEEDS:
+        for scaled in (False, True):
+            g = get(family)(device="cpu", epochs=100, entity_scale=scaled, seed=seed).fit(data)
+            assert g.codec_.scaled_ == (["invest", "value", "capital"] if scaled else [])
+            out = pd.concat(g.sample(200, seed=1), ignore_index=True)
+            ratio = entity_means(out, "firm", "value") / entity_means(data.frame, "firm", "value")
+            if scaled:  # fresh scales: tails a little past
+                assert 0.8 < ratio[0] < 1.25 and 0.8 < ratio[1] < 2.0, (seed, ratio)
+            largest[scaled].append(float(ratio[1]))
+    assert all(p < s - POOLED_SHORTFALL for p, s in zip(largest[False], largest[True])), largest
 
 
 def test_entity_scale_survives_save_and_load(tmp_path):

@@ -97,12 +97,14 @@ def _fit(net: nn.Module, loss_of, n: int, seed: int) -> None:
 
 def discriminative_score(real: list[np.ndarray], synthetic: list[np.ndarray], *, seed: int = 0) -> float:
     """|accuracy - 0.5| of a GRU judge telling real from synthetic sequences, two-fold
-    cross-validated on a balanced sample. 0 = indistinguishable, 0.5 = always told apart."""
+    cross-validated on a balanced sample. 0 = indistinguishable, 0.5 = always told apart.
+    Folds are stratified (each class split in half on its own): with random folds a judge
+    that learns nothing and predicts one class scores the folds' class imbalance."""
     rng = np.random.default_rng(seed)
     n = min(len(real), len(synthetic), MAX_SEQUENCES)
     x, lengths = _pad(_pick(real, n, rng) + _pick(synthetic, n, rng), rng)
     y = torch.cat([torch.ones(n), torch.zeros(n)])
-    folds = torch.from_numpy(rng.permutation(2 * n) % 2)
+    folds = torch.from_numpy(np.concatenate([rng.permutation(n) % 2, rng.permutation(n) % 2]))
     correct = 0
     for fold in (0, 1):
         with seeded(seed + fold):  # initialisation and training; the caller's RNG state comes back
