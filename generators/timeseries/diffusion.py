@@ -141,15 +141,14 @@ class GaussianDiffusion(nn.Module):
         self.register_buffer("values", values, persistent=False)
         register_schedule(self, timesteps)
 
-    def continuation(self, x: torch.Tensor, given: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Anchor (B, 1, F) of sequences whose first stretch of steps is given on every
+    def continuation(self, x: torch.Tensor, lead: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Anchor (B, 1, F) of sequences whose first `lead` (B,) steps are given on every
         channel (a history, a long path's last window): the continuous values at the
         stretch's last existing step, zero without a stretch. Diffusion runs on `x - anchor`: the first
         new steps are small numbers near zero, which the denoiser gets right, instead of a
         copy of a level carried through its gates (on fertility that copy missed by 0.24
         rms in the encoded units, 6x a year's change: the seams of a long path)."""
         steps = torch.arange(x.shape[1], device=x.device)
-        lead = given_stretch(given)
         inside = steps[None] < lead[:, None]
         if mask is not None:
             inside = inside & mask.bool()
@@ -157,7 +156,7 @@ class GaussianDiffusion(nn.Module):
         level = x[torch.arange(x.shape[0], device=x.device), last.clamp(min=0)]
         return (level * self.values * (last >= 0)[:, None]).unsqueeze(1)
 
-    def cut(self, b: SequenceBatch, given: torch.Tensor, generator: torch.Generator) -> SequenceBatch:
+    def cut(self, b: SequenceBatch, lead: torch.Tensor, generator: torch.Generator) -> SequenceBatch:
         """Each sequence with a given first stretch (`training_mask`) starting at a random
         step of its entity instead of its first (steps before it dropped,
         padding after), so that at least one step past the stretch exists: a continuation
@@ -174,7 +173,6 @@ class GaussianDiffusion(nn.Module):
         n, steps = b.mask.shape
         device = b.mask.device
         at = torch.arange(steps, device=device)
-        lead = given_stretch(given)
         length = torch.where(b.mask.bool(), at[None], -1).max(1).values + 1
         room = (length - lead).clamp(min=0) * ((lead > 0) & (lead < steps))
         offset = (torch.rand(n, generator=generator, device=device) * room).long()
@@ -184,12 +182,10 @@ class GaussianDiffusion(nn.Module):
         x = torch.gather(b.x, 1, idx[:, :, None].expand(-1, -1, b.x.shape[2])) * inside[:, :, None]
         return SequenceBatch(x, torch.gather(b.mask, 1, idx) * inside, b.cond)
 
-    def boundary_weights(self, given: torch.Tensor) -> torch.Tensor:
-        """(N, T, 1) loss weights: 1 + BOUNDARY_WEIGHT * exp(-k / BOUNDARY_DECAY) on the k-th
+    def boundary_weights(self, lead: torch.Tensor, steps: int) -> torch.Tensor:
+        """(N, `steps`, 1) loss weights, `lead` (N,) each sequence's given first steps: 1 + BOUNDARY_WEIGHT * exp(-k / BOUNDARY_DECAY) on the k-th
         step after a given first stretch (k = 0 the first new step), 1 elsewhere."""
-        steps = torch.arange(given.shape[1], device=given.device)
-        lead = given_stretch(given)
-        after = (steps[None] - lead[:, None]).float()
+        after = (torch.arange(steps, device=lead.device)[None] - lead[:, None]).float()
         boost = torch.exp(-after.clamp(min=0) / BOUNDARY_DECAY) * (after >= 0) * (lead > 0)[:, None]
         return (1 + BOUNDARY_WEIGHT * boost).unsqueeze(-1)
 
@@ -223,13 +219,14 @@ class GaussianDiffusion(nn.Module):
         t = torch.randint(0, self.timesteps, (n,), generator=generator, device=device)
         noise = torch.randn(b.x.shape, generator=generator, device=device)
         given = self.training_mask(b.x.shape, generator)
-        b = self.cut(b, given, generator)
-        anchor = self.continuation(b.x, given, b.mask)
+        lead = given_stretch(given)  # (N,) steps given at the start: one count for the cut, anchor and weights
+        b = self.cut(b, lead, generator)
+        anchor = self.continuation(b.x, lead, b.mask)
         x0 = b.x - anchor
         v = v_target(self, x0, t, noise)
         x_t = torch.where(given.bool(), x0, q_sample(self, x0, t, noise))
         pred = self.denoiser(x_t, t, b.cond, given, anchor)
-        scored = b.mask.unsqueeze(-1) * (1 - given) * self.boundary_weights(given)
+        scored = b.mask.unsqueeze(-1) * (1 - given) * self.boundary_weights(lead, b.x.shape[1])
         if per_row:
             return ((pred - v) ** 2 * scored).sum((1, 2)) / scored.sum((1, 2)).clamp(min=1)
         return masked_mse(pred, v, scored)
@@ -243,7 +240,7 @@ class GaussianDiffusion(nn.Module):
         x = torch.randn(shape, generator=generator, device=generator.device)
         if given is None:
             given = torch.zeros(shape, device=x.device)
-        anchor = self.continuation(known if known is not None else x, given)
+        anchor = self.continuation(known if known is not None else x, given_stretch(given))
         fixed = given.bool()
         for time, time_next in ddim_timesteps(self.timesteps, steps):
             if known is not None:
