@@ -37,9 +37,9 @@ from pipeline.core.progress import Progress
 
 
 class GanParams(ImageParams):
-    # ~450 CPU s at 28x28 and ~520 at 32x32 RGB on one core, within issue #13's 10 CPU minutes (bench/image.py).
+    # ~200-250 CPU s at 28x28 / 32x32 RGB on one contended core (bench/image.py), within issue #13's 10 CPU minutes.
     # 700 steps (the default before): FD 24.5x / 53x the real-vs-real floor on digits28 / patches32
-    DEFAULT_STEPS = 3000
+    DEFAULT_STEPS = 1500
     latent_dim: int = Field(64, gt=0)  # noise size: enough for 8x8-32x32 images
     width: int = Field(24, gt=0)  # channels at full resolution, doubled at each halving; 32 drew 914 32x32 RGB
     # images per CPU s, 24 over 1,000
@@ -52,8 +52,9 @@ class GanParams(ImageParams):
     # discriminator trained on real images only. digits28, 700 steps: label accuracy 0.29 -> 0.42 (real: 0.97),
     # FD 5.5 -> 8.0 (floor 0.32); 0 is the projection alone
     class_loss: float = Field(1.0, ge=0)
-    # generator weight average that samples, warmed up (base.ema_of): a ~200-step horizon, StyleGAN2-ADA's rule (half-life
-    # 5 % of the images seen) at the default budget. digits28, 500 steps: FD 8.4 plain 0.99, 6.0 warmed-up 0.995
+    # generator weight average that samples, warmed up (base.ema_of): a ~200-step horizon, StyleGAN2-ADA's rule
+    # (half-life 5 % of the images seen) at ~3,000 steps. digits28, 500 steps: FD 8.4 plain 0.99, 6.0 warmed-up
+    # 0.995; 1,000 steps: 4.8 either way
     ema_decay: float = Field(0.995, ge=0, lt=1)
 
 
