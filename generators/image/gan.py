@@ -37,8 +37,8 @@ from pipeline.core.progress import Progress
 
 
 class GanParams(ImageParams):
-    # ~200-250 CPU s at 28x28 / 32x32 RGB on one contended core (bench/image.py), within issue #13's 10 CPU minutes.
-    # 700 steps (the default before): FD 24.5x / 53x the real-vs-real floor on digits28 / patches32
+    # bench/image.py, one contended core: 190 / 244 fit CPU s on digits28 / patches32 (issue #13 allows 600), FD 9.1x /
+    # 13.1x the real-vs-real floor; the 700 steps (plain EMA 0.99) before: 106 / 121 CPU s, FD 24.5x / 53x
     DEFAULT_STEPS = 1500
     latent_dim: int = Field(64, gt=0)  # noise size: enough for 8x8-32x32 images
     width: int = Field(24, gt=0)  # channels at full resolution, doubled at each halving; 32 drew 914 32x32 RGB
