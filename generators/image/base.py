@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import ConfigDict, Field
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from generators.base import Generator, GeneratorParams, resolve_device
 from generators.budget import BudgetParams
@@ -47,6 +48,22 @@ class ImageParams(BudgetParams, GeneratorParams):
     # the classes a labelled source may have, e.g. [0, 1, ..., 9]. Read from the labels when absent; a private fit
     # needs them declared (which classes occur is training data) and samples them in equal shares
     classes: list[int | str] | None = None
+
+
+def ema_of(net: nn.Module, decay: float) -> AveragedModel:
+    """An exponential moving average of `net`'s weights and buffers whose decay warms up:
+    update n uses min(decay, (1 + n) / (10 + n)). Early on the average follows the net, so a
+    short fit never samples its initial weights (a plain 0.999 over 600 steps still held them),
+    and a long one averages over its last ~1 / (1 - decay) steps."""
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n: torch.Tensor) -> None:
+        if not torch.is_floating_point(averaged[0]):  # e.g. BatchNorm's step counter: follow the net
+            torch._foreach_copy_(averaged, current)
+            return
+        torch._foreach_lerp_(averaged, current, 1 - min(decay, (1 + float(n)) / (10 + float(n))))
+
+    return AveragedModel(net, multi_avg_fn=update, use_buffers=True)
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:

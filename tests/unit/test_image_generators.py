@@ -11,6 +11,7 @@ from scipy.stats import binomtest
 from sklearn.linear_model import LogisticRegression
 
 from generators import get, load_generator
+from generators.image.base import ema_of
 from pipeline.core.data import ImageData
 from pipeline.core.errors import ConditionError
 from pipeline.sources.image import load_images
@@ -119,6 +120,28 @@ def test_diffusion_works_on_2x2_pixel_blocks_from_16_pixels_a_side(image_source)
         ImageData(images=np.tile(image_source.images[:8], (1, 2, 2, 1))))  # 16x16
     assert small.nets_["diffusion"].model.init_conv.in_channels == 1
     assert large.nets_["diffusion"].model.init_conv.in_channels == 4 and large.net_shape_ == [1, 16, 16]
+
+
+def test_weight_average_follows_a_short_fit_and_keeps_a_long_horizon_after():
+    """ema_of(net, 0.999): 19 updates after the first (which copies the net) move the average
+    almost all the way to the net's new weights; a plain 0.999 average would still hold 98 %
+    of the old ones (what made image/gan sample its initial weights over a short fit). Long
+    after the warm-up an update moves it by 1 - decay; integer buffers follow the net."""
+    net = torch.nn.Sequential(torch.nn.Linear(1, 1, bias=False), torch.nn.BatchNorm1d(1))
+    torch.nn.init.zeros_(net[0].weight)
+    ema = ema_of(net, 0.999)
+    ema.update_parameters(net)
+    with torch.no_grad():
+        net[0].weight.fill_(1.0)
+    net[1].num_batches_tracked.fill_(7)
+    for _ in range(19):
+        ema.update_parameters(net)
+    assert ema.module[0].weight.item() > 0.95 and ema.module[1].num_batches_tracked.item() == 7
+    with torch.no_grad():
+        ema.module[0].weight.zero_()
+    ema.n_averaged.fill_(10**6)
+    ema.update_parameters(net)
+    assert ema.module[0].weight.item() == pytest.approx(0.001, rel=1e-3)
 
 
 def test_vae_training_lowers_its_loss(image_source):
