@@ -51,7 +51,7 @@ from generators.budget import BudgetParams, TrainingBudget
 from generators.private import PrivateTraining
 from pipeline.core.seeding import torch_generator
 from generators.tabular.calibration import MarginalCalibration
-from generators.tabular.encoding import TableEncoder
+from generators.tabular.encoding import TableEncoder, is_onehot
 from generators.tabular.span_order import SpanOrder
 from generators.tabular.streaming import streamed_batches
 from generators.diffusion import (
@@ -222,7 +222,10 @@ class TabularDiffusion(nn.Module):
 
     def forward(self, matrix: torch.Tensor, *, generator: torch.Generator, per_row: bool = False) -> torch.Tensor:
         """Training loss on a batch of encoded rows: v-prediction MSE on continuous
-        channels plus the cross-entropy of the one-hot spans that were not given clean.
+        channels plus the cross-entropy of the one-hot spans that were not given clean, one
+        term per channel and per span, all weighted alike. The numerics' MSE as one averaged
+        term let the spans' terms drown it: on flights (11 numerics, 14 spans) the model
+        learned the marginals only (corr(dep_delay, arr_delay) 0.05 against 0.91 in the source).
         Each span's cross-entropy is averaged over the rows that hid it; `per_row` (DP-SGD)
         returns one loss per row and divides by the expected share of such rows instead,
         so every row's term has a constant weight (generators/private.py says why it must)."""
@@ -236,7 +239,7 @@ class TabularDiffusion(nn.Module):
         n = self.n_continuous
         v = v_target(self, x0, t, noise)
         hidden_share = 1 - self.given_prob / 2  # expected share of rows that hide a given span
-        losses = [(out[:, :n] - v[:, :n]).pow(2).mean(dim=1, keepdim=True)] if n else []  # per row
+        losses = [(out[:, :n] - v[:, :n]).pow(2)]  # (rows, numerics)
         if self.spans:  # (rows, spans): each span's cross-entropy, from its one-hot target
             owner = self.channel_span[n:].expand(n_rows, -1)
             ce = -torch.zeros_like(spans, dtype=out.dtype).scatter_add(
@@ -408,8 +411,8 @@ class TabularDiffusionGenerator(Generator):
         self.model_.eval()
         # Calibration matches the source's quantiles and class shares: not private, so a private fit skips it.
         self.calibration_ = self._calibrate(matrix) if self.params.calibration_rows and self.privacy is None else None
-        self.condition_values_ = {
-            c.name: list(c.categories or []) for c in profile.of_kind("categorical", "boolean")
+        self.condition_values_ = {  # ranked categoricals are one channel, not a span a condition can fix
+            c.name: list(c.categories or []) for c in profile.of_kind("categorical", "boolean") if is_onehot(c)
         }
 
     def _train(self, matrix: torch.Tensor, progress: Progress, stream: RowStream | None = None) -> None:
