@@ -1,6 +1,7 @@
 """The marginal calibration's `apply` and the encoder's decode run in float32 (the sampler's
 dtype) instead of a float64 copy of the whole matrix. On a real table with wide spans
-(Stat2Data/Hawks: 1,375 channels, spans of 2 to 907 classes, continuous columns with nulls),
+(Stat2Data/Hawks profiled from the frame: spans of 2 to 60 classes, its 308- and 907-class text
+columns as rank channels since categoricals over 255 classes are, continuous columns with nulls),
 a briefly trained model's calibrated sample must decode to the rows that the float64 path
 (the quantile maps and class shifts as they were computed before) decodes to, but for float32
 near-ties."""
@@ -40,14 +41,14 @@ def hawks_model():
 
 def test_float32_apply_decodes_like_the_float64_one_on_wide_spans(hawks_model):
     model, calibration, encoder = hawks_model.model_, hawks_model.calibration_, hawks_model.encoder_
-    assert max(b - a for a, b in encoder.spans) > 900 and np.abs(calibration.shift).max() > 0  # shifts to apply
+    assert max(b - a for a, b in encoder.spans) >= 60 and np.abs(calibration.shift).max() > 0  # shifts to apply
     rows = model.sample(4000, steps=4, generator=torch_generator(7, "cpu")).numpy()
     fast, exact = calibration.apply(rows), float64_apply(calibration, rows)
     assert fast.dtype == np.float32
     n = calibration.source_q.shape[1]
     np.testing.assert_allclose(fast[:, :n], exact[:, :n], rtol=1e-6, atol=1e-6)
-    # The same class but for float32 near-ties: on the near-uniform 308- and 907-class spans of a
-    # briefly trained model, scores of ~18 within a float32 step (2e-6) of each other; 1 row in 4,000.
+    # The same class but for float32 near-ties: on near-uniform wide spans of a briefly trained model
+    # (once Hawks' 308- and 907-class ones), scores of ~18 within a float32 step (2e-6); 1 row in 4,000.
     for a, b in encoder.spans:
         assert (fast[:, a:b].argmax(1) != exact[:, a:b].argmax(1)).mean() <= 1e-3
     ours, theirs = encoder.inverse_transform(fast), encoder.inverse_transform(exact)
