@@ -26,11 +26,16 @@ window's; its first new steps weigh more in the loss (BOUNDARY_WEIGHT). Fertilit
 the seam's increment gap fell from 6-14 to 0.5-0.8 (validators/metrics/seams.py, tolerance
 1.25); plain samples' autocorrelation error, 0.008 uncut, 0.028 in model_version 5, 0.020
 (`cut`).
+
+A long path is a chain of such continuations, so their drift at each level sets the
+path's level distribution: the fit calibrates it on the training histories (drift.py), and
+the anchor also reaches every block through the plan's embedding (model_version 7).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from pydantic import Field
@@ -297,10 +302,10 @@ class DiffusionGenerator(SequenceGenerator):
                         generator: torch.Generator) -> torch.Tensor:
         return self.drift_(self._continue(cond, known, given, generator), given.float())
 
-    def _export(self) -> tuple[dict, dict]:
+    def _export(self) -> tuple[dict[str, Any], dict[str, Any]]:
         state, tensors = super()._export()
         return state, {**tensors, "drift": self.drift_.state()}
 
-    def _restore(self, state: dict, tensors: dict) -> None:
+    def _restore(self, state: dict[str, Any], tensors: dict[str, Any]) -> None:
         super()._restore(state, tensors)
         self.drift_ = DriftCorrection.from_state(tensors["drift"])

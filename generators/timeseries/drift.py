@@ -80,7 +80,7 @@ def calibrate(continue_: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], to
     continuation) from training sequences `x` (N, T, F), `mask` (N, T), plans `cond`:
     histories of `overlap` present steps with at least one present step after, drawn at
     random; `values` (F,) 1.0 on the channels calibrated (continuous values)."""
-    n, steps, features = x.shape
+    _, steps, features = x.shape
     history = mask.unfold(1, overlap, 1)[:, : steps - overlap].bool().all(-1) & mask[:, overlap:].bool()
     pairs = history.nonzero()
     if not len(pairs):
