@@ -16,7 +16,8 @@ per-step drift that the real continuations add to the model's is estimated (leas
 squares: a mean change over steps 1..n of a drift r per step is r (n + 1) / 2) and shrunk
 toward 0 in bins with few histories. Every continued window then gets that drift added to
 its new steps: r at the first, 2r at the second, ..., nothing on given values, so a seam
-has no jump. Plain sampling (no given first stretch) is untouched. A private fit has no
+has no jump. Plain sampling (no given first stretch) and windows with covariate columns
+given (their drift is the covariates') are untouched. A private fit has no
 correction: it would be a statistic of real data outside DP-SGD.
 """
 
@@ -60,9 +61,11 @@ class DriftCorrection:
         """`window` (n, T, F) generated after its given first stretch (`given`, same shape),
         with the calibrated drift added to the steps not given."""
         stretch = given_stretch(given)
-        level = window[torch.arange(len(window), device=window.device), (stretch - 1).clamp(min=0)]
-        r = torch.gather(self.rate.to(window.device).T, 0, _bins(level)) * (stretch > 0)[:, None]  # (n, F)
         ahead = (torch.arange(window.shape[1], device=window.device)[None] - stretch[:, None] + 1).clamp(min=0)
+        # calibrated on histories alone: not where covariate columns are given after the stretch too
+        alone = (stretch > 0) & ~(given.bool().any(-1) & (ahead > 0)).any(1)
+        level = window[torch.arange(len(window), device=window.device), (stretch - 1).clamp(min=0)]
+        r = torch.gather(self.rate.to(window.device).T, 0, _bins(level)) * alone[:, None]  # (n, F)
         return window + r[:, None, :] * ahead[:, :, None].float() * (1 - given)
 
     def state(self) -> dict[str, torch.Tensor]:

@@ -62,6 +62,8 @@ def test_the_correction_adds_its_drift_to_new_steps_only_by_the_last_given_level
     assert torch.allclose(out[0, 2:, 0] - window[0, 2:, 0], 0.5 * torch.arange(1.0, 5.0))
     assert torch.allclose(out[1, 2:, 0] - window[1, 2:, 0], -0.25 * torch.arange(1.0, 5.0))
     assert torch.equal(out[2], window[2]) and torch.equal(out[..., 1], window[..., 1])
+    given[0, :, 1] = 1.0  # channel 1 a covariate over the whole window: the covariates set the drift
+    assert torch.equal(correct(window, given)[0], window[0])
 
 
 @pytest.mark.parametrize("private", [False, True])
