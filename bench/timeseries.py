@@ -15,9 +15,12 @@ holdout), as PITFALLS asks. Every family runs with its default parameters unless
     python bench/timeseries.py --continue --covariates [--horizon 24]
     python bench/timeseries.py --scale [--only timeseries/vae ...]
 
-`--long`: one long series (`sample.length`) from statsmodels sunspots (309 years cut
-into 24-year windows, stride 2; the last 20 % of time held out) by timeseries/diffusion:
-the seam check on the continued path and, as its must-fail twin, on the same model's
+`--long`: one long series (`sample.length`) from each of statsmodels sunspots (309 years
+cut into 24-year windows, stride 2), co2 (2,284 weeks, 52-week windows at stride 13) and
+macrodata (203 quarters of inflation, unemployment, real interest rate; 20-quarter
+windows at stride 2), the last 20 % of time held out, by timeseries/diffusion: the path's
+levels against the training series' (quantiles, share of steps at the training range's
+edges), the seam check on the continued path and, as its must-fail twin, on the same model's
 windows drawn independently and concatenated (validators/metrics/seams.py); the path
 cut into the source's windows against the training windows (discriminative with its
 real-vs-real floor, autocorrelation error); fit CPU s and generated steps per CPU s.
@@ -51,7 +54,8 @@ feature (1.0 is right), the discriminative score beside its floor, fit CPU s.
 Grunfeld's 11 firms all trained on) by timeseries/diffusion: `--entities` paths of
 `--length` steps each; per path the seam check (validators/metrics/seams.py) and the std of
 the one-step change at seams against within windows (features standardised by the
-source), and the share of paths whose increment gap alone is within tolerance (the
+source), the paths' levels against the training entities' (quantiles, share at the range's
+edges), and the share of paths whose increment gap alone is within tolerance (the
 verdict's other half is the judge against its floor); its must-fail twin, one plan's
 whole windows drawn independently and laid end to end; the paths cut into pieces of the longest source entity against the training
 entities (discriminative, with the real-vs-real floor); fit CPU s, steps per CPU s.
@@ -126,47 +130,77 @@ def bench_one(name: str, train: TimeSeriesData, holdout: TimeSeriesData, epochs:
     }
 
 
-def bench_long(length: int, epochs: int | None) -> dict:
-    import numpy as np
+LEVEL_QUANTILES = (0.01, 0.1, 0.5, 0.9, 0.99)
+EDGE_SHARE = 0.01  # a step "at the edge": within this share of the training range of its minimum or maximum
+
+
+def levels(real: pd.Series, path: pd.Series) -> dict:
+    """A long path's level distribution against the training series': quantiles and the
+    share of steps at the edges of the training range (where a drifting path is pinned)."""
+    lo, hi = float(real.min()), float(real.max())
+    v = path.to_numpy(float)
+    at = lambda x: float(np.mean((x <= lo + EDGE_SHARE * (hi - lo)) | (x >= hi - EDGE_SHARE * (hi - lo))))  # noqa: E731
+    return {"quantiles": list(LEVEL_QUANTILES),
+            "real": [round(float(q), 3) for q in real.quantile(list(LEVEL_QUANTILES))],
+            "path": [round(float(q), 3) for q in path.quantile(list(LEVEL_QUANTILES))],
+            "edge_share_real": round(at(real.to_numpy(float)), 4), "edge_share_path": round(at(v), 4)}
+
+
+def long_series() -> dict:
+    """name -> (frame, time column, features, window, stride): BENCH.md's long series."""
     import statsmodels.api as sm
 
+    sun = sm.datasets.sunspots.load_pandas().data.rename(columns={"YEAR": "year", "SUNACTIVITY": "sunspots"})
+    sun["year"] = sun["year"].astype(int)
+    co2 = sm.datasets.co2.load_pandas().data.interpolate().round(1).rename_axis("week").reset_index()  # 59 weeks missing
+    macro = sm.datasets.macrodata.load_pandas().data
+    macro = pd.DataFrame({"quarter": np.arange(len(macro)), **{c: macro[c] for c in ("infl", "unemp", "realint")}})
+    return {"sunspots": (sun, "year", ["sunspots"], 24, 2), "co2": (co2, "week", ["co2"], 52, 13),
+            "macrodata": (macro, "quarter", ["infl", "unemp", "realint"], 20, 2)}
+
+
+def bench_long(length: int, epochs: int | None) -> dict:
+    """Per long series: one path of `length` steps, its seams and its levels."""
     from pipeline.core.plan import plan_chunks
     from pipeline.sources.timeseries import load_timeseries
     from validators.metrics.seams import seam_check
     from validators.metrics.timeseries import autocorrelation_diff
 
-    frame = sm.datasets.sunspots.load_pandas().data.rename(columns={"YEAR": "year", "SUNACTIVITY": "sunspots"})
-    frame["year"] = frame["year"].astype(int)
-    spec = SourceSpec(modality="timeseries", path="sunspots.csv", time="year", window=24, stride=2)
-    train, holdout = split_source(load_timeseries(spec, frame.copy()), HOLDOUT, seed=SPLIT_SEED)
-    generator = get("timeseries/diffusion")(device="cpu", **({"epochs": epochs} if epochs else {}))
-    t = time.process_time()
-    generator.fit(train)
-    fit_cpu = time.process_time() - t
-    t = time.process_time()
-    path = generator.sample_chunk(plan_chunks(1, 1, seed=SAMPLE_SEED)[0], length=length)
-    path_cpu = time.process_time() - t
-    window, overlap, hop = generator.path_layout()
-    windows = pd.concat(generator.sample(length // window, seed=SAMPLE_SEED, batch_size=length), ignore_index=True)
-    scale = lambda f: (f[["sunspots"]].to_numpy(float) - frame["sunspots"].mean()) / frame["sunspots"].std()  # noqa: E731
-    width, max_lag = hop * 2 // 3, overlap * 2 // 3
-    continued = seam_check(scale(path), generator.path_seams(length), width, max_lag)
-    concatenated = seam_check(scale(windows), np.arange(window, length, window), width, max_lag)
-    cut = train.as_windows(path)
-    encoder = TabularEncoder(train.profile, train.features).fit(train.frame)
-    return {
-        "dataset": "statsmodels sunspots, yearly 1700-2008, windows of 24 steps at stride 2, last 20 % of time held out",
-        "train_windows": len(train), "holdout_windows": len(holdout), "length": length,
-        "params": generator.params.model_dump(mode="json"), "window_overlap_hop": [window, overlap, hop],
-        "fit_cpu_s": round(fit_cpu, 1), "path_cpu_s": round(path_cpu, 1),
-        "steps_per_cpu_s": round(length / path_cpu, 1),
-        "seam_continued": continued, "seam_concatenated_independent": concatenated,
-        "path_windows_discriminative": round(discriminative_score(sequences(train, encoder), sequences(cut, encoder), seed=0), 4),
-        "discriminative_floor_real_vs_real": round(real_floor(train, holdout), 4),
-        "path_windows_autocorrelation_diff": round(autocorrelation_diff(train, cut), 4),
-        "independent_windows_autocorrelation_diff": round(autocorrelation_diff(train, train.with_frame(windows)), 4),
-        "machine": f"{platform.machine()}, torch threads = 1, CPU shared",
-    }
+    out = {}
+    for name, (frame, time_col, columns, win, stride) in long_series().items():
+        spec = SourceSpec(modality="timeseries", path=f"{name}.csv", time=time_col, window=win, stride=stride)
+        train, holdout = split_source(load_timeseries(spec, frame.copy()), HOLDOUT, seed=SPLIT_SEED)
+        generator = get("timeseries/diffusion")(device="cpu", **({"epochs": epochs} if epochs else {}))
+        t = time.process_time()
+        generator.fit(train)
+        fit_cpu = time.process_time() - t
+        t = time.process_time()
+        path = generator.sample_chunk(plan_chunks(1, 1, seed=SAMPLE_SEED)[0], length=length)
+        path_cpu = time.process_time() - t
+        window, overlap, hop = generator.path_layout()
+        windows = pd.concat(generator.sample(length // window, seed=SAMPLE_SEED, batch_size=length), ignore_index=True)
+        scale = lambda f: ((f[columns] - frame[columns].mean()) / frame[columns].std()).to_numpy(float)  # noqa: E731
+        width, max_lag = hop * 2 // 3, overlap * 2 // 3
+        cut = train.as_windows(path)
+        encoder = TabularEncoder(train.profile, train.features).fit(train.frame)
+        real = train.frame.drop_duplicates(time_col)
+        out[name] = {
+            "dataset": f"statsmodels {name} {columns}, windows of {win} steps at stride {stride}, last 20 % of time held out",
+            "train_windows": len(train), "holdout_windows": len(holdout), "length": length,
+            "params": generator.params.model_dump(mode="json"), "window_overlap_hop": [window, overlap, hop],
+            "fit_cpu_s": round(fit_cpu, 1), "path_cpu_s": round(path_cpu, 1),
+            "steps_per_cpu_s": round(length / path_cpu, 1),
+            "levels": {c: levels(real[c], path[c]) for c in columns},
+            "seam_continued": seam_check(scale(path), generator.path_seams(length), width, max_lag),
+            "seam_concatenated_independent": seam_check(scale(windows), np.arange(window, length, window), width, max_lag),
+            "path_windows_discriminative": round(discriminative_score(sequences(train, encoder), sequences(cut, encoder), seed=0), 4),
+            "discriminative_floor_real_vs_real": round(real_floor(train, holdout), 4),
+            "path_windows_autocorrelation_diff": round(autocorrelation_diff(train, cut), 4),
+            "independent_windows_autocorrelation_diff": round(autocorrelation_diff(train, train.with_frame(windows)), 4),
+        }
+        print(name, json.dumps({k: v for k, v in out[name].items() if k != "params"}), flush=True)
+    return {"series": out, "machine": f"{platform.machine()}, torch threads = 1, CPU shared",
+            "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()]}
 
 
 PANELS = {"fertility": ("fertility.csv", "country"), "grunfeld": ("grunfeld.csv", "firm")}
@@ -236,6 +270,7 @@ def bench_panel_length(length: int, entities: int, epochs: int | None) -> dict:
                 [k["seam_increment_gap"] <= SEAM_INCREMENT_TOLERANCE for k in checks])), 4),
             "laid_end_to_end": {**seam_check(laid_x, laid_seams, hop * 2 // 3, overlap * 2 // 3),
                                 "step_std_at_seams_within": [round(v, 4) for v in seam_step_std(laid_x, laid_seams)]},
+            "levels": {c: levels(train.frame[c], frame[c]) for c in columns},
             "path_pieces_discriminative": round(discriminative_score(real, sequences(cut, encoder), seed=0), 4),
             "discriminative_floor_real_vs_real": round(real_floor(train, holdout), 4) if holdout is not None else None,
         }

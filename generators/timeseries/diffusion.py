@@ -26,11 +26,16 @@ window's; its first new steps weigh more in the loss (BOUNDARY_WEIGHT). Fertilit
 the seam's increment gap fell from 6-14 to 0.5-0.8 (validators/metrics/seams.py, tolerance
 1.25); plain samples' autocorrelation error, 0.008 uncut, 0.028 in model_version 5, 0.020
 (`cut`).
+
+A long path is a chain of such continuations, so their drift at each level sets the
+path's level distribution: the fit calibrates it on the training histories (drift.py), and
+the anchor also reaches every block through the plan's embedding (model_version 7).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from pydantic import Field
@@ -42,6 +47,7 @@ from generators.diffusion import (
 from generators.registry import register
 from generators.timeseries.base import SequenceGenerator, SequenceParams, masked_mse, minibatches
 from generators.timeseries.codec import SequenceBatch
+from generators.timeseries.drift import DriftCorrection, calibrate, given_stretch
 from pipeline.core.progress import Progress
 
 # The encoder's Gaussian channels lie within about +-5.2 (scikit-learn's quantile
@@ -69,12 +75,6 @@ class DiffusionParams(SequenceParams):
 
 
 # ---- building blocks ------------------------------------------------------------------
-
-
-def given_stretch(given: torch.Tensor) -> torch.Tensor:
-    """(B,) steps of each sequence's first stretch given on every channel (B, T, F): a
-    history or a long path's last window; 0 for a sequence drawn from scratch."""
-    return given.bool().all(-1).long().cumprod(1).sum(1)
 
 
 class ResidualBlock(nn.Module):
@@ -105,7 +105,8 @@ class Denoiser(nn.Module):
         self.time_mlp = nn.Sequential(
             SinusoidalPosEmb(channels), nn.Linear(channels, 4 * channels), nn.SiLU(), nn.Linear(4 * channels, channels)
         )
-        self.cond_mlp = nn.Sequential(nn.Linear(cond, channels), nn.SiLU(), nn.Linear(channels, channels))
+        # the plan, the anchor and whether there is one: every block reads the level a continuation goes on from
+        self.cond_mlp = nn.Sequential(nn.Linear(cond + features + 1, channels), nn.SiLU(), nn.Linear(channels, channels))
         self.blocks = nn.ModuleList(ResidualBlock(channels, 2 ** (i % 4)) for i in range(depth))
         self.out = nn.Sequential(nn.SiLU(), nn.Conv1d(channels, channels, 1), nn.SiLU(), nn.Conv1d(channels, features, 1))
         nn.init.zeros_(self.out[-1].weight)  # start by predicting zero: a stable first step
@@ -118,7 +119,8 @@ class Denoiser(nn.Module):
         pos = self.position.expand(x.shape[0], 1, -1)
         level = anchor.transpose(1, 2).expand(-1, -1, x.shape[1])
         h = self.inp(torch.cat([x.transpose(1, 2), given.transpose(1, 2), level, pos], dim=1))
-        emb = self.time_mlp(t) + self.cond_mlp(cond)
+        continued = given[:, :1].bool().all(-1).float()  # (B, 1): a first stretch is given
+        emb = self.time_mlp(t) + self.cond_mlp(torch.cat([cond, anchor[:, 0], continued], dim=1))
         skips = 0
         for block in self.blocks:
             h, skip = block(h, emb)
@@ -262,7 +264,7 @@ class DiffusionGenerator(SequenceGenerator):
     Params = DiffusionParams
     continuous_path = True  # sample.length: windows drawn in order, each inpainted after the last
     supports_privacy = True  # DP-SGD on the denoiser, one sequence one row; README, "Differential privacy"
-    model_version = 6  # 2: a known-steps channel (continuation); 3: known flags per channel (covariates too); 4: entity scales in the plan; 5: continuations anchored, cut, unplaced; 6: position counted on cut continuations too
+    model_version = 7  # 2: a known-steps channel (continuation); 3: known flags per channel (covariates too); 4: entity scales in the plan; 5: continuations anchored, cut, unplaced; 6: position counted on cut continuations too; 7: the anchor in every block, continuations' drift calibrated (drift.py)
 
     def _build(self) -> GaussianDiffusion:
         c, p = self.codec_, self.params
@@ -272,7 +274,8 @@ class DiffusionGenerator(SequenceGenerator):
 
     def _train(self, seqs: SequenceBatch, progress: Progress, generator: torch.Generator) -> None:
         opt = torch.optim.Adam(self.model_.parameters(), lr=self.params.lr)
-        if self.privacy is not None:
+        self.drift_ = DriftCorrection.none(self.codec_.n_features)
+        if self.privacy is not None:  # no drift calibration: it would read real data outside DP-SGD
             self._train_private(opt, seqs, progress, generator)
             return
         for epoch in range(1, self.params.epochs + 1):
@@ -282,12 +285,27 @@ class DiffusionGenerator(SequenceGenerator):
                 loss.backward()
                 opt.step()
             progress(epoch, self.params.epochs, loss=loss.item())
+        self.drift_ = calibrate(lambda cond, known, given: self._continue(cond, known, given, generator), seqs.x,
+                                seqs.mask, seqs.cond, self.model_.values, self.path_layout()[1], generator)
 
     def _generate(self, cond: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         shape = (cond.shape[0], self.codec_.max_len, self.codec_.n_features)
         return self.model_.ddim_sample(shape, cond, self.params.sampling_steps, generator)
 
-    def _generate_given(self, cond: torch.Tensor, known: torch.Tensor, given: torch.Tensor,
-                        generator: torch.Generator) -> torch.Tensor:
+    def _continue(self, cond: torch.Tensor, known: torch.Tensor, given: torch.Tensor,
+                  generator: torch.Generator) -> torch.Tensor:
+        """The denoiser's own continuation, before the drift correction."""
         shape = (cond.shape[0], self.codec_.max_len, self.codec_.n_features)
         return self.model_.ddim_sample(shape, cond, self.params.sampling_steps, generator, known=known, given=given.float())
+
+    def _generate_given(self, cond: torch.Tensor, known: torch.Tensor, given: torch.Tensor,
+                        generator: torch.Generator) -> torch.Tensor:
+        return self.drift_(self._continue(cond, known, given, generator), given.float())
+
+    def _export(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        state, tensors = super()._export()
+        return state, {**tensors, "drift": self.drift_.state()}
+
+    def _restore(self, state: dict[str, Any], tensors: dict[str, Any]) -> None:
+        super()._restore(state, tensors)
+        self.drift_ = DriftCorrection.from_state(tensors["drift"])
