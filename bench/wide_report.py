@@ -4,7 +4,8 @@ fidelity + privacy suites) and `write_report`, and the contract suite alone (its
 and its GX run, the part that grows with the column count). Targets: validation and
 report well under 3 min on 2 cores (issue 16); fit, sample, validation and report
 together <= 3 min (issue 11: a step budget costs the same whatever the row count, and
-the network's width is fixed, so only its input and output layers grow with columns).
+the network's width grows with the encoded row only up to MAX_HIDDEN, 256, so past that
+only its input and output layers grow with columns).
 
 The table is real data made wide: penguins' 4 measurements, 3 categories and year,
 replicated 37 times with noise (measurements jittered by 10 % of their sd, 5 % of

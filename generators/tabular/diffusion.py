@@ -79,7 +79,11 @@ SAMPLE_BLOCK = 2048
 # utility +0.0002 +- 0.0032 and -0.012 +- 0.007 (seed-to-seed sd 0.04 and 0.09); no column off its
 # support. Elsewhere bfloat16 is emulated and slower: float32.
 SAMPLING_PRECISION = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-MIN_HIDDEN = 128  # the denoiser's width on narrow rows (DiffusionParams.hidden)
+# The denoiser's width bounds (DiffusionParams.hidden): 128 on narrow rows; at most 256, since a step
+# costs about the width squared and a 300-column table's 900 channels would make it 1,024: at 256 the
+# wide run (bench/wide_report.py, issue #16's 3-minute bound) fits in 91 CPU s (128: 55) and takes 147
+# CPU s end to end.
+MIN_HIDDEN, MAX_HIDDEN = 128, 256
 
 
 def native_bfloat16(device: torch.device) -> bool:
@@ -349,7 +353,7 @@ class DiffusionParams(BudgetParams, GeneratorParams):
     # steps): on penguins 5e-3 beat 2e-3 on marginals and on conditionals.
     lr: float = Field(5e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)  # light, as in TabDDPM
-    # MLP width; None: the encoded row's width rounded up to a power of two, at least MIN_HIDDEN. Narrower
+    # MLP width; None: the encoded row's width rounded up to a power of two, within MIN_HIDDEN..MAX_HIDDEN. Narrower
     # than the row it loses relations: flights (209 channels) at 128 kept corr(dep_delay, arr_delay) at
     # 0.65 (source 0.91), utility 0.92; at 256, 0.78 and 0.96, fit 43 against 33 CPU s. Sampling cost
     # grows with its square (256 was no better than 128 on penguins' 20 channels).
@@ -391,7 +395,7 @@ class TabularDiffusionGenerator(Generator):
 
     def _build(self, encoder: TableEncoder) -> TabularDiffusion:
         p = self.params
-        hidden = p.hidden or max(MIN_HIDDEN, 1 << (encoder.dim - 1).bit_length())
+        hidden = p.hidden or min(MAX_HIDDEN, max(MIN_HIDDEN, 1 << (encoder.dim - 1).bit_length()))
         denoiser = Denoiser(encoder.dim, hidden=hidden, depth=p.depth)
         return TabularDiffusion(
             denoiser,
