@@ -231,7 +231,9 @@ class TabularDiffusion(nn.Module):
         term per channel and per span, all weighted alike. The numerics' MSE as one averaged
         term let the spans' terms drown it: on flights (11 numerics, 14 spans) the model
         learned the marginals only (corr(dep_delay, arr_delay) 0.05 against 0.91 in the source).
-        Each span's cross-entropy is averaged over the rows that hid it; `per_row` (DP-SGD)
+        Under DP-SGD (`per_row`) the numerics stay one averaged term: each row's clipped gradient
+        is a fixed budget, and per-channel terms spent it on the numerics (the private penguins
+        demo at ε = 10: utility 0.54 against 0.66, detection 0.95 either way). Each span's cross-entropy is averaged over the rows that hid it; `per_row` (DP-SGD)
         returns one loss per row and divides by the expected share of such rows instead,
         so every row's term has a constant weight (generators/private.py says why it must)."""
         x0 = self.to_signal(matrix)
@@ -244,7 +246,8 @@ class TabularDiffusion(nn.Module):
         n = self.n_continuous
         v = v_target(self, x0, t, noise)
         hidden_share = 1 - self.given_prob / 2  # expected share of rows that hide a given span
-        losses = [(out[:, :n] - v[:, :n]).pow(2)]  # (rows, numerics)
+        mse = (out[:, :n] - v[:, :n]).pow(2)  # (rows, numerics)
+        losses = [mse.mean(dim=1, keepdim=True) if per_row and n else mse]
         if self.spans:  # (rows, spans): each span's cross-entropy, from its one-hot target
             owner = self.channel_span[n:].expand(n_rows, -1)
             ce = -torch.zeros_like(spans, dtype=out.dtype).scatter_add(
