@@ -6,6 +6,11 @@ numerical and text columns categorical, whatever SDV would detect), fit, seeded 
 conditions through SDV's `Condition`, and `conform` back to the source's dtypes. The three
 subclasses only declare their parameters and build their SDV synthesizer.
 
+SDV sees positional column names (`c0`, `c1`, ...), mapped back on the way out: ctgan and
+rdt pass column names as keyword arguments (`DataFrame.assign(**{name: ...})`) and suffix
+them (`name.value`, `name.is_null`), so a user column named `self` crashed CTGAN and TVAE
+(COUNT/rwm5yr) and other names could collide with those suffixes.
+
 Progress: neither SDV nor ctgan exposes a per-epoch hook (ctgan only drives its own tqdm
 bar), so `progress` is told when fitting starts (0 of `epochs`) and ends.
 """
@@ -36,6 +41,7 @@ class SDVTabular(SDVGenerator):
     """Shared fit / sample for SDV single-table synthesizers."""
 
     modality = "tabular"
+    model_version = 2  # 2: SDV fits positional column names (sdv_names), not the source's
 
     @abstractmethod
     def _synthesizer(self, metadata: Any) -> Any:
@@ -52,12 +58,20 @@ class SDVTabular(SDVGenerator):
         """What `progress` counts while fitting: epochs, or 1 for a one-shot fit."""
         return getattr(self.params, "epochs", 1)
 
+    @property
+    def sdv_names(self) -> dict[str, str]:
+        """{source column: the name SDV knows it by}: positional, so any source name is safe."""
+        return {name: f"c{i}" for i, name in enumerate(self.profile_.names)}
+
     def _fit(self, data: TabularData, *, progress: Progress) -> None:
         self.profile_ = data.profile
-        self.synthesizer_ = self._synthesizer(sdv_metadata(data.profile))
+        names = self.sdv_names
+        profile = data.profile.model_copy(update={"columns": [c.model_copy(update={"name": names[c.name]})
+                                                              for c in data.profile.columns]})
+        self.synthesizer_ = self._synthesizer(sdv_metadata(profile))
         progress(0, self.steps)
         with quiet():
-            self.synthesizer_.fit({TABLE: data.frame[data.profile.names]})
+            self.synthesizer_.fit({TABLE: data.frame[data.profile.names].rename(columns=names)})
         progress(self.steps, self.steps)
         conditionable = data.profile.of_kind("categorical", "boolean")
         self.condition_values_ = {c.name: list(c.categories or []) for c in conditionable}
@@ -66,6 +80,7 @@ class SDVTabular(SDVGenerator):
         reseed(self.synthesizer_, seed)
         with quiet():
             frame = self._conditional(n, conditions) if conditions else self.synthesizer_.sample(n)[TABLE]
+        frame = frame.rename(columns={v: k for k, v in self.sdv_names.items()})
         for col in self.profile_.of_kind("id"):  # fresh keys in the source's format, never a real one
             frame[col.name] = fresh_ids(col.id_format, offset, len(frame))
         return conform(frame, self.profile_, conditions or ())
@@ -74,7 +89,8 @@ class SDVTabular(SDVGenerator):
         """`n` rows with `conditions` by SDV's rejection sampling, repeated until `n` are kept."""
         from sdv.sampling import Condition
 
-        values = self.canonical(conditions)
+        names = self.sdv_names
+        values = {names[column]: value for column, value in self.canonical(conditions).items()}
         parts, missing = [], n
         while missing > 0:
             try:

