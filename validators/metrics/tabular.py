@@ -177,14 +177,18 @@ def utility_ratio(
 
     def score(fit_on: pd.DataFrame, offset: int) -> float:
         x_fit, y_fit = xy(fit_on, MAX_UTILITY_ROWS, offset)
+        # A feature with no value in the fitted rows teaches nothing, and scikit-learn's binning
+        # raises on a numeric one (TVAE's Hawks sample: "window shape cannot be larger than input").
+        empty = [c for c in x_fit.columns if x_fit[c].isna().all()]
+        x_fit, x_eval = x_fit.drop(columns=empty), x_test.drop(columns=empty)
         common = dict(max_iter=BOOSTING_ITERATIONS, categorical_features="from_dtype", early_stopping=False)
         if kind in CATEGORICAL_KINDS:
             if len(np.unique(y_fit)) < 2:
                 return 0.0
             model = HistGradientBoostingClassifier(random_state=seed, **common).fit(x_fit, y_fit)
-            return float(f1_score(y_test, model.predict(x_test), average="macro"))
+            return float(f1_score(y_test, model.predict(x_eval), average="macro"))
         model = HistGradientBoostingRegressor(random_state=seed, **common).fit(x_fit, y_fit)
-        return float(r2_score(y_test, model.predict(x_test)))
+        return float(r2_score(y_test, model.predict(x_eval)))
 
     real_score = score(train, 0)
     if real_score <= 0:
