@@ -106,7 +106,7 @@ def test_a_job_without_family_gets_its_modality_default():
     from pipeline.core.spec import DEFAULT_FAMILY
 
     assert {f"{m}/{f}" for m, f in DEFAULT_FAMILY.items()} <= set(available())
-    for modality, family in [("tabular", "diffusion"), ("timeseries", "diffusion"), ("image", "vae")]:
+    for modality, family in [("tabular", "diffusion"), ("timeseries", "diffusion"), ("image", "gan")]:
         spec = {**BASE, "source": {**BASE["source"], "modality": modality}}
         assert parse_job({k: v for k, v in spec.items() if k != "generator"}).generator_name == f"{modality}/{family}"
         kept = parse_job({**spec, "generator": {"params": {"epochs": 3}}})
