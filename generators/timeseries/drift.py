@@ -99,7 +99,11 @@ def calibrate(continue_: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], to
     drawn = continue_(cond[seq], known, given)
     anchor = known[:, overlap - 1 : overlap]
     count = new.sum(1, keepdim=True)
-    mean_change = lambda seqs: ((seqs[:, overlap:] - anchor) * new[:, :, None]).sum(1) / count  # noqa: E731
+
+    def mean_change(seqs: torch.Tensor) -> torch.Tensor:
+        """(h, F) mean change from the anchor over the present steps after the history."""
+        return ((seqs[:, overlap:] - anchor) * new[:, :, None]).sum(1) / count
+
     gap = mean_change(known) - mean_change(drawn)  # (h, F): what the real continuation adds
     horizon = (new * torch.arange(1, steps - overlap + 1, device=x.device)[None]).sum(1, keepdim=True) / count
     bins = _bins(anchor[:, 0])
