@@ -21,6 +21,9 @@ Timings: fit CPU and wall seconds, sampling rows per CPU second and per wall sec
 
 synthcity runs in its own venv (SYNTHCITY_PYTHON, it pins its own torch) through
 bench/peers/synthcity_ddpm.py; it is skipped, with the reason, when that venv is absent.
+Setting it up: `python3.11 -m venv /work/synthcity-venv`, then in it `pip install synthcity
+opacus==1.4.1 "pyarrow<20"` (its newest opacus fails to import; pyarrow 20+ needs numpy 2,
+which synthcity's pins exclude, and every run then fails reading Parquet).
 It refuses missing values: rows with any are dropped from its training data when that
 keeps at least MIN_COMPLETE of them, else the table is skipped for it.
 
