@@ -151,7 +151,7 @@ class TimeGANGenerator(SequenceGenerator):
     """TimeGAN over the source's sequences, padded to the longest."""
 
     Params = TimeGANParams
-    model_version = 2  # 2: entity scales in the plan (more conditioning channels)
+    model_version = 3  # 2: entity scales in the plan (more conditioning channels); 3: the shared codec models categoricals over 255 classes as a rank channel
 
     def _build(self) -> TimeGAN:
         return TimeGAN(self.codec_.n_features, self.codec_.n_cond, self.params.hidden, self.params.layers)

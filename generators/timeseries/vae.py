@@ -169,7 +169,7 @@ class TimeVAEGenerator(SequenceGenerator):
     """TimeVAE over the source's sequences, padded to the longest."""
 
     Params = TimeVAEParams
-    model_version = 2  # 2: upsampling convolutions replace the transposed ones (Opacus has no sampler for them); entity scales in the plan
+    model_version = 3  # 2: upsampling convolutions replace the transposed ones (Opacus has no sampler for them); entity scales in the plan; 3: the shared codec models categoricals over 255 classes as a rank channel
     supports_privacy = True  # DP-SGD on encoder and decoder, one sequence one row; README, "Differential privacy"
 
     def _build(self) -> TimeVAE:
