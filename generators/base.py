@@ -144,6 +144,11 @@ class Generator(ABC):
                                          offset=chunk.offset, given=given)
             return self._sample_chunk(chunk.size, seed=chunk.seed, conditions=conditions or None, offset=chunk.offset)
 
+    def conditionable(self, data: SourceData) -> dict[str, list[Any]]:
+        """Per column a condition may name once fitted on `data`, the values seen: known
+        before the fit, so that preflight refuses any other condition without fitting."""
+        return data.conditionable()
+
     def check_conditions(self, conditions: dict[str, Any] | None) -> None:
         """Refuse conditions on columns the generator cannot condition on, or values it never saw."""
         check_conditions(conditions, self.condition_values_, who=self.name)

@@ -121,7 +121,8 @@ def check_data(job: jobs.JobRun, source: SourceData, fingerprint: str) -> dict[A
                         "hold: sample a class with sample.conditions, or set source.stream: false")
     features = list(getattr(source, "features", []))
     static, _ = split_conditions(spec.sample.conditions, features)
-    check_conditions(static, source.conditionable())
+    check_conditions(static, source.conditionable())  # a class column, a value it holds
+    check_conditions(static, configured(spec).conditionable(source), who=spec.generator_name)  # one this model can fix
     given = load_given(spec, source)
     check_target(spec, source)
     if isinstance(source, TabularData):  # the spec refuses partition_by on other modalities

@@ -425,9 +425,14 @@ class TabularDiffusionGenerator(Generator):
         self.model_.eval()
         # Calibration matches the source's quantiles and class shares: not private, so a private fit skips it.
         self.calibration_ = self._calibrate(matrix) if self.params.calibration_rows and self.privacy is None else None
-        self.condition_values_ = {  # ranked categoricals are one channel, not a span a condition can fix
-            c.name: list(c.categories or []) for c in profile.of_kind("categorical", "boolean") if is_onehot(c)
-        }
+        self.condition_values_ = self.conditionable(data)
+
+    def conditionable(self, data: TabularData) -> dict[str, list[Any]]:
+        """The one-hot class columns: a categorical over MAX_ONEHOT_CLASSES classes is one
+        channel of ranks, not a span a condition can fix. A private fit's classes are the
+        declared domains' (pipeline/core/domains.py), never read from the rows."""
+        profile = private_profile(data.profile) if self.privacy is not None else data.profile
+        return {c.name: list(c.categories or []) for c in profile.of_kind("categorical", "boolean") if is_onehot(c)}
 
     def _train(self, matrix: torch.Tensor, progress: Progress, stream: RowStream | None = None) -> None:
         """AdamW for the budget's steps (or seconds), one batch per step: rows drawn at random

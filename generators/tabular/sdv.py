@@ -73,8 +73,7 @@ class SDVTabular(SDVGenerator):
         with quiet():
             self.synthesizer_.fit({TABLE: data.frame[data.profile.names].rename(columns=names)})
         progress(self.steps, self.steps)
-        conditionable = data.profile.of_kind("categorical", "boolean")
-        self.condition_values_ = {c.name: list(c.categories or []) for c in conditionable}
+        self.condition_values_ = self.conditionable(data)
 
     def _sample_chunk(self, n: int, *, seed: int, conditions: dict[str, Any] | None, offset: int) -> pd.DataFrame:
         reseed(self.synthesizer_, seed)

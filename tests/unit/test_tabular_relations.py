@@ -48,3 +48,11 @@ def test_departure_and_arrival_delays_stay_related(flights):
     once = set(seen.index[seen == 1])
     share, source_share = out["tailnum"].isin(once).mean(), flights.frame["tailnum"].isin(once).mean()
     assert 0.5 < share / source_share < 1.5, (share, source_share)
+
+
+def test_a_condition_on_a_ranked_column_is_known_before_the_fit_to_be_refused(flights):
+    """`tailnum` is one rank channel in `tabular/diffusion`, which no condition can fix, so
+    preflight refuses `tailnum=...` there before any fit; SDV's copula conditions on it."""
+    diffusion, copula = get("tabular/diffusion")(device="cpu"), get("tabular/copula")()
+    assert "tailnum" not in diffusion.conditionable(flights) and "carrier" in diffusion.conditionable(flights)
+    assert "N354JB" in copula.conditionable(flights)["tailnum"]
