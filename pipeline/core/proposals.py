@@ -98,8 +98,8 @@ def _fit(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, float]:
 
 def _sparsest(y: np.ndarray, x: np.ndarray) -> tuple[list[int], np.ndarray, float] | None:
     """The fewest of x's columns that give y exactly (each dropped while the rest still
-    do, the smallest contribution first), with coefficients rounded to 6 significant
-    digits that still do; None when all of them together do not."""
+    do, the smallest contribution first), with coefficients of the fewest significant
+    digits (up to 6) that still do; None when all of them together do not."""
     unit, units = _unit(y), np.array([_unit(column) for column in x.T])
     keep = list(range(x.shape[1]))
     coef, offset = _fit(y, x)
@@ -112,9 +112,12 @@ def _sparsest(y: np.ndarray, x: np.ndarray) -> tuple[list[int], np.ndarray, floa
             if _exact(y, x[:, trial], c, o, unit, units[trial]):
                 keep = trial
     coef, offset = _fit(y, x[:, keep])
-    coef = np.array([float(f"{k:.6g}") for k in coef])
-    offset = float(f"{offset:.6g}") if abs(offset) > 1e-9 * np.abs(y).max() else 0.0
-    return (keep, coef, offset) if _exact(y, x[:, keep], coef, offset, unit, units[keep]) else None
+    offset = offset if abs(offset) > 1e-9 * np.abs(y).max() else 0.0
+    for digits in range(1, 7):  # the shortest numbers that still give y: 1, not 0.9999993
+        short = np.array([float(f"{k:.{digits}g}") for k in coef]), float(f"{offset:.{digits}g}")
+        if _exact(y, x[:, keep], *short, unit, units[keep]):
+            return keep, *short
+    return None
 
 
 def _text(target: str, names: list[str], coef: np.ndarray, offset: float) -> str:
