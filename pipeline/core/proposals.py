@@ -146,8 +146,8 @@ def _relation(values: dict[str, np.ndarray], b: str, names: list[str]) -> tuple[
     rows = ~np.isnan(values[b])
     x = np.column_stack([values[a][rows] for a in names])
     y = values[b][rows]
-    if _sparsest(y[:_QUICK_ROWS], x[:_QUICK_ROWS]) is None:
-        return None
+    if y[:_QUICK_ROWS].std() > 0 and _sparsest(y[:_QUICK_ROWS], x[:_QUICK_ROWS]) is None:  # misses are
+        return None  # weighed against y's spread: a y constant in the first rows is tried on all at once
     found = _sparsest(y, x)
     if found is None:
         return None
