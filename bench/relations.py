@@ -1,12 +1,16 @@
 """Which exact relations does the detection classifier exploit? (issue 11; not a test)
 
-    python bench/relations.py SYNTHETIC.pkl [...]
+    python bench/relations.py nycflights13/flights openintro/loans_full_schema [--no-drop]
+                              [--samples DIR]
 
-Each pickle holds one table's `source`, `train` and `synthetic` (a default fit of
-tabular/diffusion, as bench/tabular.py makes it: `--dump DIR` there). For the table it
-prints and writes to bench/results/relations-<table>.json:
+Per table, a default fit of tabular/diffusion on the train split of bench/tabular.py
+(its loader, subsample and split), its samples kept in DIR/<table>.pkl (default
+/tmp/synthpipe-relations) and reused, so the judge can be rerun on the same rows, the
+fit on the profile of the code that made it. It prints and writes to
+bench/results/relations-<table>.json:
 - the detection AUC of bench/tabular.py (validators/metrics/tabular.py `detection_auc`);
-- the AUC with one column left out of both sides (a column the judge leans on drops it);
+- the AUC with one column left out of both sides (a column the judge leans on drops it;
+  `--no-drop` skips these);
 - the AUC after repairing one relation in the synthetic rows (RELATIONS below: the
   relation the table's data has, computed on the synthetic side from its inputs).
 The repairs are this measurement's, written per table; the pipeline's own relations
@@ -84,10 +88,28 @@ RELATIONS = {
 }
 
 
-def measure(path: Path) -> dict:
-    data = pickle.loads(path.read_bytes())
-    source, train = data["source"], data["train"]
-    table = data.get("table") or path.stem.replace("-", "/", 1)
+def samples(table: str, folder: Path) -> dict:
+    """{source, train, synthetic} of one default fit, made once and kept in `folder`."""
+    import tempfile
+
+    from bench.tabular import OURS, SAMPLE_ROWS, fit_and_sample, load_table
+    from pipeline.split import split_source
+
+    path = folder / (table.replace("/", "-") + ".pkl")
+    if path.exists():
+        return pickle.loads(path.read_bytes())
+    with tempfile.TemporaryDirectory() as tmp:
+        source, _ = load_table(table, Path(tmp))
+    train, _ = split_source(source, 0.4, seed=0)
+    frame, timing = fit_and_sample(OURS, train, max(len(train), SAMPLE_ROWS))
+    data = {"table": table, "source": source, "train": train, "synthetic": frame, "timing": timing}
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(data))
+    return data
+
+
+def measure(data: dict) -> dict:
+    source, train, table = data["source"], data["train"], data["table"]
     real = train.frame
     synthetic = data["synthetic"].iloc[: len(real)].reset_index(drop=True)
     profile = source.profile
@@ -121,5 +143,7 @@ if __name__ == "__main__":
     import torch
 
     torch.set_num_threads(1)
-    for p in (a for a in sys.argv[1:] if not a.startswith("--")):
-        measure(Path(p))
+    args = sys.argv[1:]
+    folder = Path(args[args.index("--samples") + 1]) if "--samples" in args else Path("/tmp/synthpipe-relations")
+    for table in (a for i, a in enumerate(args) if not a.startswith("--") and (i == 0 or args[i - 1] != "--samples")):
+        measure(samples(table, folder))
