@@ -229,6 +229,14 @@ def _determines(a: np.ndarray, b: np.ndarray) -> bool:
     return _chance_log10(a[exact], b[exact], shares) < np.log10(MAX_CHANCE)
 
 
+def _fixes(a: np.ndarray, b: np.ndarray) -> bool:
+    """Does `a` alone fix `b` where both are present, on any evidence? Then a pair holding
+    `a` adds nothing: Stat2Data/Hawks' crop fat is scored in 1997 only, so with any second
+    column it "fixes" the year, which is a fact about when crops were scored."""
+    rows = (a >= 0) & (b >= 0)
+    return not rows.any() or _off_mode(a[rows], b[rows])[0] <= MAX_EXCEPTIONS * rows.sum()
+
+
 def _pair_codes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """One code per (a, b) pair of codes, -1 where either is null."""
     return np.where((a >= 0) & (b >= 0), pd.factorize(a.astype(np.int64) * (int(b.max()) + 1) + b)[0], -1)
@@ -262,7 +270,8 @@ def _combinations(frame: pd.DataFrame, discrete: list[str]) -> list[str]:
         pairs = int(key.max()) + 1
         if {a1, a2} & used or pairs * MIN_LEVEL_REPEATS > len(key):
             continue
-        found = [b for b in free if b not in used | {a1, a2} and 1 < levels[b] < pairs and _determines(key, codes[b])]
+        found = [b for b in free if b not in used | {a1, a2} and 1 < levels[b] < pairs and _determines(key, codes[b])
+                 and not _fixes(codes[a1], codes[b]) and not _fixes(codes[a2], codes[b])]
         if found:
             out.append(f"({', '.join([a1, a2, *found])})")
             used.update([a1, a2, *found])
