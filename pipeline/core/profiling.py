@@ -13,7 +13,7 @@ MAX_SUPPORT), category sets. Two facts need more than a running total:
   than ~1 % repeats is no longer taken for an id);
 - what needs the rows themselves (an id's text format, proposed relations): learned
   from the first rows (the ids' first EXACT_UNIQUE_ROWS, relations' first
-  `constraints._PROPOSAL_SAMPLE`, as the in-memory profile always did); integer ids
+  `proposals._PROPOSAL_SAMPLE`, as the in-memory profile always did); integer ids
   take their exact maximum. A proposed relation is then checked on every row, as a
   declared one is, and kept only if no row breaks it.
 
@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core import clock
-from pipeline.core.constraints import _PROPOSAL_SAMPLE, Constraint, holds, parse, propose, still_fixed
+from pipeline.core.constraints import Constraint, holds, parse
+from pipeline.core.proposals import _PROPOSAL_SAMPLE, propose, still_fixed
 from pipeline.core.errors import SourceError
 from pipeline.core.identifiers import learn_format
 from pipeline.core.schema import ColumnDomain, ColumnKind, ColumnProfile, TableProfile

