@@ -169,6 +169,7 @@ class DiffusionParams(ImageParams):
 @register("image/diffusion")
 class ImageDiffusion(ImageGenerator):
     Params = DiffusionParams
+    model_version = 2  # 2: outputs through the intensity map (base.intensity_map)
 
     def _patch(self) -> int:
         if self.params.patch != "auto":

@@ -167,8 +167,9 @@ class DCDiscriminator(nn.Module):
 @register("image/gan")
 class ImageGAN(ImageGenerator):
     Params = GanParams
-    # 2: class-conditional BatchNorm in the generator (was: noise times a class embedding); 3: warmed-up EMA
-    model_version = 3
+    # 2: class-conditional BatchNorm in the generator (was: noise times a class embedding); 3: warmed-up EMA;
+    # 4: outputs through the intensity map (base.intensity_map)
+    model_version = 4
 
     def _levels(self) -> int:
         return self.params.levels
