@@ -126,8 +126,8 @@ def bench_one(name: str, data: str, train: ImageData, holdout: ImageData, overri
         "sample_images_per_cpu_s": images_per_cpu_s,
         "label_accuracy": float((judge.predict(_pixels(synthetic)) == synthetic.labels).mean()),
         **_fidelity(train, holdout, synthetic),
-        "without_intensity_map": {
-            "label_accuracy": float((judge.predict(_pixels(raw)) == raw.labels).mean()), **_fidelity(train, holdout, raw)},
+        "without_intensity_map": {"label_accuracy": float((judge.predict(_pixels(raw)) == raw.labels).mean()),
+                                  **_fidelity(train, holdout, raw)},
     }
 
 
