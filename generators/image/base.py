@@ -135,6 +135,28 @@ def apply_intensity_map(x: torch.Tensor, table: list[list[list[float]]]) -> torc
     return out
 
 
+LOOKUP = 65536  # steps of the sampled intensity map: 1/65536 of the generated range, well under a grey level
+
+
+def intensity_lookup(table: list[list[list[float]]], device: torch.device) -> tuple[torch.Tensor, float, float]:
+    """(map sampled on LOOKUP + 1 points per channel, range start, range end): `apply_lookup`
+    through it costs a gather and a lerp, where `apply_intensity_map`'s two searches over
+    the quantiles halved the GAN's sampling speed on 32x32 RGB (1,260 -> 612 images per CPU s)."""
+    lo, hi = min(source[0] for source, _ in table), max(source[-1] for source, _ in table)
+    grid = torch.linspace(lo, hi, LOOKUP + 1, device=device)
+    points = grid.view(1, 1, 1, -1).expand(1, len(table), 1, -1).contiguous()
+    return apply_intensity_map(points, table).view(len(table), -1), lo, hi
+
+
+def apply_lookup(x: torch.Tensor, lookup: tuple[torch.Tensor, float, float]) -> torch.Tensor:
+    """`x` (N, C, H, W) through `intensity_lookup`'s sampled map, interpolating between its points."""
+    table, lo, hi = lookup
+    position = (x.clamp(lo, hi) - lo) * (LOOKUP / max(hi - lo, 1e-12))
+    low = position.floor().long().clamp(max=LOOKUP - 1)
+    channel = torch.arange(x.shape[1], device=x.device).view(1, -1, 1, 1)
+    return torch.lerp(table[channel, low], table[channel, low + 1], position - low)
+
+
 def batch_stream(n: int, batch_size: int, device: torch.device) -> Iterator[torch.Tensor]:
     """Endless shuffled index batches, epoch after epoch (torch's global RNG, seeded by
     `fit`). Every batch has min(batch_size, n) images: an epoch's smaller remainder is
@@ -220,7 +242,7 @@ class ImageGenerator(Generator):
         private = self.privacy is not None
         # snapping and the intensity map read the source's pixel values: a private fit does neither
         self.pixel_table_ = [] if private else snap_table(data.images, self.params.max_levels)
-        self.intensity_map_: list[list[list[float]]] = []
+        self._use_intensity_map([])
         y = None
         if data.labels is not None:
             self.classes_, index, self.class_probs_ = self._classes(data.labels)
@@ -235,7 +257,12 @@ class ImageGenerator(Generator):
             net.eval()
         if not private and self.params.calibration_images:
             generated, _ = self._draw(self.params.calibration_images, seed=self.params.seed, conditions=None)
-            self.intensity_map_ = intensity_map(torch.cat(generated), data.images)
+            self._use_intensity_map(intensity_map(torch.cat(generated), data.images))
+
+    def _use_intensity_map(self, table: list[list[list[float]]]) -> None:
+        """Keep `table` (what is saved) and its sampled form (what sampling applies)."""
+        self.intensity_map_ = table
+        self.intensity_lookup_ = intensity_lookup(table, self.device_) if table else None
 
     def _classes(self, labels: np.ndarray) -> tuple[list[Any], np.ndarray, list[float]]:
         """(classes, each image's class index, class shares for sampling): the declared
@@ -303,7 +330,7 @@ class ImageGenerator(Generator):
         return parts, index
 
     def _sample_chunk(self, n: int, *, seed: int, conditions: dict[str, Any] | None, offset: int) -> ImageData:
-        mapped = (lambda x: apply_intensity_map(x, self.intensity_map_)) if self.intensity_map_ else (lambda x: x)
+        mapped = (lambda x: apply_lookup(x, self.intensity_lookup_)) if self.intensity_map_ else (lambda x: x)
         parts, index = self._draw(n, seed=seed, conditions=conditions, finish=lambda x: to_uint8(mapped(x)))
         images = np.concatenate(parts)
         if self.pixel_table_:
@@ -342,7 +369,7 @@ class ImageGenerator(Generator):
         self.classes_ = state["classes"]
         self.class_probs_ = state["class_probs"]
         self.pixel_table_ = state["pixel_table"]
-        self.intensity_map_ = state["intensity_map"]
+        self._use_intensity_map(state["intensity_map"])
         self.nets_ = self._build()
         for name, net in self.nets_.items():
             net.load_state_dict(tensors[name])
