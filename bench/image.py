@@ -12,8 +12,10 @@ Fréchet distance and precision / recall on as many synthetic images as holdout 
 beside two yardsticks measured the same way in the same run: the real-vs-real floor
 (the holdout itself as "synthetic") and independent-pixel noise (every pixel drawn from
 its own marginal over the training images, so pixel statistics are right and structure
-is absent). Label accuracy: the share of synthetic images a logistic regression trained
-on the real training pixels assigns to the label they were drawn for (its accuracy on
+is absent). Each family's samples are scored again without its intensity map (the same
+fit: generators/image/base.py `intensity_map`), and the pixel-histogram TVD is shown.
+Label accuracy: the share of synthetic images a logistic regression trained on the real
+training pixels assigns to the label they were drawn for (its accuracy on
 the real holdout is the ceiling). A PNG grid of samples per family and set, and one of
 real images, lands in bench/results/.
 
@@ -24,6 +26,7 @@ Prints a table and writes bench/results/image[-TAG].json."""
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -97,7 +100,7 @@ def _pixels(data: ImageData) -> np.ndarray:
 
 def _fidelity(train: ImageData, holdout: ImageData, synthetic: ImageData) -> dict:
     m = image_fidelity(train, holdout, synthetic, seed=0)
-    return {k: m[f"fidelity.{k}"] for k in ("frechet_distance", "precision", "recall")}
+    return {k: m[f"fidelity.{k}"] for k in ("frechet_distance", "precision", "recall", "pixel_histogram_tvd")}
 
 
 def bench_one(name: str, data: str, train: ImageData, holdout: ImageData, overrides: dict, judge, tag: str) -> dict:
@@ -111,6 +114,9 @@ def bench_one(name: str, data: str, train: ImageData, holdout: ImageData, overri
     images_per_cpu_s = drawn / (time.process_time() - cpu)
     synthetic = next(generator.sample(len(holdout), seed=2, batch_size=len(holdout)))
     save_grid(synthetic.images, RESULTS / f"image-{data}-{name.split('/')[1]}{tag}.png")
+    unmapped = copy.copy(generator)  # the same fit without its intensity map (generators/image/base.py)
+    unmapped.intensity_map_ = []
+    raw = next(unmapped.sample(len(holdout), seed=2, batch_size=len(holdout)))
     return {
         "generator": name,
         "data": data,
@@ -120,6 +126,8 @@ def bench_one(name: str, data: str, train: ImageData, holdout: ImageData, overri
         "sample_images_per_cpu_s": images_per_cpu_s,
         "label_accuracy": float((judge.predict(_pixels(synthetic)) == synthetic.labels).mean()),
         **_fidelity(train, holdout, synthetic),
+        "without_intensity_map": {"label_accuracy": float((judge.predict(_pixels(raw)) == raw.labels).mean()),
+                                  **_fidelity(train, holdout, raw)},
     }
 
 
@@ -127,7 +135,7 @@ def _line(data: str, what: str, m: dict, floor: float, *, accuracy=float("nan"),
           rate=float("nan")) -> None:
     fd = m["frechet_distance"]
     print(f"{data:<10}{what:<17}{fit:>10.1f}{rate:>10.0f}{fd:>9.3f}{fd / floor:>9.1f}{m['precision']:>6.2f}"
-          f"{m['recall']:>7.2f}{accuracy:>10.3f}")
+          f"{m['recall']:>7.2f}{m['pixel_histogram_tvd']:>7.3f}{accuracy:>10.3f}")
 
 
 def main() -> None:
@@ -157,7 +165,7 @@ def main() -> None:
             rows.append(bench_one(name, data, train, holdout, overrides, judge, tag))
 
     print(f"\n{'data':<10}{'generator':<17}{'fit CPU s':>10}{'img/CPU s':>10}{'FD':>9}{'FD/floor':>9}"
-          f"{'prec':>6}{'recall':>7}{'label acc':>10}")
+          f"{'prec':>6}{'recall':>7}{'TVD':>7}{'label acc':>10}")
     for data, y in yardsticks.items():
         floor = y["real_vs_real"]["frechet_distance"]
         _line(data, "real_vs_real", y["real_vs_real"], floor, accuracy=y["real_holdout_label_accuracy"])
@@ -165,6 +173,8 @@ def main() -> None:
         for r in (r for r in rows if r["data"] == data):
             _line(data, r["generator"], r, floor, accuracy=r["label_accuracy"], fit=r["fit_cpu_s"],
                   rate=r["sample_images_per_cpu_s"])
+            raw = r["without_intensity_map"]
+            _line(data, "  without map", raw, floor, accuracy=raw["label_accuracy"])
     out = RESULTS / f"image{tag}.json"
     out.write_text(json.dumps({"overrides": overrides, "yardsticks": yardsticks, "results": rows}, indent=2))
     print(f"wrote {out}")

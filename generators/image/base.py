@@ -2,16 +2,17 @@
 and cropping back, pixels to tensors and back, the batch stream a training budget
 draws from, mixed precision on CUDA, class labels (conditioning,
 `conditions={"label": 3}`), seeded sampling in micro-batches, snapping outputs to the
-source's pixel values when it uses only a few (digits: 17 grey levels), checkpoint
-state, and what a private fit (`generator.privacy`, DP-SGD: generators/private.py) must
-not read from the images: no snapping, and the class list declared in `params.classes`
-with uniform class shares. A family implements `_build`, `_train` and `_generate`."""
+source's pixel values when it uses only a few (digits: 17 grey levels), mapping output
+intensities onto the source's (`intensity_map`), checkpoint state, and what a private
+fit (`generator.privacy`, DP-SGD: generators/private.py) must not read from the images:
+no snapping, no intensity map, and the class list declared in `params.classes` with
+uniform class shares. A family implements `_build`, `_train` and `_generate`."""
 
 from __future__ import annotations
 
 import contextlib
 from abc import abstractmethod
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -44,6 +45,9 @@ class ImageParams(BudgetParams, GeneratorParams):
     lr: float = Field(2e-4, gt=0)  # Adam learning rate
     sample_batch: int = Field(500, gt=0)  # images per forward pass when sampling: bounds memory, not output
     max_levels: int = Field(32, ge=0, le=256)  # source using <= this many pixel values (digits: 17): outputs snap to them
+    # images drawn after training to fit the intensity map (`intensity_map`); 0: none. 500 digits28 images are
+    # 392k pixels a channel, ~800 per quantile
+    calibration_images: int = Field(500, ge=0)
     one_thread: bool = True  # CPU: one intra-op thread; these small nets ran 5-15x slower on two contended cores
     # the classes a labelled source may have, e.g. [0, 1, ..., 9]. Read from the labels when absent; a private fit
     # needs them declared (which classes occur is training data) and samples them in equal shares
@@ -83,6 +87,74 @@ def snap_table(images: np.ndarray, max_levels: int) -> list[int]:
     if len(levels) > max_levels:
         return []
     return levels[np.abs(np.arange(256)[:, None] - levels[None, :].astype(int)).argmin(1)].tolist()
+
+
+QUANTILES = 512  # points of the intensity map: 1/512 of the pixels per step, finer than a 256-bin histogram
+
+
+def intensity_map(generated: torch.Tensor, images: np.ndarray) -> list[list[list[float]]]:
+    """Per channel, [generated quantiles, source quantiles] at QUANTILES evenly spaced
+    probabilities: the monotone map that gives generated pixels the source's intensity
+    distribution (histogram matching). `generated`: float (N, C, H, W) in [-1, 1];
+    `images`: the uint8 (N, H, W, C) source. A network's smooth output (tanh, sigmoid)
+    almost never lands on a level exactly, while real images have whole areas at one
+    (digits28: 34 % of pixels at 0, 2.6 % at 255), so without it the histograms differ
+    where the pictures agree. The source's quantiles are read off its 256-bin counts."""
+    probs = (torch.arange(QUANTILES, dtype=torch.float64) + 0.5) / QUANTILES
+    out = []
+    for c in range(generated.shape[1]):
+        values = generated[:, c].flatten().float().sort().values.cpu()
+        source = values[(probs * len(values)).long().clamp(max=len(values) - 1)]
+        pmf = np.bincount(images[..., c].ravel(), minlength=256) / images[..., c].size
+        cdf = np.cumsum(pmf)
+        level = np.searchsorted(cdf, probs.numpy(), side="left").clip(max=255)
+        # level v spread evenly over [v - 0.5, v + 0.5), which rounding sends back to v: integer quantiles would
+        # send a whole 1/QUANTILES step to a level holding barely more than that (digits28: 0.004 against 0.002)
+        target = level - 0.5 + (probs.numpy() - (cdf - pmf)[level]) / pmf[level]
+        out.append([source.tolist(), (target / 127.5 - 1).tolist()])
+    return out
+
+
+def apply_intensity_map(x: torch.Tensor, table: list[list[list[float]]]) -> torch.Tensor:
+    """`x` (N, C, H, W) through each channel's piecewise-linear map from `intensity_map`.
+    A value several generated quantiles share (an atom, e.g. outputs clamped at -1) goes
+    to the source quantile at the middle of their ranks, so an atom is not all sent to
+    its top end."""
+    out = torch.empty_like(x)
+    for c, (source, target) in enumerate(table):
+        src = torch.tensor(source, device=x.device, dtype=x.dtype)
+        dst = torch.tensor(target, device=x.device, dtype=x.dtype)
+        v = x[:, c].contiguous()
+        lo, hi = torch.searchsorted(src, v), torch.searchsorted(src, v, right=True)
+        below, above = src[(lo - 1).clamp(min=0)], src[lo.clamp(max=len(src) - 1)]
+        between = (lo - 1) + (v - below) / (above - below).clamp(min=1e-12)
+        rank = torch.where(hi > lo, (lo + hi - 1) / 2, between).clamp(0, len(src) - 1)
+        low = rank.floor().long()
+        high = (low + 1).clamp(max=len(src) - 1)
+        out[:, c] = torch.lerp(dst[low], dst[high], rank - low)
+    return out
+
+
+LOOKUP = 65536  # steps of the sampled intensity map: 1/65536 of the generated range, well under a grey level
+
+
+def intensity_lookup(table: list[list[list[float]]], device: torch.device) -> tuple[torch.Tensor, float, float]:
+    """(map sampled on LOOKUP + 1 points per channel, range start, range end): `apply_lookup`
+    through it costs a gather and a lerp, where `apply_intensity_map`'s two searches over
+    the quantiles halved the GAN's sampling speed on 32x32 RGB (1,260 -> 612 images per CPU s)."""
+    lo, hi = min(source[0] for source, _ in table), max(source[-1] for source, _ in table)
+    grid = torch.linspace(lo, hi, LOOKUP + 1, device=device)
+    points = grid.view(1, 1, 1, -1).expand(1, len(table), 1, -1).contiguous()
+    return apply_intensity_map(points, table).view(len(table), -1), lo, hi
+
+
+def apply_lookup(x: torch.Tensor, lookup: tuple[torch.Tensor, float, float]) -> torch.Tensor:
+    """`x` (N, C, H, W) through `intensity_lookup`'s sampled map, interpolating between its points."""
+    table, lo, hi = lookup
+    position = (x.clamp(lo, hi) - lo) * (LOOKUP / max(hi - lo, 1e-12))
+    low = position.floor().long().clamp(max=LOOKUP - 1)
+    channel = torch.arange(x.shape[1], device=x.device).view(1, -1, 1, 1)
+    return torch.lerp(table[channel, low], table[channel, low + 1], position - low)
 
 
 def batch_stream(n: int, batch_size: int, device: torch.device) -> Iterator[torch.Tensor]:
@@ -168,8 +240,9 @@ class ImageGenerator(Generator):
         self.classes_: list[Any] = []
         self.class_probs_: list[float] = []
         private = self.privacy is not None
-        # snapping reads the source's pixel values: a private fit does not snap
+        # snapping and the intensity map read the source's pixel values: a private fit does neither
         self.pixel_table_ = [] if private else snap_table(data.images, self.params.max_levels)
+        self._use_intensity_map([])
         y = None
         if data.labels is not None:
             self.classes_, index, self.class_probs_ = self._classes(data.labels)
@@ -182,6 +255,14 @@ class ImageGenerator(Generator):
                 self._train(self._pad(to_tensor(data.images).to(self.device_)), y, progress)
         for net in self.nets_.values():
             net.eval()
+        if not private and self.params.calibration_images:
+            generated, _ = self._draw(self.params.calibration_images, seed=self.params.seed, conditions=None)
+            self._use_intensity_map(intensity_map(torch.cat(generated), data.images))
+
+    def _use_intensity_map(self, table: list[list[list[float]]]) -> None:
+        """Keep `table` (what is saved) and its sampled form (what sampling applies)."""
+        self.intensity_map_ = table
+        self.intensity_lookup_ = intensity_lookup(table, self.device_) if table else None
 
     def _classes(self, labels: np.ndarray) -> tuple[list[Any], np.ndarray, list[float]]:
         """(classes, each image's class index, class shares for sampling): the declared
@@ -233,7 +314,11 @@ class ImageGenerator(Generator):
     def num_classes_(self) -> int:
         return len(self.classes_)
 
-    def _sample_chunk(self, n: int, *, seed: int, conditions: dict[str, Any] | None, offset: int) -> ImageData:
+    def _draw(self, n: int, *, seed: int, conditions: dict[str, Any] | None,
+              finish: Callable[[torch.Tensor], Any] = lambda x: x) -> tuple[list[Any], torch.Tensor | None]:
+        """(`finish` of each micro-batch of float images (N, C, H, W) at the source's size,
+        as the networks give them; their class indices or None), all drawn from `seed`.
+        `finish` (e.g. to uint8) runs per micro-batch, so a chunk's floats are never all held."""
         generator = torch.Generator(device=self.device_).manual_seed(seed)
         index = self._draw_labels(n, conditions, generator)
         parts = []
@@ -241,7 +326,12 @@ class ImageGenerator(Generator):
             for start in range(0, n, self.params.sample_batch):
                 size = min(self.params.sample_batch, n - start)
                 y = None if index is None else index[start : start + size]
-                parts.append(to_uint8(self._crop(self._generate(y, size, generator).float())))
+                parts.append(finish(self._crop(self._generate(y, size, generator).float())))
+        return parts, index
+
+    def _sample_chunk(self, n: int, *, seed: int, conditions: dict[str, Any] | None, offset: int) -> ImageData:
+        mapped = (lambda x: apply_lookup(x, self.intensity_lookup_)) if self.intensity_map_ else (lambda x: x)
+        parts, index = self._draw(n, seed=seed, conditions=conditions, finish=lambda x: to_uint8(mapped(x)))
         images = np.concatenate(parts)
         if self.pixel_table_:
             images = np.asarray(self.pixel_table_, dtype=np.uint8)[images]
@@ -268,6 +358,7 @@ class ImageGenerator(Generator):
             "classes": self.classes_,
             "class_probs": self.class_probs_,
             "pixel_table": self.pixel_table_,
+            "intensity_map": self.intensity_map_,
         }
         return state, {name: net.state_dict() for name, net in self.nets_.items()}
 
@@ -278,6 +369,7 @@ class ImageGenerator(Generator):
         self.classes_ = state["classes"]
         self.class_probs_ = state["class_probs"]
         self.pixel_table_ = state["pixel_table"]
+        self._use_intensity_map(state["intensity_map"])
         self.nets_ = self._build()
         for name, net in self.nets_.items():
             net.load_state_dict(tensors[name])

@@ -14,11 +14,10 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from generators.budget import TrainingBudget
 from generators.diffusion import cosine_alphas_cumprod, ddim_timesteps, extract
-from generators.image.base import ImageGenerator, ImageParams
+from generators.image.base import ImageGenerator, ImageParams, ema_of
 from generators.registry import register
 from generators.image.unet import UNet
 from pipeline.core.progress import Progress
@@ -163,12 +162,13 @@ class DiffusionParams(ImageParams):
     # "auto": karras from AUTO_PATCH_FROM pixels a side, time below (8x8 digits job: FD 0.27 time, 0.68 karras)
     spacing: Literal["auto", "time", "karras"] = "auto"
     p_uncond: float = Field(0.1, ge=0, lt=1)  # share of labelled training images shown as "no class"
-    ema_decay: float = Field(0.995, ge=0, lt=1)  # weight average used for sampling: steadier samples
+    ema_decay: float = Field(0.995, ge=0, lt=1)  # sampling weight average (base.ema_of, warmed up): steadier samples
 
 
 @register("image/diffusion")
 class ImageDiffusion(ImageGenerator):
     Params = DiffusionParams
+    model_version = 2  # 2: outputs through the intensity map (base.intensity_map), warmed-up EMA (base.ema_of)
 
     def _patch(self) -> int:
         if self.params.patch != "auto":
@@ -202,7 +202,7 @@ class ImageDiffusion(ImageGenerator):
 
     def _train(self, x: torch.Tensor, y: torch.Tensor | None, progress: Progress) -> None:
         p, diffusion = self.params, self.nets_["diffusion"]
-        ema = AveragedModel(diffusion, multi_avg_fn=get_ema_multi_avg_fn(p.ema_decay), use_buffers=True)
+        ema = ema_of(diffusion, p.ema_decay)
         opt = torch.optim.AdamW(diffusion.parameters(), lr=p.lr)
         diffusion.train()
         # private: DP-SGD on the UNet (Conv2d, GroupNorm, Linear, Embedding: all Opacus-supported); the EMA is a

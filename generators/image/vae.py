@@ -95,6 +95,7 @@ class NegativeElbo(nn.Module):
 @register("image/vae")
 class ImageVAE(ImageGenerator):
     Params = VaeParams
+    model_version = 2  # 2: outputs through the intensity map (base.intensity_map)
 
     def _levels(self) -> int:
         return self.params.levels

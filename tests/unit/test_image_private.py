@@ -40,14 +40,17 @@ def test_spent_epsilon_never_exceeds_the_target(private, image_source):
     assert spent["delta"] == pytest.approx(1 / (10 * len(image_source)))
 
 
-def test_private_model_holds_no_snap_table_and_no_label_shares(private, image_source, tmp_path):
-    """digits use 17 grey levels, so a plain fit snaps to them; a private one may not read
-    them, nor the classes' shares: it samples the declared classes equally."""
+def test_private_model_holds_no_pixel_maps_and_no_label_shares(private, image_source, tmp_path):
+    """digits use 17 grey levels, so a plain fit snaps to them and maps its outputs onto
+    their distribution; a private one may read neither, nor the classes' shares: it
+    samples the declared classes equally."""
     plain = _fit(private.name, image_source, privacy=None, classes=None)
-    assert len(plain.pixel_table_) == 256 and plain.class_probs_ != [0.1] * 10
+    assert len(plain.pixel_table_) == 256 and len(plain.intensity_map_) == 1  # one channel
+    assert plain.class_probs_ != [0.1] * 10
     private.save(tmp_path / "m")
     state = load_generator(tmp_path / "m")
-    assert state.pixel_table_ == [] and state.classes_ == CLASSES and state.class_probs_ == [0.1] * 10
+    assert state.pixel_table_ == [] and state.intensity_map_ == []
+    assert state.classes_ == CLASSES and state.class_probs_ == [0.1] * 10
     assert state.privacy_spent_ == private.privacy_spent_
     out = next(private.sample(400, seed=0))
     assert len(set(out.images.ravel().tolist())) > 17, "outputs are not snapped to the source's grey levels"
