@@ -30,7 +30,7 @@ the seam's increment gap fell from 6-14 to 0.5-0.8 (validators/metrics/seams.py,
 A long path is a chain of such continuations, so their drift at each level sets the
 path's level distribution: the fit calibrates it on the training histories (drift.py), and
 the anchor also reaches every block through the plan's embedding (model_version 7).
-Given values are sampled with RePaint's resampling (`RESAMPLINGS`): taken once, a
+Continuations are sampled with RePaint's resampling (`RESAMPLINGS`): taken once, a
 continuation's first new step was drawn too wide, a one-step spike at some seams
 (model_version 8).
 """
@@ -50,7 +50,7 @@ from generators.diffusion import (
 from generators.registry import register
 from generators.timeseries.base import SequenceGenerator, SequenceParams, masked_mse, minibatches
 from generators.timeseries.codec import SequenceBatch
-from generators.timeseries.drift import DriftCorrection, calibrate, given_stretch
+from generators.timeseries.drift import DriftCorrection, calibrate, given_stretch, history_alone
 from pipeline.core.progress import Progress
 
 # The encoder's Gaussian channels lie within about +-5.2 (scikit-learn's quantile
@@ -66,7 +66,7 @@ COVARIATE_SHARE = 0.5  # independently: sequences with a random half of their co
 # (discriminative 0.073 +- 0.036 over 6 sample seeds, model_version 4: 0.067 +- 0.026).
 BOUNDARY_WEIGHT = 10.0
 BOUNDARY_DECAY = 4.0
-# Sampling given values (a continuation, a long path's windows, covariates): every DDIM step
+# Sampling a continuation (a history, a long path's windows; not covariates): every DDIM step
 # is taken this many times, noised back to its level between takes (RePaint's resampling,
 # Lugmayr et al. 2022), so the new steps settle on the given ones. Taken once, a
 # continuation's first new step was drawn too wide: on fertility's real training histories
@@ -264,16 +264,18 @@ class GaussianDiffusion(nn.Module):
                     known: torch.Tensor | None = None, given: torch.Tensor | None = None) -> torch.Tensor:
         """Deterministic DDIM (eta = 0) over `steps` evenly spaced noise levels. `known`
         (B, T, F) holds clean values where `given` (B, T, F) is 1.0: they stay clean in
-        the sequence at every step, flagged, as the model was trained (`loss`), and each
-        step is resampled (`RESAMPLINGS`)."""
+        the sequence at every step, flagged, as the model was trained (`loss`); a
+        continuation's steps are resampled (`RESAMPLINGS`)."""
         x = torch.randn(shape, generator=generator, device=generator.device)
         if given is None:
             given = torch.zeros(shape, device=x.device)
         anchor = self.continuation(known if known is not None else x, given_stretch(given))
+        again = history_alone(given)  # continuations only: resampling under covariates lost their correlations
         for time, time_next in ddim_timesteps(self.timesteps, steps):
             x = self._step(x, time, time_next, cond, given, anchor, known)
-            for _ in range(RESAMPLINGS - 1 if known is not None and time_next >= 0 else 0):
-                x = self._step(self._renoise(x, time, time_next, generator), time, time_next, cond, given, anchor, known)
+            for _ in range(RESAMPLINGS - 1 if again.any() and time_next >= 0 else 0):
+                x[again] = self._step(self._renoise(x[again], time, time_next, generator), time, time_next, cond[again],
+                                      given[again], anchor[again], known[again])
         return torch.where(given.bool(), known, x + anchor) if known is not None else x
 
 
