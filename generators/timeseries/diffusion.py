@@ -270,7 +270,7 @@ class GaussianDiffusion(nn.Module):
         if given is None:
             given = torch.zeros(shape, device=x.device)
         anchor = self.continuation(known if known is not None else x, given_stretch(given))
-        again = history_alone(given)  # continuations only: resampling under covariates lost their correlations
+        again = history_alone(given)  # continuations only, as measured: covariate-given windows as in model_version 7
         for time, time_next in ddim_timesteps(self.timesteps, steps):
             x = self._step(x, time, time_next, cond, given, anchor, known)
             for _ in range(RESAMPLINGS - 1 if again.any() and time_next >= 0 else 0):
@@ -289,7 +289,7 @@ class DiffusionGenerator(SequenceGenerator):
     Params = DiffusionParams
     continuous_path = True  # sample.length: windows drawn in order, each inpainted after the last
     supports_privacy = True  # DP-SGD on the denoiser, one sequence one row; README, "Differential privacy"
-    model_version = 8  # 2: a known-steps channel (continuation); 3: known flags per channel (covariates too); 4: entity scales in the plan; 5: continuations anchored, cut, unplaced; 6: position counted on cut continuations too; 7: the anchor in every block, continuations' drift calibrated (drift.py); 8: given values sampled with resampling
+    model_version = 8  # 2: a known-steps channel (continuation); 3: known flags per channel (covariates too); 4: entity scales in the plan; 5: continuations anchored, cut, unplaced; 6: position counted on cut continuations too; 7: the anchor in every block, continuations' drift calibrated (drift.py); 8: continuations resampled (RESAMPLINGS)
 
     def _build(self) -> GaussianDiffusion:
         c, p = self.codec_, self.params
