@@ -41,6 +41,14 @@ def given_stretch(given: torch.Tensor) -> torch.Tensor:
     return given.bool().all(-1).long().cumprod(1).sum(1)
 
 
+def history_alone(given: torch.Tensor) -> torch.Tensor:
+    """(B,) True where a sequence's given values (B, T, F) are a first stretch alone: a
+    history or a long path's last window, no covariate columns given after it."""
+    stretch = given_stretch(given)
+    after = torch.arange(given.shape[1], device=given.device)[None] >= stretch[:, None]
+    return (stretch > 0) & ~(given.bool().any(-1) & after).any(1)
+
+
 def _bins(level: torch.Tensor) -> torch.Tensor:
     """(n, F) bin of each level (n, F) between `DRIFT_EDGES`: 0 .. len(DRIFT_EDGES)."""
     return torch.bucketize(level.contiguous(), torch.tensor(DRIFT_EDGES, device=level.device))
@@ -62,8 +70,7 @@ class DriftCorrection:
         with the calibrated drift added to the steps not given."""
         stretch = given_stretch(given)
         ahead = (torch.arange(window.shape[1], device=window.device)[None] - stretch[:, None] + 1).clamp(min=0)
-        # calibrated on histories alone: not where covariate columns are given after the stretch too
-        alone = (stretch > 0) & ~(given.bool().any(-1) & (ahead > 0)).any(1)
+        alone = history_alone(given)  # calibrated on histories alone: not where covariates are given too
         level = window[torch.arange(len(window), device=window.device), (stretch - 1).clamp(min=0)]
         r = torch.gather(self.rate.to(window.device).T, 0, _bins(level)) * alone[:, None]  # (n, F)
         return window + r[:, None, :] * ahead[:, :, None].float() * (1 - given)
