@@ -1,7 +1,7 @@
 """Sunspots long paths with and without continuation resampling (not a test; issue #12):
 timeseries/diffusion at default parameters on statsmodels sunspots as bench/timeseries.py
 --long cuts it (windows of 24 at stride 2, last 20 % of time held out), fitted with
-RESAMPLINGS = 1 (model_version 7's sampler) and 3 (model_version 8), then per fit 4,000-step
+`resamplings: 1` (model_version 7's sampler) and 3 (the default since model_version 8), then per fit 4,000-step
 paths at sample seeds 1-3: the judge on the path's pieces against the training windows
 (floor 0.069 in bench/results/timeseries_long.json) and the seam check. One 10,000-step
 path's seam judge reads 0.075 (v7) / 0.097 (v8) against its margin 0.08: this is its spread.
@@ -15,7 +15,6 @@ import time
 
 import torch
 
-import generators.timeseries.diffusion as diffusion
 import timeseries as bench
 from generators import get
 from pipeline.core.plan import plan_chunks
@@ -39,8 +38,7 @@ def main(out_path: str) -> None:
     scale = lambda f: ((f[columns] - frame[columns].mean()) / frame[columns].std()).to_numpy(float)  # noqa: E731
     report = {"length": LENGTH, "runs": []}
     for resamplings in (1, 3):
-        diffusion.RESAMPLINGS = resamplings
-        model = get("timeseries/diffusion")(device="cpu").fit(train)
+        model = get("timeseries/diffusion")(device="cpu", resamplings=resamplings).fit(train)
         _, overlap, hop = model.path_layout()
         for seed in (1, 2, 3):
             cpu = time.process_time()

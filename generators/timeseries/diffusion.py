@@ -30,7 +30,7 @@ the seam's increment gap fell from 6-14 to 0.5-0.8 (validators/metrics/seams.py,
 A long path is a chain of such continuations, so their drift at each level sets the
 path's level distribution: the fit calibrates it on the training histories (drift.py), and
 the anchor also reaches every block through the plan's embedding (model_version 7).
-Continuations are sampled with RePaint's resampling (`RESAMPLINGS`): taken once, a
+Continuations are sampled with RePaint's resampling (`resamplings`): taken once, a
 continuation's first new step was drawn too wide, a one-step spike at some seams
 (model_version 8).
 """
@@ -66,14 +66,6 @@ COVARIATE_SHARE = 0.5  # independently: sequences with a random half of their co
 # (discriminative 0.073 +- 0.036 over 6 sample seeds, model_version 4: 0.067 +- 0.026).
 BOUNDARY_WEIGHT = 10.0
 BOUNDARY_DECAY = 4.0
-# Sampling a continuation (a history, a long path's windows; not covariates): every DDIM step
-# is taken this many times, noised back to its level between takes (RePaint's resampling,
-# Lugmayr et al. 2022), so the new steps settle on the given ones. Taken once, a
-# continuation's first new step was drawn too wide: on fertility's real training histories
-# its change had sd 0.115 encoded (real 0.078; later steps 0.079) and moved > 0.5 in 0.77 %
-# of them (real 0.05 %), a spike at one seam in 100 of a long path (issue #12). 3 takes:
-# sd 0.084, 0.11 %; 2 takes, or 3 in the last 8 or 15 steps only: 0.086-0.093, 0.27 %.
-RESAMPLINGS = 3
 
 
 class DiffusionParams(SequenceParams):
@@ -83,6 +75,17 @@ class DiffusionParams(SequenceParams):
     depth: int = Field(6, gt=0)  # residual blocks, dilations 1, 2, 4, 8, 1, 2: each step sees 37 steps around it
     timesteps: int = Field(1000, gt=1)  # training noise levels (DDPM's 1000)
     sampling_steps: int = Field(25, gt=0)  # DDIM steps at sampling: 40x fewer network calls than DDPM
+    # Sampling a continuation (a history, a long path's windows; not covariates): every DDIM step
+    # is taken this many times, noised back to its level between takes (RePaint's resampling,
+    # Lugmayr et al. 2022), so the new steps settle on the given ones. Taken once, a
+    # continuation's first new step was drawn too wide: on fertility's real training histories
+    # its change had sd 0.115 encoded (real 0.078; later steps 0.079) and moved > 0.5 in 0.77 %
+    # of them (real 0.05 %), a spike at one seam in 100 of a long path (issue #12). 3 takes:
+    # sd 0.084, 0.11 %; 2 takes, or 3 in the last 8 or 15 steps only: 0.086-0.093, 0.27 %. The
+    # cost: later steps come out smoother (sd 0.063, real 0.082), sunspots' 10,000-step path pieces
+    # are told from real at 0.196 (1 take: 0.115, floor 0.069), and continued windows cost 2.5-3x.
+    # 1 is model_version 7's sampler.
+    resamplings: int = Field(3, ge=1)
 
 
 # ---- building blocks ------------------------------------------------------------------
@@ -261,11 +264,12 @@ class GaussianDiffusion(nn.Module):
 
     @torch.no_grad()
     def ddim_sample(self, shape: tuple[int, ...], cond: torch.Tensor, steps: int, generator: torch.Generator,
-                    known: torch.Tensor | None = None, given: torch.Tensor | None = None) -> torch.Tensor:
+                    known: torch.Tensor | None = None, given: torch.Tensor | None = None,
+                    resamplings: int = 1) -> torch.Tensor:
         """Deterministic DDIM (eta = 0) over `steps` evenly spaced noise levels. `known`
         (B, T, F) holds clean values where `given` (B, T, F) is 1.0: they stay clean in
         the sequence at every step, flagged, as the model was trained (`loss`); a
-        continuation's steps are resampled (`RESAMPLINGS`)."""
+        continuation's steps are taken `resamplings` times (DiffusionParams)."""
         x = torch.randn(shape, generator=generator, device=generator.device)
         if given is None:
             given = torch.zeros(shape, device=x.device)
@@ -273,7 +277,7 @@ class GaussianDiffusion(nn.Module):
         again = history_alone(given)  # continuations only, as measured: covariate-given windows as in model_version 7
         for time, time_next in ddim_timesteps(self.timesteps, steps):
             x = self._step(x, time, time_next, cond, given, anchor, known)
-            for _ in range(RESAMPLINGS - 1 if again.any() and time_next >= 0 else 0):
+            for _ in range(resamplings - 1 if again.any() and time_next >= 0 else 0):
                 x[again] = self._step(self._renoise(x[again], time, time_next, generator), time, time_next, cond[again],
                                       given[again], anchor[again], known[again])
         return torch.where(given.bool(), known, x + anchor) if known is not None else x
@@ -289,7 +293,7 @@ class DiffusionGenerator(SequenceGenerator):
     Params = DiffusionParams
     continuous_path = True  # sample.length: windows drawn in order, each inpainted after the last
     supports_privacy = True  # DP-SGD on the denoiser, one sequence one row; README, "Differential privacy"
-    model_version = 8  # 2: a known-steps channel (continuation); 3: known flags per channel (covariates too); 4: entity scales in the plan; 5: continuations anchored, cut, unplaced; 6: position counted on cut continuations too; 7: the anchor in every block, continuations' drift calibrated (drift.py); 8: continuations resampled (RESAMPLINGS)
+    model_version = 8  # 2: a known-steps channel (continuation); 3: known flags per channel (covariates too); 4: entity scales in the plan; 5: continuations anchored, cut, unplaced; 6: position counted on cut continuations too; 7: the anchor in every block, continuations' drift calibrated (drift.py); 8: continuations resampled (`resamplings`)
 
     def _build(self) -> GaussianDiffusion:
         c, p = self.codec_, self.params
@@ -321,7 +325,8 @@ class DiffusionGenerator(SequenceGenerator):
                   generator: torch.Generator) -> torch.Tensor:
         """The denoiser's own continuation, before the drift correction."""
         shape = (cond.shape[0], self.codec_.max_len, self.codec_.n_features)
-        return self.model_.ddim_sample(shape, cond, self.params.sampling_steps, generator, known=known, given=given.float())
+        return self.model_.ddim_sample(shape, cond, self.params.sampling_steps, generator, known=known, given=given.float(),
+                                       resamplings=self.params.resamplings)
 
     def _generate_given(self, cond: torch.Tensor, known: torch.Tensor, given: torch.Tensor,
                         generator: torch.Generator) -> torch.Tensor:
