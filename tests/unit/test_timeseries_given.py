@@ -178,6 +178,8 @@ def test_a_covariate_path_is_carried_as_given_and_the_rest_generated(growth, tmp
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue #12: fails since timeseries/diffusion model_version 5 (43891dd, bisected): "
+                   "given real GDP growth, generated consumption growth correlates 0.13-0.16 with it (real 0.66)")
 def test_generated_columns_follow_a_given_covariate_and_not_without_it():
     """Default parameters (~10 CPU s). Given the real GDP growth path, generated
     consumption and investment growth correlate with it nearly as the real ones do
