@@ -5,7 +5,8 @@ no CLI in front of it). Bad input then costs no fit and leaves no `.tmp-` folder
 - `check_spec`: what the spec alone decides: threshold names, generator parameters (a
   private fit given `time_budget_s` instead of `steps`: generators/base.py) and
   device, a target on a non-tabular job, the source reachable, the output path.
-- `check_data`: what needs the loaded source: conditions (column and seen value; a
+- `check_data`: what needs the loaded source: conditions (column and seen value, and
+  whether the configured generator can fix that column: `Generator.conditionable`; a
   covariate path or a history to continue read and checked, pipeline/given.py),
   the utility target's column, the partition columns (pipeline/core/partitions.py), a
   private table's declared domains (pipeline/core/domains.py),
