@@ -275,9 +275,10 @@ class GaussianDiffusion(nn.Module):
             given = torch.zeros(shape, device=x.device)
         anchor = self.continuation(known if known is not None else x, given_stretch(given))
         again = history_alone(given)  # continuations only, as measured: covariate-given windows as in model_version 7
+        takes = resamplings - 1 if again.any() else 0
         for time, time_next in ddim_timesteps(self.timesteps, steps):
             x = self._step(x, time, time_next, cond, given, anchor, known)
-            for _ in range(resamplings - 1 if again.any() and time_next >= 0 else 0):
+            for _ in range(takes if time_next >= 0 else 0):
                 x[again] = self._step(self._renoise(x[again], time, time_next, generator), time, time_next, cond[again],
                                       given[again], anchor[again], known[again])
         return torch.where(given.bool(), known, x + anchor) if known is not None else x

@@ -170,16 +170,21 @@ def holds(c: Constraint, frame: pd.DataFrame) -> np.ndarray:
         y = _numbers(cols[1]).to_numpy()
         ok = x > y if c.strict else x >= y
     else:
-        terms = [k * _numbers(s).to_numpy() for k, s in zip(c.factors, cols[1:])]
+        terms = [t.to_numpy() for t in _terms(c, frame)]
         expected = sum(terms) + c.offset
         scale = np.maximum(np.abs(expected), sum(np.abs(t) for t in terms))  # a difference of large terms
         ok = np.abs(x - expected) <= FORMULA_TOLERANCE * np.maximum(scale, 1e-12)
     return np.asarray(ok, dtype=bool) | null
 
 
+def _terms(c: Constraint, frame: pd.DataFrame) -> list[pd.Series]:
+    """A formula's inputs times their factors."""
+    return [k * _numbers(frame[name]) for k, name in zip(c.factors, c.columns[1:])]
+
+
 def computed(c: Constraint, frame: pd.DataFrame) -> pd.Series:
     """A formula's first column computed from its inputs (NaN where one is null)."""
-    return sum(k * _numbers(frame[name]) for k, name in zip(c.factors, c.columns[1:])) + c.offset
+    return sum(_terms(c, frame)) + c.offset
 
 
 def repair(c: Constraint, frame: pd.DataFrame, step: float, kept: Collection[str] = ()) -> pd.DataFrame:
